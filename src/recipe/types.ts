@@ -1,0 +1,180 @@
+/**
+ * What people write in a recipe (`RecipeInput`, documented field by field for editors) and what
+ * pibake works with after loading and validation (`Recipe`: defaults applied, paths absolute,
+ * everything readonly).
+ */
+
+/** Raspberry Pi models. Zero 2 W and 3A+ are listed only so that a recipe naming them gets a clear refusal. */
+export type PiModel = '3B' | '3B+' | '4B' | '400' | 'CM4' | '5' | '500' | 'CM5' | 'Zero 2 W' | '3A+'
+
+/** Models that can boot from the network. */
+export const NETBOOT_MODELS = ['3B', '3B+', '4B', '400', 'CM4', '5', '500', 'CM5'] as const
+export type NetbootModel = (typeof NETBOOT_MODELS)[number]
+
+export type Arch = 'arm64' | 'armhf'
+
+/** Where a tree is published: a local directory, or a directory on a host reached over SSH. */
+export type DestinationInput =
+  | string
+  | {
+      /** `user@host` or `host` of the SSH server (the user defaults to root). */
+      host: string
+      /** Absolute directory on that host. */
+      path: string
+      /** SSH port (default 22). */
+      port?: number
+      /** Private key file for the connection (default: the SSH agent and ~/.ssh). */
+      identity?: string
+    }
+
+export interface PublishTargetInput {
+  /**
+   * Where root filesystems go; the NFS server exports this directory. Each build lands in
+   * `<nfs>/<recipe>/builds/<id>/`. Relative paths are relative to the recipe file.
+   */
+  nfs: DestinationInput
+  /** Root of the TFTP tree served by dnsmasq (one directory per node, named by MAC). */
+  tftp: DestinationInput
+  /** Where the generated `dnsmasq.conf` and NFS `exports` are written (default: beside `tftp`). */
+  config?: DestinationInput
+}
+
+export interface ImageInput {
+  /** The Raspberry Pi OS image, `.img` or `.img.xz`, relative to the recipe file. */
+  path: string
+  /**
+   * The image file's SHA-256: 64 hex digits, or the path of a `sha256sum`-style checksum file
+   * (relative to the recipe file), as Raspberry Pi publishes beside its images.
+   */
+  sha256: string
+  /** The image's architecture; checked against the image when given. */
+  arch?: Arch
+}
+
+export type DhcpInput =
+  | {
+      /** Proxy DHCP: an existing DHCP server hands out addresses, dnsmasq only adds the boot answer. */
+      mode: 'proxy'
+      /** The network that proxy DHCP answers on, e.g. `192.168.1.0`. */
+      network: string
+    }
+  | {
+      /** dnsmasq is the DHCP server and gives each node its fixed address. */
+      mode: 'range'
+      /** First address of the pool, e.g. `192.168.1.100`. */
+      start: string
+      /** Last address of the pool. */
+      end: string
+      /** Netmask (default `255.255.255.0`). */
+      netmask?: string
+      /** Default gateway given to clients. */
+      router?: string
+      /** DNS servers given to clients. */
+      dns?: string[]
+    }
+
+export interface NetbootInput {
+  /** IPv4 address of the server that runs dnsmasq (DHCP and TFTP). */
+  server: string
+  /** How DHCP is answered. */
+  dhcp: DhcpInput
+  /** The NFS server that serves the root filesystem. */
+  nfs: {
+    /** IPv4 address (or host name) of the NFS server. */
+    server: string
+    /**
+     * The directory the NFS server exports, as seen on that server. Default: the path of the first
+     * publish target's `nfs` destination.
+     */
+    path?: string
+  }
+  /** Network interface dnsmasq listens on (default: all). */
+  interface?: string
+}
+
+export interface NodeInput {
+  /** Host name the node gets from DHCP (`[a-z0-9-]`, at most 63 characters). */
+  hostname: string
+  /** Ethernet MAC address, `dc:a6:32:01:02:03`. */
+  mac: string
+  /** Board serial number (hex, from `/proc/cpuinfo` or `vcgencmd otp_dump`); Pi 5 uses its low 8 digits. */
+  serial?: string
+  /** Fixed IPv4 address. */
+  ip: string
+  /** Board model; decides the TFTP layout. */
+  model: PiModel
+  /** Extra kernel command line arguments for this node only. */
+  cmdline?: string[]
+  /** Extra `config.txt` lines for this node only. */
+  config?: string[]
+}
+
+export interface RecipeInput {
+  /** Name of this image; names the published directories (`[a-z0-9][a-z0-9-]*`). */
+  name: string
+  /** The image to start from. */
+  image: ImageInput
+  /**
+   * Overlay folders applied in order, relative to the recipe file. Each may hold `rootfs/` (copied
+   * onto `/`) and `bootfs/` (copied onto the boot partition); modes are kept, owners become root.
+   */
+  overlays?: string[]
+  /** Network boot settings. */
+  netboot: NetbootInput
+  /** The machines that boot this image. */
+  nodes: NodeInput[]
+  /** Where to publish (default: local directories under `out/publish/`). */
+  publish?: PublishTargetInput[]
+}
+
+/* ---- Resolved, validated form ---- */
+
+export type Destination =
+  | { readonly kind: 'local'; readonly path: string }
+  | { readonly kind: 'ssh'; readonly user: string; readonly host: string; readonly port: number; readonly path: string; readonly identity?: string }
+
+export interface PublishTarget {
+  readonly nfs: Destination
+  readonly tftp: Destination
+  readonly config: Destination
+}
+
+export interface Node {
+  readonly hostname: string
+  /** Lower case, colon separated. */
+  readonly mac: string
+  /** Lower case hex, when given. */
+  readonly serial?: string
+  readonly ip: string
+  readonly model: NetbootModel
+  readonly cmdline: readonly string[]
+  readonly config: readonly string[]
+}
+
+export type Dhcp =
+  | { readonly mode: 'proxy'; readonly network: string }
+  | {
+      readonly mode: 'range'
+      readonly start: string
+      readonly end: string
+      readonly netmask: string
+      readonly router?: string
+      readonly dns: readonly string[]
+    }
+
+export interface Recipe {
+  /** Absolute path of the recipe file. */
+  readonly file: string
+  readonly name: string
+  readonly image: { readonly path: string; readonly sha256: string; readonly arch?: Arch }
+  /** Absolute overlay folders, in order. */
+  readonly overlays: readonly string[]
+  readonly netboot: {
+    readonly server: string
+    readonly dhcp: Dhcp
+    readonly nfs: { readonly server: string; readonly path: string }
+    readonly interface?: string
+  }
+  readonly nodes: readonly Node[]
+  readonly publish: readonly PublishTarget[]
+}

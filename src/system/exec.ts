@@ -1,0 +1,76 @@
+/**
+ * The one way pibake runs a host program: an argument vector (never a shell string), output
+ * captured and optionally streamed line by line, a clear CommandError on failure.
+ */
+import { execa } from 'execa'
+import { CommandError } from '../errors.ts'
+
+export interface ExecOptions {
+  /** Called with every line the program prints, labelled by stream. */
+  readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+  /** Cancels the program (SIGTERM, then SIGKILL) when aborted. */
+  readonly signal?: AbortSignal | undefined
+  readonly cwd?: string
+  readonly env?: Readonly<Record<string, string>>
+  /** Text written to the program's standard input. */
+  readonly input?: string | Buffer
+  /** Said to the user when the program fails: what to do about it. */
+  readonly hint?: string
+  /** Exit codes that are not failures (default: only 0). */
+  readonly okCodes?: readonly number[]
+}
+
+export interface ExecResult {
+  readonly stdout: string
+  readonly stderr: string
+  readonly exitCode: number
+}
+
+const TAIL_LINES = 15
+
+export async function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  const [file, ...args] = argv
+  if (!file) throw new TypeError('exec: empty argument vector')
+  const onLine = options.onLine
+  const result = await execa(file, args, {
+    reject: false,
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    input: options.input,
+    cancelSignal: options.signal,
+    forceKillAfterDelay: 5000,
+    stripFinalNewline: true,
+    stdout: onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
+    stderr: onLine ? ['pipe', lineSink(onLine, 'stderr')] : 'pipe',
+  })
+  const stdout = String(result.stdout ?? '')
+  const stderr = String(result.stderr ?? '')
+  const ok = result.exitCode !== undefined && (result.exitCode === 0 || options.okCodes?.includes(result.exitCode))
+  if (!ok || result.isCanceled) {
+    const reason = result.isCanceled ? 'was cancelled' : undefined
+    const tail = lastLines(stderr || stdout || (result.cause instanceof Error ? result.cause.message : ''), TAIL_LINES)
+    const error = new CommandError(argv, result.exitCode, reason ? `${reason}\n${tail}` : tail, options.hint)
+    throw error
+  }
+  return { stdout, stderr, exitCode: result.exitCode ?? 0 }
+}
+
+/** Whether a program can be found on PATH. */
+export async function haveProgram(name: string): Promise<boolean> {
+  const result = await execa('sh', ['-c', 'command -v "$1"', 'sh', name], { reject: false })
+  return result.exitCode === 0
+}
+
+function lineSink(onLine: NonNullable<ExecOptions['onLine']>, stream: 'stdout' | 'stderr') {
+  return function* (line: unknown) {
+    onLine(String(line), stream)
+    yield line
+  }
+}
+
+export function lastLines(text: string, count: number): string {
+  const lines = text.trimEnd().split('\n')
+  return lines.slice(-count).join('\n')
+}

@@ -1,0 +1,32 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { CommandError, shellQuote } from '../src/errors.ts'
+import { exec } from '../src/system/exec.ts'
+
+test('shellQuote leaves plain words alone and quotes the rest so they paste', () => {
+  assert.is(shellQuote(['ls', '-la', '/tmp/a-b_c.d']), 'ls -la /tmp/a-b_c.d')
+  assert.is(shellQuote(['sh', '-c', "echo 'hi' there"]), `sh -c 'echo '\\''hi'\\'' there'`)
+})
+
+test('exec streams lines and returns output', async () => {
+  const lines: string[] = []
+  const result = await exec(['sh', '-c', 'echo one; echo two >&2'], { onLine: (line, stream) => lines.push(`${stream}:${line}`) })
+  assert.is(result.stdout, 'one')
+  assert.equal(lines.sort(), ['stderr:two', 'stdout:one'])
+})
+
+test('exec failure names the command, its status and the tail of stderr', async () => {
+  try {
+    await exec(['sh', '-c', 'echo broken >&2; exit 3'], { hint: 'fix it' })
+    assert.unreachable()
+  } catch (error) {
+    assert.instance(error, CommandError)
+    const e = error as CommandError
+    assert.is(e.exitCode, 3)
+    assert.match(e.message, `sh -c 'echo broken >&2; exit 3' exited 3`)
+    assert.match(e.stderrTail, 'broken')
+    assert.is(e.hint, 'fix it')
+  }
+})
+
+test.run()
