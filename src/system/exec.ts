@@ -14,6 +14,10 @@ export interface ExecOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Text written to the program's standard input. */
   readonly input?: string | Buffer
+  /** A file to feed to the program's standard input. */
+  readonly inputFile?: string
+  /** A file that receives the program's standard output (instead of capturing it). */
+  readonly stdoutFile?: string
   /** Said to the user when the program fails: what to do about it. */
   readonly hint?: string
   /** Exit codes that are not failures (default: only 0). */
@@ -37,12 +41,12 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
     cwd: options.cwd,
     env: options.env,
     extendEnv: true,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stdin: options.inputFile ? { file: options.inputFile } : options.input === undefined ? 'ignore' : 'pipe',
     input: options.input,
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
     stripFinalNewline: true,
-    stdout: onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
+    stdout: options.stdoutFile ? { file: options.stdoutFile } : onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
     stderr: onLine ? ['pipe', lineSink(onLine, 'stderr')] : 'pipe',
   })
   const stdout = String(result.stdout ?? '')

@@ -1,0 +1,60 @@
+/**
+ * Cache keys are manifests: the JSON of every input a stage reads plus its parent's key, stored
+ * beside the stage's output. When a cache is rejected, the manifests say which input changed.
+ */
+import { createHash } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface Manifest {
+  readonly stage: string
+  readonly version: number
+  readonly parent: string
+  readonly inputs: Record<string, unknown>
+}
+
+export function manifestKey(manifest: Manifest): string {
+  return createHash('sha256').update(stableJson(manifest)).digest('hex')
+}
+
+/** JSON with object keys sorted, so equal inputs always give equal text. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  )
+}
+
+export async function readManifest(dir: string): Promise<(Manifest & { key: string }) | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest & { key: string }
+  } catch {
+    return undefined
+  }
+}
+
+/** Written last, after the stage's output is complete: its presence marks the output as good. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const file = join(dir, 'manifest.json')
+  await writeFile(`${file}.tmp`, `${JSON.stringify({ ...manifest, key: manifestKey(manifest) }, null, 2)}\n`)
+  await rename(`${file}.tmp`, file)
+}
+
+/** Says, in a few words, what differs between the stored manifest and the new one. */
+export function whatChanged(before: Manifest | undefined, after: Manifest): string {
+  if (!before) return 'not built yet'
+  if (before.version !== after.version) return `pibake's ${after.stage} stage changed (version ${before.version} → ${after.version})`
+  const changed = changedPaths(before.inputs, after.inputs, '')
+  if (changed.length) return `changed: ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''}`
+  if (before.parent !== after.parent) return 'an earlier stage changed'
+  return 'unchanged'
+}
+
+function changedPaths(a: unknown, b: unknown, path: string): string[] {
+  if (stableJson(a) === stableJson(b)) return []
+  const isObject = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v)
+  if (!isObject(a) || !isObject(b)) return [path || '(inputs)']
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()
+  return keys.flatMap((key) => changedPaths(a[key], b[key], path ? `${path}.${key}` : key))
+}

@@ -1,0 +1,47 @@
+/** What a stage is: a name, a manifest of the inputs it reads, a verification, and a run. */
+import type { Recipe } from '../recipe/types.ts'
+import type { Cleanup } from '../system/cleanup.ts'
+import type { EventSink } from './events.ts'
+import type { Workspace } from './workspace.ts'
+
+export interface StageContext {
+  readonly recipe: Recipe
+  readonly workspace: Workspace
+  readonly signal: AbortSignal
+  readonly emit: EventSink
+  /** Undos for this run (loop devices, mounts): run when the build ends, however it ends. */
+  readonly cleanup: Cleanup
+  /** Options given on the command line that stages may read. */
+  readonly options: { readonly refresh: boolean }
+}
+
+/** Where a layer stage writes: the merged, writable views of the root and boot trees. */
+export interface LayerContext extends StageContext {
+  /** The stage's layer directory (holds its manifest and upper directories). */
+  readonly dir: string
+  /** The root filesystem as seen with every layer below, writable into this stage's layer. */
+  readonly root: string
+  /** The boot partition's files, likewise. */
+  readonly boot: string
+}
+
+export interface Stage {
+  readonly name: string
+  /**
+   * `layer`: the stage writes an overlayfs layer over the root and boot trees.
+   * `output`: the stage writes files of its own into its directory (no overlay).
+   * `final`: never cached; runs every time (publishing).
+   */
+  readonly kind: 'layer' | 'output' | 'final'
+  /** Bump when the stage's code changes what it produces: it is part of the cache key. */
+  readonly version: number
+  /** Why the stage does not apply to this recipe, or undefined when it does. */
+  skip?(recipe: Recipe): string | undefined
+  /** Checks made before anything touches the host; throws a PibakeError naming the problem. */
+  verify(ctx: StageContext): Promise<void>
+  /** Everything the stage reads, as JSON: with the parent's key, this is its cache key. */
+  inputs(ctx: StageContext): Promise<Record<string, unknown>>
+  /** Whether a cached result is still intact (e.g. a cached file still exists). */
+  intact?(ctx: StageContext): Promise<boolean>
+  run(ctx: LayerContext): Promise<void>
+}

@@ -1,0 +1,125 @@
+/**
+ * image: checks the image file against the recipe's sha256 and, for `.img.xz`, decompresses it once
+ * into the cache, named by its content hash, so that every later build reuses it.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PreflightError } from '../errors.ts'
+import type { Stage, StageContext } from '../pipeline/stage.ts'
+import { exec } from '../system/exec.ts'
+
+export const image: Stage = {
+  name: 'image',
+  kind: 'output',
+  version: 1,
+  async verify(ctx) {
+    const { path, sha256 } = ctx.recipe.image
+    const actual = await fileSha256(path, join(ctx.workspace.cache, 'checksums.json'), (done, total) =>
+      ctx.emit({ type: 'progress', stage: 'image', done, total, unit: 'bytes' }),
+    )
+    if (actual !== sha256) {
+      throw new PreflightError(
+        `image.path: ${path} has sha256 ${actual}, but the recipe says ${sha256}`,
+        'the file may be incomplete or corrupt: download it again; if you replaced the image on purpose, update image.sha256',
+      )
+    }
+  },
+  async inputs(ctx) {
+    return { sha256: ctx.recipe.image.sha256, compressed: isXz(ctx.recipe.image.path) }
+  },
+  async intact(ctx) {
+    return exists(imageFile(ctx))
+  },
+  async run(ctx) {
+    if (!isXz(ctx.recipe.image.path) || (await exists(imageFile(ctx)))) return
+    await decompress(ctx.recipe.image.path, imageFile(ctx), ctx)
+  },
+}
+
+/** The raw image a build reads: the recipe's own `.img`, or its decompressed copy in the cache. */
+export function imageFile(ctx: StageContext): string {
+  const { path, sha256 } = ctx.recipe.image
+  return isXz(path) ? join(ctx.workspace.cache, 'images', `${sha256}.img`) : path
+}
+
+function isXz(path: string): boolean {
+  return path.endsWith('.xz')
+}
+
+async function decompress(source: string, target: string, ctx: StageContext): Promise<void> {
+  await mkdir(join(target, '..'), { recursive: true })
+  const partial = `${target}.partial`
+  const total = await uncompressedSize(source, ctx.signal)
+  const timer = setInterval(() => {
+    stat(partial).then((s) => ctx.emit({ type: 'progress', stage: 'image', done: s.size, total, unit: 'bytes' }), () => {})
+  }, 500)
+  try {
+    await exec(['xz', '--decompress', '--stdout', '--threads=0', source], {
+      stdoutFile: partial,
+      signal: ctx.signal,
+      hint: 'the .xz file is damaged or truncated: download it again (its sha256 matched, so the recipe names a bad file); a full disk also fails here: check `df -h`',
+    })
+    await rename(partial, target)
+  } catch (error) {
+    await rm(partial, { force: true })
+    throw error
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+async function uncompressedSize(file: string, signal: AbortSignal): Promise<number | undefined> {
+  const { stdout } = await exec(['xz', '--robot', '--list', file], { signal, hint: `${file} is not a valid .xz file` })
+  const totals = stdout.split('\n').find((line) => line.startsWith('totals'))
+  const size = Number(totals?.split('\t')[4])
+  return Number.isFinite(size) ? size : undefined
+}
+
+/**
+ * SHA-256 of a file, remembered by (path, size, mtime, inode) so an unchanged multi-gigabyte image
+ * is hashed once, not on every build.
+ */
+export async function fileSha256(file: string, memoFile: string, progress?: (done: number, total: number) => void): Promise<string> {
+  const info = await stat(file)
+  const id = `${info.size}:${info.mtimeMs}:${info.ino}`
+  const memo = await readMemo(memoFile)
+  if (memo[file]?.id === id) return memo[file].sha256
+  const sha256 = await hashStream(file, info.size, progress)
+  memo[file] = { id, sha256 }
+  await mkdir(join(memoFile, '..'), { recursive: true })
+  await writeFile(`${memoFile}.tmp`, JSON.stringify(memo, null, 1))
+  await rename(`${memoFile}.tmp`, memoFile)
+  return sha256
+}
+
+type Memo = Record<string, { id: string; sha256: string }>
+
+async function readMemo(file: string): Promise<Memo> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Memo
+  } catch {
+    return {}
+  }
+}
+
+async function hashStream(file: string, total: number, progress?: (done: number, total: number) => void): Promise<string> {
+  const hash = createHash('sha256')
+  let done = 0
+  let reported = 0
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer)
+    done += (chunk as Buffer).length
+    if (progress && done - reported >= 64 << 20) {
+      progress(done, total)
+      reported = done
+    }
+  }
+  return hash.digest('hex')
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false)
+}
+

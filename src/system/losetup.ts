@@ -1,0 +1,36 @@
+/** Loop devices, always attached together with their detach. */
+import { exec } from './exec.ts'
+import type { Cleanup } from './cleanup.ts'
+
+export interface LoopOptions {
+  readonly offset?: number
+  readonly sizelimit?: number
+  readonly readOnly?: boolean
+  readonly signal?: AbortSignal | undefined
+}
+
+/** Attaches `file` (or a byte range of it) to a free loop device and returns `/dev/loopN`. */
+export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOptions = {}): Promise<string> {
+  const argv = ['losetup', '--find', '--show']
+  if (options.readOnly) argv.push('--read-only')
+  if (options.offset !== undefined) argv.push('--offset', String(options.offset))
+  if (options.sizelimit !== undefined) argv.push('--sizelimit', String(options.sizelimit))
+  argv.push(file)
+  const { stdout } = await exec(argv, {
+    signal: options.signal,
+    hint: 'loop devices need root and a kernel with loop support (modprobe loop); `losetup -a` lists those in use',
+  })
+  const device = stdout.trim()
+  cleanup.defer(`detach ${device}`, () => detachLoop(device), { kind: 'loop', device, file })
+  return device
+}
+
+export async function detachLoop(device: string): Promise<void> {
+  await exec(['losetup', '--detach', device])
+}
+
+/** Loop devices attached to `file`, as `losetup --list` reports them. */
+export async function loopsOf(file: string): Promise<string[]> {
+  const { stdout } = await exec(['losetup', '--list', '--noheadings', '--output', 'NAME', '--associated', file])
+  return stdout.split('\n').map((line) => line.trim()).filter(Boolean)
+}

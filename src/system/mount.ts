@@ -1,0 +1,80 @@
+/** Mounts, always made together with their unmount. */
+import { mkdir, readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { exec } from './exec.ts'
+import type { Cleanup } from './cleanup.ts'
+import { CommandError } from '../errors.ts'
+
+export interface MountOptions {
+  readonly type?: string
+  readonly options?: readonly string[]
+  readonly signal?: AbortSignal | undefined
+}
+
+export async function mount(cleanup: Cleanup, source: string, target: string, options: MountOptions = {}): Promise<void> {
+  await mkdir(target, { recursive: true })
+  const argv = ['mount']
+  if (options.type) argv.push('-t', options.type)
+  if (options.options?.length) argv.push('-o', options.options.join(','))
+  argv.push(source, target)
+  await exec(argv, { signal: options.signal })
+  cleanup.defer(`unmount ${target}`, () => unmount(target), { kind: 'mount', target })
+}
+
+/** An overlayfs over `lower` (top first). Without `upper` the mount is read-only. */
+export async function mountOverlay(
+  cleanup: Cleanup,
+  target: string,
+  layers: { readonly lower: readonly string[]; readonly upper?: string; readonly work?: string },
+  signal?: AbortSignal,
+): Promise<void> {
+  const options = [`lowerdir=${layers.lower.map(escapeOverlayPath).join(':')}`]
+  if (layers.upper && layers.work) options.push(`upperdir=${escapeOverlayPath(layers.upper)}`, `workdir=${escapeOverlayPath(layers.work)}`)
+  else if (layers.lower.length === 1) {
+    // overlayfs needs two lower layers when there is no upper one: a read-only bind does the same.
+    await mount(cleanup, layers.lower[0]!, target, { options: ['bind'], signal })
+    await exec(['mount', '-o', 'remount,bind,ro', target], { signal })
+    return
+  }
+  await mount(cleanup, 'overlay', target, { type: 'overlay', options, signal })
+}
+
+/** Unmounts `target`, retrying while it is busy (a process may still be leaving it). */
+export async function unmount(target: string, attempts = 10): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await exec(['umount', target])
+      return
+    } catch (error) {
+      if (!(await isMounted(target))) return
+      if (attempt >= attempts || !(error instanceof CommandError) || !/busy/i.test(error.stderrTail)) throw error
+      await sleep(200 * attempt)
+    }
+  }
+}
+
+/** Mount points at or below `prefix`, deepest first (the order to unmount them in). */
+export async function mountsUnder(prefix: string): Promise<string[]> {
+  const table = await readFile('/proc/self/mounts', 'utf8')
+  const base = prefix.endsWith('/') ? prefix : `${prefix}/`
+  return table
+    .split('\n')
+    .map((line) => line.split(' ')[1])
+    .filter((target): target is string => Boolean(target))
+    .map(unescapeMountPath)
+    .filter((target) => target === prefix || target.startsWith(base))
+    .reverse()
+}
+
+export async function isMounted(target: string): Promise<boolean> {
+  return (await mountsUnder(target)).includes(target)
+}
+
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+}
+
+function escapeOverlayPath(path: string): string {
+  if (/[:,\n]/.test(path)) throw new Error(`overlayfs cannot take a path containing ':' or ',': ${path}`)
+  return path
+}

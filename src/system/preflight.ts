@@ -1,0 +1,28 @@
+/** Host checks made before a build touches anything. */
+import { haveProgram } from './exec.ts'
+import { PreflightError } from '../errors.ts'
+
+/** Debian packages that provide the programs pibake runs. */
+const PACKAGE_OF: Record<string, string> = {
+  sfdisk: 'fdisk',
+  mcopy: 'mtools',
+  losetup: 'mount',
+  mount: 'mount',
+  umount: 'mount',
+  rsync: 'rsync',
+  xz: 'xz-utils',
+  unshare: 'util-linux',
+  dnsmasq: 'dnsmasq',
+}
+
+export async function requirePrograms(programs: readonly string[]): Promise<void> {
+  const missing: string[] = []
+  for (const program of programs) if (!(await haveProgram(program))) missing.push(program)
+  if (missing.length) {
+    const packages = [...new Set(missing.map((p) => PACKAGE_OF[p] ?? p))]
+    throw new PreflightError(`missing programs: ${missing.join(', ')}`, `install them: apt-get install ${packages.join(' ')} (or run scripts/setup.sh)`)
+  }
+  if (process.getuid?.() !== 0) {
+    throw new PreflightError('pibake build needs root (loop devices and mounts)', 'run it with sudo')
+  }
+}
