@@ -48,6 +48,9 @@ export class CommandError extends PibakeError {
   }
 }
 
+/** A command line that doesn't make sense. */
+export class UsageError extends PibakeError {}
+
 /** The run was interrupted by SIGINT or SIGTERM. */
 export class InterruptedError extends PibakeError {
   constructor(signal: string) {

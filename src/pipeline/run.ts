@@ -84,7 +84,7 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
   const stageCleanup = new Cleanup(journal)
   try {
     const views = stage.kind === 'layer' ? await ctx.workspace.mountLayer(stage.name, stageCleanup) : { root: '', boot: '' }
-    await stage.run({ ...ctx, cleanup: stageCleanup, dir, ...views })
+    await stage.run({ ...ctx, cleanup: stageCleanup, dir, key: planned.key ?? '', ...views })
     await finish(stageCleanup)
     if (manifest && stage.kind !== 'final') await writeManifest(dir, manifest)
   } catch (error) {

@@ -19,6 +19,8 @@ export interface StageContext {
 export interface LayerContext extends StageContext {
   /** The stage's layer directory (holds its manifest and upper directories). */
   readonly dir: string
+  /** This stage's cache key: equal keys mean equal output. */
+  readonly key: string
   /** The root filesystem as seen with every layer below, writable into this stage's layer. */
   readonly root: string
   /** The boot partition's files, likewise. */

@@ -98,8 +98,23 @@ export class Journal {
   }
 }
 
+export interface JournalFile {
+  readonly pid: number
+  readonly file: string
+  readonly effects: readonly Effect[]
+}
+
 /** Journals left by processes that are no longer running. */
-export function orphanJournals(dir: string): { pid: number; file: string; effects: Effect[] }[] {
+export function orphanJournals(dir: string): JournalFile[] {
+  return readJournals(dir).filter((journal) => !processAlive(journal.pid))
+}
+
+/** Journals of processes still running. */
+export function liveJournals(dir: string): JournalFile[] {
+  return readJournals(dir).filter((journal) => processAlive(journal.pid))
+}
+
+function readJournals(dir: string): JournalFile[] {
   let names: string[]
   try {
     names = readdirSync(dir)
@@ -113,7 +128,6 @@ export function orphanJournals(dir: string): { pid: number; file: string; effect
       const data = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; effects: Effect[] }
       return { pid: data.pid, file, effects: data.effects }
     })
-    .filter((journal) => !processAlive(journal.pid))
 }
 
 function processAlive(pid: number): boolean {

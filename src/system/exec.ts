@@ -67,10 +67,23 @@ export async function haveProgram(name: string): Promise<boolean> {
   return result.exitCode === 0
 }
 
+/**
+ * Passes output through unchanged while calling `onLine` for every line, where a carriage return
+ * also ends a line (progress meters such as rsync's rewrite one line with `\r`).
+ */
 function lineSink(onLine: NonNullable<ExecOptions['onLine']>, stream: 'stdout' | 'stderr') {
-  return function* (line: unknown) {
-    onLine(String(line), stream)
-    yield line
+  let pending = ''
+  return {
+    binary: true as const,
+    *transform(chunk: Uint8Array) {
+      const parts = (pending + Buffer.from(chunk).toString('utf8')).split(/\r\n|\r|\n/)
+      pending = parts.pop() ?? ''
+      for (const line of parts) if (line) onLine(line, stream)
+      yield chunk
+    },
+    *final() {
+      if (pending) onLine(pending, stream)
+    },
   }
 }
 

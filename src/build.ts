@@ -1,0 +1,82 @@
+/** The library's build and plan: everything `pibake build` and `pibake plan` do. */
+import { createWriteStream } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fanOut, type BuildEvent, type EventSink, type PlannedStage } from './pipeline/events.ts'
+import { acquireLock } from './pipeline/lock.ts'
+import { plan as planStages, run, type RunOptions } from './pipeline/run.ts'
+import { STAGES } from './pipeline/stages.ts'
+import { Workspace } from './pipeline/workspace.ts'
+import { Cleanup } from './system/cleanup.ts'
+import { loadRecipe } from './recipe/load.ts'
+import type { Recipe } from './recipe/types.ts'
+
+export interface BuildOptions {
+  /** Caches, work trees, logs and the default publish targets (default `./out`). */
+  readonly outDir?: string
+  readonly signal?: AbortSignal
+  /** Receives every event of the build. */
+  readonly onEvent?: EventSink
+  /** Stages to run even if cached; `true` for all. */
+  readonly force?: readonly string[] | true
+  /** Stages to leave out. */
+  readonly skip?: readonly string[]
+  readonly refresh?: boolean
+}
+
+export interface BuildResult {
+  readonly recipe: Recipe
+  readonly stages: readonly PlannedStage[]
+  /** The JSON-lines log of this run. */
+  readonly log: string
+}
+
+/** Loads the recipe (a path, or an already validated Recipe), plans, and runs every stage that isn't cached. */
+export async function build(recipeOrFile: string | Recipe, options: BuildOptions = {}): Promise<BuildResult> {
+  const outDir = resolve(options.outDir ?? 'out')
+  const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
+  const log = await openLog(outDir, recipe.name)
+  const emit = fanOut(log.sink, options.onEvent ?? (() => {}))
+  const release = await acquireLock(join(outDir, 'work', recipe.name))
+  try {
+    const result = await run(STAGES, recipe, runOptions(outDir, emit, options))
+    return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })), log: log.file }
+  } catch (error) {
+    emit({ type: 'warning', message: `build failed: ${error instanceof Error ? error.message : String(error)}` })
+    throw error
+  } finally {
+    await release()
+    await log.close()
+  }
+}
+
+/** Runs every verification and reports which stages are cached; changes nothing on the host. */
+export async function plan(recipeOrFile: string | Recipe, options: BuildOptions = {}): Promise<{ recipe: Recipe; stages: PlannedStage[] }> {
+  const outDir = resolve(options.outDir ?? 'out')
+  const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
+  const signal = options.signal ?? new AbortController().signal
+  const cleanup = new Cleanup()
+  const workspace = new Workspace(outDir, recipe.name, cleanup, signal)
+  const emit = options.onEvent ?? (() => {})
+  try {
+    const ctx = { recipe, workspace, signal, emit, cleanup, options: { refresh: options.refresh ?? false } }
+    const result = await planStages(STAGES, ctx, runOptions(outDir, emit, options))
+    return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) }
+  } finally {
+    await cleanup.run()
+  }
+}
+
+function runOptions(outDir: string, emit: EventSink, options: BuildOptions): RunOptions {
+  return { outDir, emit, signal: options.signal ?? new AbortController().signal, force: options.force, skip: options.skip, refresh: options.refresh }
+}
+
+async function openLog(outDir: string, recipe: string): Promise<{ file: string; sink: EventSink; close: () => Promise<void> }> {
+  const dir = join(outDir, 'logs')
+  await mkdir(dir, { recursive: true })
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')
+  const file = join(dir, `${recipe}-${stamp}-${process.pid}.jsonl`)
+  const stream = createWriteStream(file, { flags: 'a' })
+  const sink = (event: BuildEvent) => void stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`)
+  return { file, sink, close: () => new Promise((done) => stream.end(done)) }
+}

@@ -1,0 +1,70 @@
+/** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
+import { resolve } from 'node:path'
+import { UsageError } from '../errors.ts'
+import { jsonRenderer, listrRenderer, plainRenderer, type Renderer } from './render.ts'
+
+export interface Values {
+  readonly out?: string | undefined
+  readonly from?: string | undefined
+  readonly force?: boolean | undefined
+  readonly skip?: string[] | undefined
+  readonly refresh?: boolean | undefined
+  readonly json?: boolean | undefined
+  readonly plain?: boolean | undefined
+  readonly output?: string | undefined
+  readonly mtime?: boolean | undefined
+  readonly arch?: string | undefined
+}
+
+type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  build: async () => buildCommand,
+  plan: async () => (await import('./plan.ts')).planCommand,
+  nodes: async () => (await import('./nodes.ts')).nodesCommand,
+  snapshot: async () => (await import('./snapshot.ts')).snapshotCommand,
+  diff: async () => (await import('./snapshot.ts')).diffCommand,
+  'demo-image': async () => (await import('./demo.ts')).demoCommand,
+  clean: async () => (await import('./clean.ts')).cleanCommand,
+}
+
+export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
+  const load = COMMANDS[name]
+  if (!load) throw new UsageError(`unknown command "${name}"`, `one of: ${Object.keys(COMMANDS).join(', ')} (pibake --help)`)
+  return (await load())(args, values, signal)
+}
+
+export function outDir(values: Values): string {
+  return resolve(values.out ?? 'out')
+}
+
+export function oneArgument(args: readonly string[], what: string): string {
+  if (args.length !== 1) throw new UsageError(`expected ${what}, got ${args.length ? args.join(' ') : 'nothing'}`)
+  return args[0]!
+}
+
+export function chooseRenderer(values: Values): Renderer {
+  if (values.json) return jsonRenderer()
+  if (values.plain || !process.stderr.isTTY || process.env.CI) return plainRenderer()
+  return listrRenderer()
+}
+
+async function buildCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
+  const file = oneArgument(args, 'one recipe file')
+  const { build } = await import('../build.ts')
+  const { STAGES } = await import('../pipeline/stages.ts')
+  const names = STAGES.map((s) => s.name)
+  for (const stage of [values.from, ...(values.skip ?? [])]) {
+    if (stage !== undefined && !names.includes(stage)) throw new UsageError(`no stage named "${stage}"`, `stages: ${names.join(', ')}`)
+  }
+  const force = values.force ? true : values.from ? names.slice(names.indexOf(values.from)) : undefined
+  const renderer = chooseRenderer(values)
+  try {
+    const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh })
+    await renderer.done()
+    if (!values.json) process.stderr.write(`pibake: done; log: ${result.log}\n`)
+    return 0
+  } finally {
+    await renderer.done()
+  }
+}

@@ -1,0 +1,14 @@
+import { plan } from '../build.ts'
+import { oneArgument, outDir, type Values } from './commands.ts'
+
+export async function planCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
+  const result = await plan(oneArgument(args, 'one recipe file'), { outDir: outDir(values), signal })
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ recipe: result.recipe.name, stages: result.stages })}\n`)
+    return 0
+  }
+  for (const stage of result.stages) {
+    process.stdout.write(`${stage.name.padEnd(9)} ${stage.status.padEnd(7)} ${stage.reason === stage.status ? '' : stage.reason}\n`)
+  }
+  return 0
+}

@@ -1,0 +1,76 @@
+/**
+ * netboot: the changes that make one image a shared, read-only root for many diskless nodes.
+ * The kernel command line loses its local-root arguments (publish adds each build's nfsroot), the
+ * fstab loses `/` and the SD card's partitions and gains tmpfs for the paths a system writes to,
+ * and `/etc/machine-id` is emptied so every node generates its own at boot.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { StageError } from '../errors.ts'
+import { netbootCmdline } from '../netboot/cmdline.ts'
+import type { LayerContext, Stage } from '../pipeline/stage.ts'
+import { resolveInRoot } from '../system/inroot.ts'
+import { fstabEntries } from './extract.ts'
+
+/** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
+export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
+  { path: '/tmp', mode: '1777' },
+  { path: '/var/tmp', mode: '1777' },
+  { path: '/var/log', mode: '0755' },
+  { path: '/var/spool', mode: '0755' },
+  { path: '/var/lib/dhcpcd', mode: '0750' },
+  { path: '/var/lib/dhcp', mode: '0755' },
+  { path: '/var/lib/systemd', mode: '0755' },
+  { path: '/var/lib/sudo', mode: '0700' },
+]
+
+export const netboot: Stage = {
+  name: 'netboot',
+  kind: 'layer',
+  version: 1,
+  async verify() {},
+  async inputs() {
+    return { tmpfs: TMPFS_PATHS }
+  },
+  async run(ctx) {
+    await rewriteCmdline(ctx)
+    await rewriteFstab(ctx)
+    await writeFile(await resolveInRoot(ctx.root, '/etc/machine-id'), '')
+  },
+}
+
+async function rewriteCmdline(ctx: LayerContext): Promise<void> {
+  const file = join(ctx.boot, 'cmdline.txt')
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new StageError('netboot', 'the boot partition has no cmdline.txt', 'is this a Raspberry Pi OS image?')
+  })
+  await writeFile(file, `${netbootCmdline(text).join(' ')}\n`)
+}
+
+async function rewriteFstab(ctx: LayerContext): Promise<void> {
+  const file = await resolveInRoot(ctx.root, '/etc/fstab', { followLast: true })
+  const text = await readFile(file, 'utf8').catch(() => '')
+  await writeFile(file, netbootFstab(text))
+}
+
+/** The image's fstab without local disks and swap, plus the tmpfs mounts. */
+export function netbootFstab(text: string): string {
+  const tmpfsPaths = new Set(TMPFS_PATHS.map((t) => t.path))
+  const local = new Set(fstabEntries(text).filter((e) => isLocalDisk(e.device, e.mountpoint, e.type) || tmpfsPaths.has(e.mountpoint)).map((e) => e.line))
+  const kept = text.split('\n').filter((line) => line.trim() && !local.has(line))
+  const tmpfs = TMPFS_PATHS.map(({ path, mode }) => `tmpfs  ${path}  tmpfs  defaults,nosuid,nodev,mode=${mode}  0  0`)
+  return [...kept, '# diskless node: the root is read-only over NFS (pibake)', ...tmpfs, ''].join('\n')
+}
+
+function isLocalDisk(device: string, mountpoint: string, type: string): boolean {
+  return (
+    mountpoint === '/' ||
+    type === 'swap' ||
+    /^(PARTUUID|UUID|LABEL|PARTLABEL)=/.test(device) ||
+    device.startsWith('/dev/mmcblk') ||
+    device.startsWith('/dev/sd') ||
+    device.startsWith('/dev/nvme') ||
+    mountpoint === '/boot' ||
+    mountpoint === '/boot/firmware'
+  )
+}
