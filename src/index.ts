@@ -1,1 +1,7 @@
 export * from './errors.ts'
+export { defineRecipe } from './recipe/define.ts'
+export { loadRecipe, type LoadOptions } from './recipe/load.ts'
+export { validateRecipe, type ValidateOptions } from './recipe/validate.ts'
+export { macToDashed } from './recipe/node.ts'
+export { NETBOOT_MODELS } from './recipe/types.ts'
+export type * from './recipe/types.ts'

@@ -1,0 +1,95 @@
+/**
+ * Loads a recipe file: imports the TypeScript module with Node's own type stripping, takes its
+ * default export and validates it. Every way that can fail says which file, which line and what to do.
+ */
+import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { PibakeError, RecipeError } from '../errors.ts'
+import { describe } from './problems.ts'
+import type { Recipe } from './types.ts'
+import { validateRecipe, type ValidateOptions } from './validate.ts'
+
+export type LoadOptions = ValidateOptions
+
+const SHAPE_HINT = "a recipe ends with: export default defineRecipe({ ... }), defineRecipe imported from 'pibake'"
+
+/** Loads, validates and resolves the recipe at `file` (relative to the current directory). */
+export async function loadRecipe(file: string, options: LoadOptions = {}): Promise<Recipe> {
+  const path = resolve(file)
+  return validateRecipe(await importDefault(path), path, options)
+}
+
+async function importDefault(path: string): Promise<unknown> {
+  const stat = statSync(path, { throwIfNoEntry: false })
+  if (!stat) throw new PibakeError(`recipe ${path} does not exist`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')
+  if (!stat.isFile()) throw new PibakeError(`recipe ${path} is not a file`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')
+  let module: Record<string, unknown>
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+  } catch (error) {
+    throw importError(path, error)
+  }
+  if (!('default' in module)) throw new RecipeError(path, ['it has no default export'], SHAPE_HINT)
+  const value = module.default
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RecipeError(path, [`its default export is ${describe(value)}, not a recipe object`], SHAPE_HINT)
+  }
+  return value
+}
+
+/** What went wrong while Node parsed or ran the recipe module, with the line it happened at. */
+function importError(path: string, error: unknown): RecipeError {
+  if (!(error instanceof Error)) return new RecipeError(path, [`loading it threw ${describe(error)}`])
+  const code = (error as NodeJS.ErrnoException).code
+  if (error instanceof SyntaxError) {
+    const { line, excerpt } = syntaxLocation(error, path)
+    const where = line === undefined ? '' : ` at line ${line}`
+    return new RecipeError(path, [`syntax error${where}: ${error.message}${excerpt}`], syntaxHint(code))
+  }
+  const where = throwLocation(error, path)
+  const problem = `loading it threw ${error.name}: ${error.message}${where ? ` (at ${where})` : ''}`
+  const hint = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' ? importHint(error.message) : undefined
+  const recipeError = new RecipeError(path, [problem], hint)
+  recipeError.cause = error
+  return recipeError
+}
+
+function syntaxHint(code: string | undefined): string {
+  if (code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX') {
+    return 'Node runs recipes by stripping their types, so a recipe can only use erasable TypeScript: no enum, namespace, parameter properties or <T>value casts (write value as T)'
+  }
+  return 'fix the syntax at the line shown'
+}
+
+function importHint(message: string): string {
+  if (message.includes("'pibake'")) {
+    return "recipes import defineRecipe from 'pibake': keep the recipe in a project where pibake is installed (npm install pibake), or in pibake's own folder"
+  }
+  return 'the recipe imports a module that cannot be found; imports of local files need their .ts extension'
+}
+
+/**
+ * Node puts a syntax error's place at the top of its stack: `<file>:<line>`, the source line and a
+ * caret under the fault.
+ */
+function syntaxLocation(error: SyntaxError, path: string): { line?: number; excerpt: string } {
+  const [first = '', ...rest] = (error.stack ?? '').split('\n')
+  const match = /^(.*):(\d+)$/.exec(first)
+  if (!match?.[1] || toPath(match[1]) !== path) return { excerpt: '' }
+  const excerpt = rest.slice(0, rest.findIndex((l) => l.trim() === '')).filter((l) => l.trim() !== '')
+  const shown = excerpt.slice(-2).map((l) => `\n      ${l}`)
+  return { line: Number(match[2]), excerpt: shown.join('') }
+}
+
+/** `file:line:column` of the innermost stack frame in the recipe (or, failing that, in a file it imports). */
+function throwLocation(error: Error, path: string): string | undefined {
+  const frames = [...(error.stack ?? '').matchAll(/\(?((?:file:\/\/)?\/[^\s()]*):(\d+):(\d+)\)?$/gm)]
+  const places = frames.map((m) => ({ file: toPath(m[1] ?? ''), line: m[2], column: m[3] }))
+  const place = places.find((p) => p.file === path) ?? places.find((p) => !p.file.includes('/node_modules/'))
+  return place && `${place.file}:${place.line}:${place.column}`
+}
+
+function toPath(fileOrUrl: string): string {
+  return fileOrUrl.startsWith('file://') ? fileURLToPath(fileOrUrl) : fileOrUrl
+}

@@ -1,0 +1,144 @@
+/**
+ * Checks that relate fields to each other: the DHCP range and the nodes' addresses against the
+ * server's subnet, and no two nodes sharing a host name, MAC, IP or serial.
+ *
+ * They read the raw input, so that they run even when other fields are wrong, and they skip any
+ * value that is itself malformed (the schema reports that one).
+ */
+import { formatIPv4, netmaskBits, networkOf, parseIPv4, subnetLabel } from './ipv4.ts'
+import { isNodeHostname, normalizeMac, normalizeSerial, serialPrefix } from './node.ts'
+import type { Problem } from './problems.ts'
+
+/** The value at `path` inside `value`, if every step of the way is an object or list. */
+function at(value: unknown, ...path: (string | number)[]): unknown {
+  let here = value
+  for (const key of path) {
+    if (typeof here !== 'object' || here === null) return undefined
+    here = (here as Record<string | number, unknown>)[key]
+  }
+  return here
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}
+
+function address(value: unknown): number | undefined {
+  const t = text(value)
+  return t === undefined ? undefined : parseIPv4(t)
+}
+
+/** The subnet the nodes must be in: the server's, in range mode with a valid netmask. */
+interface Subnet {
+  readonly network: number
+  readonly bits: number
+}
+
+function serverSubnet(input: unknown): Subnet | undefined {
+  const server = address(at(input, 'netboot', 'server'))
+  if (at(input, 'netboot', 'dhcp', 'mode') !== 'range' || server === undefined) return undefined
+  const mask = at(input, 'netboot', 'dhcp', 'netmask')
+  const bits = mask === undefined ? 24 : netmaskBits(text(mask) ?? '')
+  return bits === undefined ? undefined : { network: networkOf(server, bits), bits }
+}
+
+function outside(ip: number, subnet: Subnet): boolean {
+  return networkOf(ip, subnet.bits) !== subnet.network
+}
+
+export function relationProblems(input: unknown): Problem[] {
+  return [...rangeProblems(input), ...nodeProblems(input)]
+}
+
+function rangeProblems(input: unknown): Problem[] {
+  if (at(input, 'netboot', 'dhcp', 'mode') !== 'range') return []
+  const dhcp = ['netboot', 'dhcp']
+  const start = address(at(input, ...dhcp, 'start'))
+  const end = address(at(input, ...dhcp, 'end'))
+  const subnet = serverSubnet(input)
+  const problems: Problem[] = []
+  for (const [key, ip] of [['start', start], ['end', end]] as const) {
+    if (ip !== undefined && subnet && outside(ip, subnet)) {
+      problems.push({ path: [...dhcp, key], message: `${formatIPv4(ip)} is not in the server's subnet (${subnetLabel(subnet.network, subnet.bits)})` })
+    }
+  }
+  if (start !== undefined && end !== undefined && start > end) {
+    problems.push({ path: [...dhcp, 'end'], message: `${formatIPv4(end)} comes before the start of the range (${formatIPv4(start)})` })
+  }
+  return problems
+}
+
+function nodeProblems(input: unknown): Problem[] {
+  const nodes = at(input, 'nodes')
+  if (!Array.isArray(nodes)) return []
+  const addressesOf = addressChecker(input)
+  const duplicatesOf = duplicateChecker()
+  return nodes.flatMap((node: unknown, i) => [...addressesOf(node, i), ...duplicatesOf(node, i)])
+}
+
+/** A node's IP must be in the server's subnet, and not the server's own. */
+function addressChecker(input: unknown): (node: unknown, i: number) => Problem[] {
+  const subnet = serverSubnet(input)
+  const servers = [
+    { ip: address(at(input, 'netboot', 'server')), name: "the server's address (netboot.server)" },
+    { ip: address(at(input, 'netboot', 'nfs', 'server')), name: "the NFS server's address (netboot.nfs.server)" },
+  ]
+  return (node, i) => {
+    const ip = address(at(node, 'ip'))
+    if (ip === undefined) return []
+    const path = ['nodes', i, 'ip']
+    const problems = servers.filter((s) => s.ip === ip).map((s) => ({ path, message: `${formatIPv4(ip)} is ${s.name}` }))
+    if (subnet && outside(ip, subnet)) {
+      problems.push({ path, message: `${formatIPv4(ip)} is not in the server's subnet (${subnetLabel(subnet.network, subnet.bits)})` })
+    }
+    return problems
+  }
+}
+
+/** What must differ between nodes: `key` is compared, `shown` is quoted in the message. */
+interface Identity {
+  readonly field: 'hostname' | 'mac' | 'ip' | 'serial'
+  readonly key: string
+  readonly shown: string
+  readonly why: string
+}
+
+/** Reports a node that reuses an earlier node's host name, MAC, IP or serial, naming the earlier one. */
+function duplicateChecker(): (node: unknown, i: number) => Problem[] {
+  const first = new Map<string, { index: number; hostname: string | undefined }>()
+  return (node, i) => {
+    const hostname = validHostname(node)
+    return identityOf(node).flatMap(({ field, key, shown, why }) => {
+      const earlier = first.get(`${field} ${key}`)
+      if (earlier === undefined) {
+        first.set(`${field} ${key}`, { index: i, hostname })
+        return []
+      }
+      const name = earlier.hostname === undefined || field === 'hostname' ? '' : ` (${earlier.hostname})`
+      return [{ path: ['nodes', i, field], message: `${shown} is already used by nodes[${earlier.index}]${name}${why}` }]
+    })
+  }
+}
+
+function validHostname(node: unknown): string | undefined {
+  const hostname = text(at(node, 'hostname'))
+  return hostname !== undefined && isNodeHostname(hostname) ? hostname : undefined
+}
+
+function identityOf(node: unknown): Identity[] {
+  const hostname = validHostname(node)
+  const mac = normalizeMac(text(at(node, 'mac')) ?? '')
+  const ip = address(at(node, 'ip'))
+  const serial = normalizeSerial(text(at(node, 'serial')) ?? '')
+  const found: Identity[] = []
+  if (hostname !== undefined) found.push({ field: 'hostname', key: hostname, shown: hostname, why: '' })
+  if (mac !== undefined) found.push({ field: 'mac', key: mac, shown: mac, why: '' })
+  if (ip !== undefined) found.push({ field: 'ip', key: String(ip), shown: formatIPv4(ip), why: '' })
+  if (serial !== undefined) {
+    // A Pi 4 or 5 asks for <low 8 digits of its serial>/…, so two serials ending alike collide.
+    const long = serial.length > 8
+    const shown = long ? `${serial} ends in ${serialPrefix(serial)}, which` : serial
+    found.push({ field: 'serial', key: serialPrefix(serial), shown, why: long ? '; the boot ROM uses only the low 8 digits' : '' })
+  }
+  return found
+}

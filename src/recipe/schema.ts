@@ -1,0 +1,155 @@
+/**
+ * The shape of a recipe, as zod schemas: every field's type and format, unknown fields, and the
+ * files a recipe names. Each field is checked on its own here (so that one bad field never hides
+ * another); checks that relate fields to each other are in `relations.ts`.
+ */
+import { isAbsolute, posix } from 'node:path'
+import * as z from 'zod'
+import type { Destination, PublishTarget } from './types.ts'
+import { checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
+import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
+import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
+
+/** A string field read by `check`, which returns the value to keep or why the text is wrong. */
+function field<T>(check: (text: string) => Checked<T>) {
+  return z.string().transform((text, ctx): T => {
+    const result = text.trim() === '' ? { problem: 'must not be empty' } : check(text)
+    if ('value' in result) return result.value
+    ctx.issues.push({ code: 'custom', message: result.problem, input: text, params: { hint: result.hint } })
+    return z.NEVER
+  })
+}
+
+/** A field accepted when `test` passes, kept as written. */
+function matching(test: (text: string) => boolean, problem: (quoted: string) => string) {
+  return field<string>((text) => (test(text) ? { value: text } : { problem: problem(JSON.stringify(text)) }))
+}
+
+/** An object whose unknown fields are each reported (with a did-you-mean, see `problems.ts`). */
+function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+  const knownFields = Object.keys(shape)
+  const unknownField = z.unknown().superRefine((_, ctx) => {
+    ctx.addIssue({ code: 'custom', message: 'unknown field', params: { knownFields } })
+  })
+  return z.object(shape).catchall(unknownField)
+}
+
+const ipv4 = matching((t) => parseIPv4(t) !== undefined, (q) => `${q} is not an IPv4 address`)
+
+const netmask = matching((t) => netmaskBits(t) !== undefined, (q) => `${q} is not a netmask (like 255.255.255.0)`)
+
+const absolutePath = field<string>((text) => {
+  if (!isAbsolute(text)) return { problem: `${JSON.stringify(text)} must be an absolute path` }
+  return { value: posix.normalize(text).replace(/(.)\/$/, '$1') }
+})
+
+const name = matching(
+  (t) => /^[a-z0-9][a-z0-9-]*$/.test(t) && t.length <= 63,
+  (q) => `${q} is not a valid name (lower-case letters, digits and "-", not starting with "-", at most 63 characters)`,
+)
+
+function imageSchema(dir: string) {
+  return strict({
+    path: field(imageFile(dir)),
+    sha256: field(sha256Source(dir)),
+    arch: z.enum(['arm64', 'armhf']).optional(),
+  }).transform((image, ctx) => {
+    const sha256 = checksumFor(image.sha256, image.path)
+    if ('problem' in sha256) {
+      ctx.issues.push({ code: 'custom', path: ['sha256'], message: sha256.problem, input: image, params: { hint: sha256.hint } })
+      return z.NEVER
+    }
+    return { path: image.path, sha256: sha256.value, ...(image.arch ? { arch: image.arch } : {}) }
+  })
+}
+
+const dhcpSchema = z.discriminatedUnion('mode', [
+  strict({ mode: z.literal('proxy'), network: ipv4 }),
+  strict({
+    mode: z.literal('range'),
+    start: ipv4,
+    end: ipv4,
+    netmask: netmask.default('255.255.255.0'),
+    router: ipv4.optional(),
+    dns: z.array(ipv4).default([]),
+  }).transform(({ router, ...dhcp }) => ({ ...dhcp, ...(router ? { router } : {}) })),
+])
+
+const netbootSchema = strict({
+  server: ipv4,
+  dhcp: dhcpSchema,
+  nfs: strict({
+    server: matching(
+      (t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)),
+      (q) => `${q} is neither an IPv4 address nor a host name`,
+    ),
+    path: absolutePath.optional(),
+  }),
+  interface: matching((t) => /^[^\s/:]{1,15}$/.test(t), (q) => `${q} is not a network interface name`).optional(),
+})
+
+const nodeSchema = strict({
+  hostname: matching(isNodeHostname, (q) => `${q} is not a valid host name (lower-case letters, digits and "-", not at either end, at most 63 characters)`),
+  mac: field((t) => checked(normalizeMac(t), `${JSON.stringify(t)} is not a MAC address (like dc:a6:32:01:02:03)`)),
+  serial: field((t) => checked(normalizeSerial(t), `${JSON.stringify(t)} is not a board serial number (8 or 16 hex digits)`)).optional(),
+  ip: ipv4,
+  model: field((t) => {
+    const parsed = parseModel(t)
+    return 'model' in parsed ? { value: parsed.model } : parsed
+  }),
+  cmdline: z.array(field(kernelArgument)).default([]),
+  config: z.array(matching((t) => !/[\r\n]/.test(t), (q) => `${q} contains a line break: give each config.txt line as its own entry`)).default([]),
+})
+
+function checked<T>(value: T | undefined, problem: string): Checked<T> {
+  return value === undefined ? { problem } : { value }
+}
+
+function kernelArgument(text: string): Checked<string> {
+  if (/[\r\n]/.test(text)) return { problem: `${JSON.stringify(text)} contains a line break: give each kernel argument as its own entry` }
+  if (/\s/.test(text)) return { problem: `${JSON.stringify(text)} contains a space: give each kernel argument as its own entry` }
+  return { value: text }
+}
+
+function destinationSchema(dir: string) {
+  const local = field((text): Checked<Destination> => {
+    const remote = /^([^/:]+):(.*)$/.exec(text)
+    if (remote) {
+      const suggestion = `{ host: ${JSON.stringify(remote[1])}, path: ${JSON.stringify(remote[2] || '/')} }`
+      return { problem: `${JSON.stringify(text)} looks like an scp-style destination: write ${suggestion} for SSH` }
+    }
+    return { value: { kind: 'local', path: resolvePath(dir, text) } }
+  })
+  const ssh = strict({
+    host: matching((t) => /^([^@\s]+@)?[^@\s/]+$/.test(t), (q) => `${q} is not an SSH host (host or user@host)`),
+    path: absolutePath,
+    port: z.number().int().min(1, 'must be a TCP port, 1 to 65535').max(65535, 'must be a TCP port, 1 to 65535').default(22),
+    identity: field(existingFile(dir)).optional(),
+  }).transform(({ host, path, port, identity }): Destination => {
+    const at = host.lastIndexOf('@')
+    const user = at < 0 ? 'root' : host.slice(0, at)
+    return { kind: 'ssh', user, host: host.slice(at + 1), port, path, ...(identity ? { identity } : {}) }
+  })
+  return z.union([local, ssh], { error: 'must be a local folder (a string) or an SSH destination { host, path, port?, identity? }' })
+}
+
+function publishTargetSchema(dir: string) {
+  const destination = destinationSchema(dir)
+  return strict({ nfs: destination, tftp: destination, config: destination.optional() }).transform(
+    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp }),
+  )
+}
+
+/** The whole recipe; `dir` is the recipe's folder, which relative paths start from. */
+export function recipeSchema(dir: string) {
+  return strict({
+    name,
+    image: imageSchema(dir),
+    overlays: z.array(field(overlayFolder(dir))).default([]),
+    netboot: netbootSchema,
+    nodes: z.array(nodeSchema).min(1, 'at least one node is required'),
+    publish: z.array(publishTargetSchema(dir)).min(1, 'must list at least one target (leave publish out for the default, out/publish)').optional(),
+  })
+}
+
+export type ParsedRecipe = z.output<ReturnType<typeof recipeSchema>>

@@ -1,0 +1,60 @@
+/**
+ * Turns what a recipe exports into a `Recipe`: every field checked at once, every problem reported
+ * together in one `RecipeError`, defaults applied and paths made absolute.
+ */
+import { dirname, join, resolve } from 'node:path'
+import { RecipeError } from '../errors.ts'
+import type { PublishTarget, Recipe } from './types.ts'
+import { formatProblem, messageFor, problemsFromIssues, type Problem } from './problems.ts'
+import { relationProblems } from './relations.ts'
+import { recipeSchema, type ParsedRecipe } from './schema.ts'
+
+export interface ValidateOptions {
+  /** Where builds go; the default publish targets are under `<outDir>/publish` (default `<cwd>/out`). */
+  outDir?: string
+}
+
+const DEFAULT_HINT = 'every field is documented on RecipeInput; write the recipe as export default defineRecipe({ ... }) to see the docs in your editor'
+
+/**
+ * Checks `input` (a recipe's default export) as the recipe at `file`, whose folder relative paths
+ * start from. Throws one `RecipeError` listing every problem.
+ */
+export function validateRecipe(input: unknown, file: string, options: ValidateOptions = {}): Recipe {
+  const path = resolve(file)
+  const parsed = recipeSchema(dirname(path)).safeParse(input, { error: messageFor })
+  const problems = [...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)), ...relationProblems(input)]
+  if (!parsed.success || problems.length) throw recipeError(path, problems)
+  return resolveRecipe(parsed.data, path, resolve(options.outDir ?? 'out'))
+}
+
+function recipeError(file: string, problems: readonly Problem[]): RecipeError {
+  const hints = [...new Set(problems.flatMap((p) => p.hint?.split('\n') ?? []))]
+  return new RecipeError(file, problems.map(formatProblem), hints.length ? hints.join('\n') : DEFAULT_HINT)
+}
+
+/** The defaults that depend on more than one field, or on where pibake runs. */
+function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Recipe {
+  const publish = parsed.publish ?? [defaultTarget(outDir)]
+  const nfsPath = parsed.netboot.nfs.path ?? (publish[0] as PublishTarget).nfs.path
+  const { interface: iface } = parsed.netboot
+  return {
+    file,
+    name: parsed.name,
+    image: parsed.image,
+    overlays: parsed.overlays,
+    netboot: {
+      server: parsed.netboot.server,
+      dhcp: parsed.netboot.dhcp,
+      nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
+      ...(iface === undefined ? {} : { interface: iface }),
+    },
+    nodes: parsed.nodes.map(({ serial, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }) })),
+    publish,
+  }
+}
+
+function defaultTarget(outDir: string): PublishTarget {
+  const local = (path: string) => ({ kind: 'local', path }) as const
+  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')) }
+}
