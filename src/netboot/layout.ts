@@ -1,0 +1,172 @@
+/**
+ * The TFTP tree each Raspberry Pi model expects, as pure functions: which directories must exist for
+ * a node, which files its boot firmware fetches (so publishing can check a node's tree is complete),
+ * and which PXE menu string its boot ROM answers to. Facts from DESIGN.md's per-model table.
+ */
+import { PibakeError } from '../errors.ts'
+import { NETBOOT_MODELS, type NetbootModel, type Node } from '../recipe/types.ts'
+
+/** How nodes find their files: one directory per MAC (dnsmasq `tftp-unique-root=mac`) or per serial. */
+export type TftpLayout = 'mac' | 'serial'
+
+/** The three boot-firmware families: they fetch different files. */
+export type BootFamily = 'pi3' | 'pi4' | 'pi5'
+
+/** One file a node's firmware fetches; any one of `anyOf` satisfies it (names may hold one `*`). */
+export interface BootFile {
+  readonly anyOf: readonly string[]
+  /** What the file is, for messages. */
+  readonly what: string
+  /** `root`: fetched without the serial prefix (3B's bootcode.bin); `prefix`: `<serial>/name`, then the root. */
+  readonly where: 'root' | 'prefix'
+}
+
+/** The PXE menu text the boot ROM looks for in option 43. */
+export const PXE_MENU_TEXT = 'Raspberry Pi Boot'
+/** The Pi 3B boot ROM compares the menu text with its three trailing spaces. */
+export const PXE_MENU_TEXT_3B = 'Raspberry Pi Boot   '
+
+const FAMILY: Readonly<Record<NetbootModel, BootFamily>> = {
+  '3B': 'pi3', '3B+': 'pi3', '4B': 'pi4', '400': 'pi4', CM4: 'pi4', '5': 'pi5', '500': 'pi5', CM5: 'pi5',
+}
+
+const FILES: Readonly<Record<BootFamily, readonly BootFile[]>> = {
+  pi3: [
+    { anyOf: ['bootcode.bin'], what: 'second-stage loader', where: 'root' },
+    { anyOf: ['start.elf'], what: 'GPU firmware', where: 'prefix' },
+    { anyOf: ['fixup.dat'], what: 'GPU memory split', where: 'prefix' },
+    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
+    { anyOf: ['bcm2710*.dtb', 'bcm2837*.dtb'], what: 'device tree', where: 'prefix' },
+    { anyOf: ['kernel8.img', 'kernel7.img'], what: 'kernel', where: 'prefix' },
+    { anyOf: ['initramfs8', 'initramfs7'], what: 'initramfs', where: 'prefix' },
+    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
+  ],
+  pi4: [
+    { anyOf: ['start4.elf'], what: 'GPU firmware', where: 'prefix' },
+    { anyOf: ['fixup4.dat'], what: 'GPU memory split', where: 'prefix' },
+    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
+    { anyOf: ['bcm2711*.dtb'], what: 'device tree', where: 'prefix' },
+    { anyOf: ['kernel8.img', 'kernel7l.img'], what: 'kernel', where: 'prefix' },
+    { anyOf: ['initramfs8', 'initramfs7l'], what: 'initramfs', where: 'prefix' },
+    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
+  ],
+  pi5: [
+    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
+    { anyOf: ['bcm2712*.dtb'], what: 'device tree', where: 'prefix' },
+    { anyOf: ['kernel_2712.img', 'kernel8.img'], what: 'kernel', where: 'prefix' },
+    { anyOf: ['initramfs_2712', 'initramfs8'], what: 'initramfs', where: 'prefix' },
+    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
+  ],
+}
+
+/** `dc:a6:32:01:02:03` (or dashes, any case) → `dc-a6-32-01-02-03`, the directory dnsmasq looks for. */
+export function macDir(mac: string): string {
+  const parts = mac.trim().toLowerCase().split(/[:-]/)
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-f]{2}$/.test(p))) {
+    throw new PibakeError(`"${mac}" is not a MAC address`, 'write it as six hex pairs, e.g. dc:a6:32:01:02:03')
+  }
+  return parts.join('-')
+}
+
+/** The serial prefix directory the bootloader asks for: the low 8 hex digits, lower case (`%08x`). */
+export function serialDir(serial: string): string {
+  const hex = serial.trim().toLowerCase().replace(/^0x/, '')
+  if (!/^[0-9a-f]+$/.test(hex)) {
+    throw new PibakeError(`"${serial}" is not a board serial number`, 'use the hex digits from /proc/cpuinfo "Serial"')
+  }
+  return hex.slice(-8).padStart(8, '0')
+}
+
+/** Which firmware family a model belongs to; models that cannot netboot are refused with the reason. */
+export function bootFamily(model: string): BootFamily {
+  if (!(NETBOOT_MODELS as readonly string[]).includes(model)) {
+    throw new PibakeError(
+      `the Raspberry Pi ${model} cannot boot from the network (its boot ROM has no Ethernet boot)`,
+      `netbooting models are ${NETBOOT_MODELS.join(', ')}`,
+    )
+  }
+  return FAMILY[model as NetbootModel]
+}
+
+/**
+ * The directories under the TFTP root that must exist for a node: its MAC directory always (dnsmasq
+ * `tftp-unique-root=mac`), and with `serial: true` its serial prefix directory for TFTP servers that
+ * cannot tell clients apart by MAC.
+ */
+export function tftpDirs(node: Node, options: { serial?: boolean } = {}): string[] {
+  const dirs = [macDir(node.mac)]
+  if (options.serial) {
+    if (!node.serial) throw new PibakeError(`node ${node.hostname} has no serial`, 'add `serial` to the node, or use the MAC layout')
+    dirs.push(serialDir(node.serial))
+  }
+  return dirs
+}
+
+/** Names that replace the firmware's default kernel and initramfs names when `config.txt` sets them. */
+export interface BootNames {
+  readonly kernel?: string
+  readonly initramfs?: string
+}
+
+/** The files a model's firmware fetches over TFTP, in the order it asks for them. */
+export function bootFiles(model: string, names: BootNames = {}): readonly BootFile[] {
+  return FILES[bootFamily(model)].map((file) => {
+    if (file.what === 'kernel' && names.kernel) return { ...file, anyOf: [names.kernel] }
+    if (file.what === 'initramfs' && names.initramfs) return { ...file, anyOf: [names.initramfs] }
+    return file
+  })
+}
+
+/**
+ * What a node's tree lacks: `listing` holds paths relative to the TFTP root (`dc-a6-32-01-02-03/start4.elf`).
+ * With the MAC layout everything lives in the MAC directory (the root the node sees); with the serial
+ * layout prefixed files live in the serial directory and `bootcode.bin` at the TFTP root.
+ */
+export function missingBootFiles(node: Node, listing: Iterable<string>, options: { layout?: TftpLayout } & BootNames = {}): string[] {
+  const layout = options.layout ?? 'mac'
+  const present = new Set(listing)
+  const mac = macDir(node.mac)
+  const serial = layout === 'serial' ? (tftpDirs(node, { serial: true })[1] as string) : ''
+  const missing: string[] = []
+  for (const file of bootFiles(node.model, options)) {
+    const dir = layout === 'mac' ? mac : file.where === 'prefix' ? serial : ''
+    const paths = file.anyOf.map((name) => (dir ? `${dir}/${name}` : name))
+    if (!paths.some((path) => (path.includes('*') ? [...present].some((p) => globMatch(path, p)) : present.has(path)))) {
+      missing.push(`${paths.join(' or ')} (${file.what})`)
+    }
+  }
+  return missing
+}
+
+/**
+ * Whether the firmware uses its serial prefix directory, given the names in it: Pi 3 and 4 keep the
+ * prefix when their first file (`start.elf`, `start4.elf`) is there; Pi 5 only when it holds
+ * `config.txt` and a device tree.
+ */
+export function usesPrefix(model: string, prefixListing: Iterable<string>): boolean {
+  const names = [...prefixListing]
+  switch (bootFamily(model)) {
+    case 'pi3': return names.includes('start.elf')
+    case 'pi4': return names.includes('start4.elf')
+    case 'pi5': return names.includes('config.txt') && names.some((n) => n.endsWith('.dtb'))
+  }
+}
+
+/** The PXE menu text this model's boot ROM answers to. */
+export function pxeMenuText(model: NetbootModel): string {
+  return model === '3B' ? PXE_MENU_TEXT_3B : PXE_MENU_TEXT
+}
+
+/** Whether the fleet holds a Pi 3B, whose boot ROM needs the menu text with three trailing spaces. */
+export function needsThreeSpacePxe(nodes: readonly Pick<Node, 'model'>[]): boolean {
+  return nodes.some((node) => node.model === '3B')
+}
+
+function globMatch(pattern: string, path: string): boolean {
+  const star = pattern.indexOf('*')
+  if (star < 0) return pattern === path
+  const head = pattern.slice(0, star)
+  const tail = pattern.slice(star + 1)
+  const middle = path.slice(head.length, path.length - tail.length)
+  return path.length >= head.length + tail.length && path.startsWith(head) && path.endsWith(tail) && !middle.includes('/')
+}
