@@ -53,6 +53,9 @@ export function whatChanged(before: Manifest | undefined, after: Manifest): stri
 
 function changedPaths(a: unknown, b: unknown, path: string): string[] {
   if (stableJson(a) === stableJson(b)) return []
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    return a.flatMap((item, index) => changedPaths(item, b[index], `${path}[${index}]`))
+  }
   const isObject = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v)
   if (!isObject(a) || !isObject(b)) return [path || '(inputs)']
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()

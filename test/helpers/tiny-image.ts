@@ -1,0 +1,96 @@
+/**
+ * A tiny disk image laid out like Raspberry Pi OS (MBR, FAT32 boot, ext4 root with a PARTUUID
+ * fstab) with the awkward entries real images have, built in about a second without mounting.
+ * The programs are not real (only their ELF headers are): for tests of everything but emulation.
+ */
+import { chmod, link, mkdir, symlink, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { exec } from '../../src/system/exec.ts'
+
+export const LABEL_ID = '0x7e57ab1e'
+export const PARTUUID_BOOT = '7e57ab1e-01'
+export const PARTUUID_ROOT = '7e57ab1e-02'
+const SECTOR = 512
+const BOOT_START = 8192
+const BOOT_SECTORS = 40 * 2048 // 40 MiB: FAT32 with one sector per cluster
+const ROOT_SECTORS = 32 * 2048
+
+export interface TinyImage {
+  readonly img: string
+  readonly sha256: string
+  /** Byte offset of the root partition. */
+  readonly rootOffset: number
+}
+
+export async function makeTinyImage(dir: string, options: { arch?: 'arm64' | 'armhf'; bootMount?: '/boot/firmware' | '/boot' } = {}): Promise<TinyImage> {
+  const bootMount = options.bootMount ?? '/boot/firmware'
+  const root = join(dir, 'root')
+  const boot = join(dir, 'boot')
+  await writeRoot(root, options.arch ?? 'arm64', bootMount)
+  await writeBoot(boot)
+  const img = join(dir, 'tiny.img')
+  const rootStart = BOOT_START + BOOT_SECTORS
+  await exec(['truncate', '-s', String((rootStart + ROOT_SECTORS) * SECTOR), img])
+  const table = `label: dos\nlabel-id: ${LABEL_ID}\n${BOOT_START},${BOOT_SECTORS},c\n${rootStart},${ROOT_SECTORS},83\n`
+  await exec(['sfdisk', '--quiet', img], { input: table })
+  await exec(['mkfs.vfat', '-F', '32', '-s', '1', '-n', 'bootfs', '--offset', String(BOOT_START), img, String(BOOT_SECTORS / 2)])
+  await exec(['mcopy', '-s', '-p', '-m', '-i', `${img}@@${BOOT_START * SECTOR}`, ...(await listTop(boot)), '::/'])
+  await exec(['mkfs.ext4', '-q', '-F', '-L', 'rootfs', '-E', `offset=${rootStart * SECTOR}`, '-d', root, img, `${ROOT_SECTORS / 2}k`])
+  const sha256 = createHash('sha256').update(await readFile(img)).digest('hex')
+  return { img, sha256, rootOffset: rootStart * SECTOR }
+}
+
+async function listTop(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises')
+  return (await readdir(dir)).map((name) => join(dir, name))
+}
+
+async function put(root: string, path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  const file = join(root, path)
+  await mkdir(join(file, '..'), { recursive: true })
+  await writeFile(file, content)
+  await chmod(file, mode)
+}
+
+/** Enough of an ELF header for pibake to read the architecture from. */
+function fakeElf(arch: 'arm64' | 'armhf'): Buffer {
+  const header = Buffer.alloc(64)
+  header.write('\x7fELF', 0, 'latin1')
+  header[4] = arch === 'arm64' ? 2 : 1
+  header[5] = 1
+  header.writeUInt16LE(arch === 'arm64' ? 0xb7 : 0x28, 18)
+  return header
+}
+
+async function writeRoot(root: string, arch: 'arm64' | 'armhf', bootMount: string): Promise<void> {
+  await put(root, 'usr/bin/dpkg', fakeElf(arch), 0o755)
+  await put(root, 'usr/bin/su', fakeElf(arch), 0o4755)
+  await put(root, 'usr/bin/ping', fakeElf(arch), 0o755)
+  await exec(['setfattr', '-n', 'security.capability', '-v', '0x0100000200200000000000000000000000000000', join(root, 'usr/bin/ping')])
+  await symlink('usr/bin', join(root, 'bin'))
+  const fstab = `proc  /proc  proc  defaults  0  0\nPARTUUID=${PARTUUID_BOOT}  ${bootMount}  vfat  defaults  0  2\nPARTUUID=${PARTUUID_ROOT}  /  ext4  defaults,noatime  0  1\n`
+  await put(root, 'etc/fstab', fstab)
+  await put(root, 'etc/hostname', 'raspberrypi\n')
+  await put(root, 'etc/machine-id', '0123456789abcdef0123456789abcdef\n', 0o444)
+  await put(root, 'etc/shadow', 'root:*:20000:0:99999:7:::\n', 0o640)
+  await put(root, 'usr/share/demo/hardlink-a', 'same inode\n')
+  await link(join(root, 'usr/share/demo/hardlink-a'), join(root, 'usr/share/demo/hardlink-b'))
+  await mkdir(join(root, 'opt/demo'), { recursive: true })
+  await symlink('/etc', join(root, 'opt/demo/etc-link'))
+  await symlink('../../etc', join(root, 'opt/demo/etc-rel-link'))
+  await mkdir(join(root, 'dev'), { recursive: true })
+  await exec(['mknod', '-m', '666', join(root, 'dev/null'), 'c', '1', '3'])
+  await mkdir(join(root, bootMount.slice(1)), { recursive: true })
+  await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o1777 })
+  await chmod(join(root, 'tmp'), 0o1777)
+}
+
+async function writeBoot(boot: string): Promise<void> {
+  await put(boot, 'cmdline.txt', `console=serial0,115200 console=tty1 root=PARTUUID=${PARTUUID_ROOT} rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n`)
+  await put(boot, 'config.txt', '[all]\narm_64bit=1\nauto_initramfs=1\n')
+  await put(boot, 'start4.elf', Buffer.alloc(4096, 7))
+  await put(boot, 'kernel8.img', Buffer.alloc(8192, 9))
+  await put(boot, 'overlays/README', 'dtb overlays\n')
+}
