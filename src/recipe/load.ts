@@ -49,7 +49,8 @@ function importError(path: string, error: unknown): RecipeError {
   }
   const where = throwLocation(error, path)
   const problem = `loading it threw ${error.name}: ${error.message}${where ? ` (at ${where})` : ''}`
-  const hint = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' ? importHint(error.message) : undefined
+  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'
+  const hint = notFound ? importHint(error.message) : 'Node ran the recipe module and it threw: fix the line shown'
   const recipeError = new RecipeError(path, [problem], hint)
   recipeError.cause = error
   return recipeError
@@ -70,16 +71,16 @@ function importHint(message: string): string {
 }
 
 /**
- * Node puts a syntax error's place at the top of its stack: `<file>:<line>`, the source line and a
- * caret under the fault.
+ * Node puts a syntax error's place at the top of its stack: `<file>:<line>`, then an excerpt of the
+ * source marking the fault (a caret line, or `>` in the margin), then a blank line.
  */
 function syntaxLocation(error: SyntaxError, path: string): { line?: number; excerpt: string } {
   const [first = '', ...rest] = (error.stack ?? '').split('\n')
   const match = /^(.*):(\d+)$/.exec(first)
   if (!match?.[1] || toPath(match[1]) !== path) return { excerpt: '' }
-  const excerpt = rest.slice(0, rest.findIndex((l) => l.trim() === '')).filter((l) => l.trim() !== '')
-  const shown = excerpt.slice(-2).map((l) => `\n      ${l}`)
-  return { line: Number(match[2]), excerpt: shown.join('') }
+  const end = rest.findIndex((l) => l.trim() === '')
+  const excerpt = rest.slice(0, Math.min(end < 0 ? rest.length : end, 8))
+  return { line: Number(match[2]), excerpt: excerpt.map((l) => `\n      ${l}`).join('') }
 }
 
 /** `file:line:column` of the innermost stack frame in the recipe (or, failing that, in a file it imports). */
