@@ -13,17 +13,21 @@ export type NetbootModel = (typeof NETBOOT_MODELS)[number]
 
 export type Arch = 'arm64' | 'armhf'
 
-/** Where a tree is published: a local directory, or a directory on a host reached over SSH. */
+/**
+ * Where a tree is published: a local directory (a string, relative to the recipe file; `~/` is the
+ * home folder), or a directory on a host reached over SSH (an object). An scp-style `host:/path`
+ * string is refused rather than taken for a local folder: use the object form.
+ */
 export type DestinationInput =
   | string
   | {
       /** `user@host` or `host` of the SSH server (the user defaults to root). */
       host: string
-      /** Absolute directory on that host. */
+      /** Absolute directory on that host (`/srv/nfs`). */
       path: string
-      /** SSH port (default 22). */
+      /** SSH port, 1 to 65535 (default 22). */
       port?: number
-      /** Private key file for the connection (default: the SSH agent and ~/.ssh). */
+      /** Private key file for the connection, relative to the recipe file; it must exist (default: the SSH agent and ~/.ssh). */
       identity?: string
     }
 
@@ -35,16 +39,17 @@ export interface PublishTargetInput {
   nfs: DestinationInput
   /** Root of the TFTP tree served by dnsmasq (one directory per node, named by MAC). */
   tftp: DestinationInput
-  /** Where the generated `dnsmasq.conf` and NFS `exports` are written (default: beside `tftp`). */
+  /** Where the generated `dnsmasq.conf` and NFS `exports` are written (default: the same destination as `tftp`). */
   config?: DestinationInput
 }
 
 export interface ImageInput {
-  /** The Raspberry Pi OS image, `.img` or `.img.xz`, relative to the recipe file. */
+  /** The Raspberry Pi OS image, `.img` or `.img.xz`, relative to the recipe file; it must exist. */
   path: string
   /**
    * The image file's SHA-256: 64 hex digits, or the path of a `sha256sum`-style checksum file
-   * (relative to the recipe file), as Raspberry Pi publishes beside its images.
+   * (relative to the recipe file), as Raspberry Pi publishes beside its images. When that file
+   * lists several images, the line naming this image's file is used.
    */
   sha256: string
   /** The image's architecture; checked against the image when given. */
@@ -59,13 +64,16 @@ export type DhcpInput =
       network: string
     }
   | {
-      /** dnsmasq is the DHCP server and gives each node its fixed address. */
+      /**
+       * dnsmasq is the DHCP server and gives each node its fixed address. The range and every
+       * node's address must be in the server's subnet (`netboot.server` with `netmask`).
+       */
       mode: 'range'
       /** First address of the pool, e.g. `192.168.1.100`. */
       start: string
-      /** Last address of the pool. */
+      /** Last address of the pool (not before `start`). */
       end: string
-      /** Netmask (default `255.255.255.0`). */
+      /** Netmask, contiguous bits (default `255.255.255.0`). */
       netmask?: string
       /** Default gateway given to clients. */
       router?: string
@@ -74,7 +82,7 @@ export type DhcpInput =
     }
 
 export interface NetbootInput {
-  /** IPv4 address of the server that runs dnsmasq (DHCP and TFTP). */
+  /** IPv4 address of the server that runs dnsmasq (DHCP and TFTP); no node may have it. */
   server: string
   /** How DHCP is answered. */
   dhcp: DhcpInput
@@ -83,8 +91,8 @@ export interface NetbootInput {
     /** IPv4 address (or host name) of the NFS server. */
     server: string
     /**
-     * The directory the NFS server exports, as seen on that server. Default: the path of the first
-     * publish target's `nfs` destination.
+     * The directory the NFS server exports, as seen on that server (absolute). Default: the path of
+     * the first publish target's `nfs` destination.
      */
     path?: string
   }
@@ -93,24 +101,33 @@ export interface NetbootInput {
 }
 
 export interface NodeInput {
-  /** Host name the node gets from DHCP (`[a-z0-9-]`, at most 63 characters). */
+  /**
+   * Host name the node gets from DHCP: one lower-case RFC 1123 label (`[a-z0-9-]`, not starting or
+   * ending with `-`, at most 63 characters). Unique among the nodes.
+   */
   hostname: string
-  /** Ethernet MAC address, `dc:a6:32:01:02:03`. */
+  /**
+   * Ethernet MAC address, `dc:a6:32:01:02:03`; `DC-A6-32-01-02-03` is accepted too (stored lower
+   * case with colons). Unique among the nodes.
+   */
   mac: string
-  /** Board serial number (hex, from `/proc/cpuinfo` or `vcgencmd otp_dump`); Pi 5 uses its low 8 digits. */
+  /**
+   * Board serial number: 8 or 16 hex digits, from `/proc/cpuinfo` or `vcgencmd otp_dump`. The boot
+   * ROM asks TFTP for its low 8 digits, which must differ between nodes.
+   */
   serial?: string
-  /** Fixed IPv4 address. */
+  /** Fixed IPv4 address, unique among the nodes; in `range` mode inside the server's subnet. */
   ip: string
-  /** Board model; decides the TFTP layout. */
+  /** Board model; decides the TFTP layout. A Zero 2 W or 3A+ cannot boot from the network and is refused. */
   model: PiModel
-  /** Extra kernel command line arguments for this node only. */
+  /** Extra kernel command line arguments for this node only, one argument per entry (no spaces). */
   cmdline?: string[]
-  /** Extra `config.txt` lines for this node only. */
+  /** Extra `config.txt` lines for this node only, one line per entry. */
   config?: string[]
 }
 
 export interface RecipeInput {
-  /** Name of this image; names the published directories (`[a-z0-9][a-z0-9-]*`). */
+  /** Name of this image; names the published directories (`[a-z0-9][a-z0-9-]*`, at most 63 characters). */
   name: string
   /** The image to start from. */
   image: ImageInput
@@ -121,9 +138,12 @@ export interface RecipeInput {
   overlays?: string[]
   /** Network boot settings. */
   netboot: NetbootInput
-  /** The machines that boot this image. */
+  /** The machines that boot this image (at least one). */
   nodes: NodeInput[]
-  /** Where to publish (default: local directories under `out/publish/`). */
+  /**
+   * Where to publish, one or more targets (default: one local target, `nfs` in `out/publish/nfs`,
+   * `tftp` in `out/publish/tftp`, the configuration in `out/publish`; `out` is the build's outDir).
+   */
   publish?: PublishTargetInput[]
 }
 
