@@ -46,5 +46,6 @@ export async function listBuilds(nfsPath: string, recipe: string): Promise<Build
     const record = await readRecord(nfsPath, recipe, name.slice(0, -'.json'.length))
     if (record) records.push(record)
   }
-  return records
+  // Two builds can share a second (and so an id prefix): the record's time orders them.
+  return records.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id))
 }

@@ -16,12 +16,14 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
   if (options.offset !== undefined) argv.push('--offset', String(options.offset))
   if (options.sizelimit !== undefined) argv.push('--sizelimit', String(options.sizelimit))
   argv.push(file)
+  // Not cancelled midway: a device made by a losetup killed before it printed its name would leak.
+  // A cancelled run stops right after, with the detach registered.
   const { stdout } = await exec(argv, {
-    signal: options.signal,
     hint: 'loop devices need root and a kernel with loop support (modprobe loop); `losetup -a` lists those in use',
   })
   const device = stdout.trim()
   cleanup.defer(`detach ${device}`, () => detachLoop(device), { kind: 'loop', device, file })
+  options.signal?.throwIfAborted()
   return device
 }
 

@@ -17,8 +17,10 @@ export async function mount(cleanup: Cleanup, source: string, target: string, op
   if (options.type) argv.push('-t', options.type)
   if (options.options?.length) argv.push('-o', options.options.join(','))
   argv.push(source, target)
-  await exec(argv, { signal: options.signal })
+  // Never cancelled midway (a mount made by a killed mount(8) would not be undone): checked after.
+  await exec(argv)
   cleanup.defer(`unmount ${target}`, () => unmount(target), { kind: 'mount', target })
+  options.signal?.throwIfAborted()
 }
 
 /** An overlayfs over `lower` (top first). Without `upper` the mount is read-only. */
@@ -33,7 +35,7 @@ export async function mountOverlay(
   else if (layers.lower.length === 1) {
     // overlayfs needs two lower layers when there is no upper one: a read-only bind does the same.
     await mount(cleanup, layers.lower[0]!, target, { options: ['bind'], signal })
-    await exec(['mount', '-o', 'remount,bind,ro', target], { signal })
+    await exec(['mount', '-o', 'remount,bind,ro', target])
     return
   }
   await mount(cleanup, 'overlay', target, { type: 'overlay', options, signal })
