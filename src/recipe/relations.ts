@@ -28,18 +28,29 @@ function address(value: unknown): number | undefined {
   return t === undefined ? undefined : parseIPv4(t)
 }
 
-/** The subnet the nodes must be in: the server's, in range mode with a valid netmask. */
+/** A subnet that addresses must be in, and how messages name it. */
 interface Subnet {
   readonly network: number
   readonly bits: number
+  readonly name: string
 }
 
-function serverSubnet(input: unknown): Subnet | undefined {
-  const server = address(at(input, 'netboot', 'server'))
-  if (at(input, 'netboot', 'dhcp', 'mode') !== 'range' || server === undefined) return undefined
+/** The netmask's prefix length, in range mode (proxy mode has no subnet of its own). */
+function rangeBits(input: unknown): number | undefined {
+  if (at(input, 'netboot', 'dhcp', 'mode') !== 'range') return undefined
   const mask = at(input, 'netboot', 'dhcp', 'netmask')
-  const bits = mask === undefined ? 24 : netmaskBits(text(mask) ?? '')
-  return bits === undefined ? undefined : { network: networkOf(server, bits), bits }
+  return mask === undefined ? 24 : netmaskBits(text(mask) ?? '')
+}
+
+function subnetOf(ip: number | undefined, bits: number | undefined, name: string): Subnet | undefined {
+  if (ip === undefined || bits === undefined) return undefined
+  const network = networkOf(ip, bits)
+  return { network, bits, name: `${name} (${subnetLabel(network, bits)})` }
+}
+
+/** The subnet the range and the nodes must be in: the server's, in range mode with a valid netmask. */
+function serverSubnet(input: unknown): Subnet | undefined {
+  return subnetOf(address(at(input, 'netboot', 'server')), rangeBits(input), "the server's subnet")
 }
 
 function outside(ip: number, subnet: Subnet): boolean {
@@ -50,17 +61,15 @@ export function relationProblems(input: unknown): Problem[] {
   return [...rangeProblems(input), ...nodeProblems(input)]
 }
 
+/** The range lies in the server's subnet (or, when the server's address is itself wrong, in one subnet), start first. */
 function rangeProblems(input: unknown): Problem[] {
-  if (at(input, 'netboot', 'dhcp', 'mode') !== 'range') return []
   const dhcp = ['netboot', 'dhcp']
   const start = address(at(input, ...dhcp, 'start'))
   const end = address(at(input, ...dhcp, 'end'))
-  const subnet = serverSubnet(input)
+  const subnet = serverSubnet(input) ?? subnetOf(start, rangeBits(input), 'the subnet of netboot.dhcp.start')
   const problems: Problem[] = []
   for (const [key, ip] of [['start', start], ['end', end]] as const) {
-    if (ip !== undefined && subnet && outside(ip, subnet)) {
-      problems.push({ path: [...dhcp, key], message: `${formatIPv4(ip)} is not in the server's subnet (${subnetLabel(subnet.network, subnet.bits)})` })
-    }
+    if (ip !== undefined && subnet && outside(ip, subnet)) problems.push({ path: [...dhcp, key], message: `${formatIPv4(ip)} is not in ${subnet.name}` })
   }
   if (start !== undefined && end !== undefined && start > end) {
     problems.push({ path: [...dhcp, 'end'], message: `${formatIPv4(end)} comes before the start of the range (${formatIPv4(start)})` })
@@ -88,9 +97,7 @@ function addressChecker(input: unknown): (node: unknown, i: number) => Problem[]
     if (ip === undefined) return []
     const path = ['nodes', i, 'ip']
     const problems = servers.filter((s) => s.ip === ip).map((s) => ({ path, message: `${formatIPv4(ip)} is ${s.name}` }))
-    if (subnet && outside(ip, subnet)) {
-      problems.push({ path, message: `${formatIPv4(ip)} is not in the server's subnet (${subnetLabel(subnet.network, subnet.bits)})` })
-    }
+    if (subnet && outside(ip, subnet)) problems.push({ path, message: `${formatIPv4(ip)} is not in ${subnet.name}` })
     return problems
   }
 }

@@ -63,6 +63,19 @@ test('a node at the NFS server\'s address is refused too', () => {
   assert.equal(problems({ ...minimal, nodes }), ["nodes[0].ip: 192.168.1.2 is the NFS server's address (netboot.nfs.server)"])
 })
 
+test('with the server address itself wrong, the range must still lie in one subnet, start first', () => {
+  const dhcp = { mode: 'range', start: '192.168.1.100', end: '192.168.2.10', netmask: '255.255.255.0' }
+  assert.equal(problems({ ...minimal, netboot: { ...minimal.netboot, server: 'dnsmasq-host', dhcp } }), [
+    'netboot.server: "dnsmasq-host" is not an IPv4 address',
+    'netboot.dhcp.end: 192.168.2.10 is not in the subnet of netboot.dhcp.start (192.168.1.0/24)',
+  ])
+  const reversed = { mode: 'range', start: '192.168.1.200', end: '192.168.1.100', netmask: '255.0.255.0' }
+  assert.equal(problems({ ...minimal, netboot: { ...minimal.netboot, dhcp: reversed } }), [
+    'netboot.dhcp.netmask: "255.0.255.0" is not a netmask (like 255.255.255.0)',
+    'netboot.dhcp.end: 192.168.1.100 comes before the start of the range (192.168.1.200)',
+  ])
+})
+
 test('proxy mode has no subnet to hold nodes to', () => {
   const netboot = { ...minimal.netboot, dhcp: { mode: 'proxy', network: '192.168.1.0' } }
   const nodes = [{ hostname: 'node1', mac: 'dc:a6:32:01:02:03', ip: '10.9.9.9', model: '4B' }]
