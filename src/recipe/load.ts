@@ -49,9 +49,7 @@ function importError(path: string, error: unknown): RecipeError {
   }
   const where = throwLocation(error, path)
   const problem = `loading it threw ${error.name}: ${error.message}${where ? ` (at ${where})` : ''}`
-  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'
-  const hint = notFound ? importHint(error.message) : 'Node ran the recipe module and it threw: fix the line shown'
-  const recipeError = new RecipeError(path, [problem], hint)
+  const recipeError = new RecipeError(path, [problem], loadHint(code, error.message))
   recipeError.cause = error
   return recipeError
 }
@@ -63,9 +61,15 @@ function syntaxHint(code: string | undefined): string {
   return 'fix the syntax at the line shown'
 }
 
-function importHint(message: string): string {
+function loadHint(code: string | undefined, message: string): string {
+  if (code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING') {
+    return 'Node does not strip types from TypeScript under node_modules: link pibake into the project (npm link pibake) rather than installing a copy'
+  }
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
+    return 'Node ran the recipe module and it threw: fix the line shown'
+  }
   if (message.includes("'pibake'")) {
-    return "recipes import defineRecipe from 'pibake': keep the recipe in a project where pibake is installed (npm install pibake), or in pibake's own folder"
+    return "recipes import defineRecipe from 'pibake': keep the recipe in pibake's own folder, or in a project that links pibake (npm link pibake)"
   }
   return 'the recipe imports a module that cannot be found; imports of local files need their .ts extension'
 }
@@ -85,7 +89,7 @@ function syntaxLocation(error: SyntaxError, path: string): { line?: number; exce
 
 /** `file:line:column` of the innermost stack frame in the recipe (or, failing that, in a file it imports). */
 function throwLocation(error: Error, path: string): string | undefined {
-  const frames = [...(error.stack ?? '').matchAll(/\(?((?:file:\/\/)?\/[^\s()]*):(\d+):(\d+)\)?$/gm)]
+  const frames = [...(error.stack ?? '').matchAll(/(?:\(|at )((?:file:\/\/)?\/[^\s()]*):(\d+):(\d+)\)?$/gm)]
   const places = frames.map((m) => ({ file: toPath(m[1] ?? ''), line: m[2], column: m[3] }))
   const place = places.find((p) => p.file === path) ?? places.find((p) => !p.file.includes('/node_modules/'))
   return place && `${place.file}:${place.line}:${place.column}`
