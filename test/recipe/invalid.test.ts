@@ -2,7 +2,7 @@
  * One fixture per mistake (fixtures/invalid/<what is wrong>.ts), each loaded as a real recipe is:
  * the table says which problems it must produce, in order, each starting with its field's path.
  */
-import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { test } from 'uvu'
@@ -148,5 +148,7 @@ test('a folder given as the recipe is refused', async () => {
     assert.match((error as Error).message, 'is not a file')
   }
 })
+
+test.after(() => rmSync(scratch, { recursive: true, force: true }))
 
 test.run()

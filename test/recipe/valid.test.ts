@@ -2,7 +2,7 @@
  * Valid recipes load into their resolved form: absolute paths, normalised MACs and serials, the
  * checksum read from its file, and every default applied.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -92,7 +92,8 @@ test('a checksum file with several entries gives the one that names the image', 
 })
 
 test('a checksum file that lists other files only is refused, naming the image it lacks', () => {
-  const sums = join(mkdtempSync(join(tmpdir(), 'pibake-recipe-')), 'SHA256SUMS')
+  const scratch = mkdtempSync(join(tmpdir(), 'pibake-recipe-'))
+  const sums = join(scratch, 'SHA256SUMS')
   writeFileSync(sums, `${'a'.repeat(64)}  one.img.xz\n${'b'.repeat(64)}  two.img.xz\n`)
   try {
     validateRecipe({ ...base, image: { path: '../tiny.img', sha256: sums } }, join(valid, 'inline.ts'))
@@ -100,6 +101,8 @@ test('a checksum file that lists other files only is refused, naming the image i
   } catch (error) {
     assert.instance(error, RecipeError)
     assert.equal((error as RecipeError).problems, [`image.sha256: ${sums} lists no SHA-256 for tiny.img`])
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
   }
 })
 
