@@ -1,0 +1,36 @@
+/**
+ * Runs a real dnsmasq inside a test namespace with a given configuration file: in the foreground,
+ * its own pid file, log file and lease file in `dir` (never the system's), as user `dnsmasq` like the
+ * packaged service. Stopped by PID through the LAN.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Server, TestLan } from './netns.ts'
+
+export interface Dnsmasq {
+  readonly server: Server
+  readonly logFile: string
+  /** Everything dnsmasq has logged so far. */
+  log(): string
+}
+
+export async function startDnsmasq(lan: TestLan, host: string, confFile: string, dir: string): Promise<Dnsmasq> {
+  const name = host
+  const pidFile = join(dir, `dnsmasq-${name}.pid`)
+  const logFile = join(dir, `dnsmasq-${name}.log`)
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+  const server = await lan.start(
+    host,
+    [
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--user=dnsmasq',
+      `--pid-file=${pidFile}`,
+      `--log-facility=${logFile}`,
+      `--dhcp-leasefile=${join(dir, `dnsmasq-${name}.leases`)}`,
+      `--conf-file=${confFile}`,
+    ],
+    { pidFile, ready: () => /started, version/.test(log()), diagnose: log },
+  )
+  return { server, logFile, log }
+}
