@@ -1,5 +1,9 @@
 /** Loop devices, always attached together with their detach. */
+import { access } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from './exec.ts'
+import { CommandError } from '../errors.ts'
 import type { Cleanup } from './cleanup.ts'
 
 export interface LoopOptions {
@@ -27,8 +31,22 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
   return device
 }
 
-export async function detachLoop(device: string): Promise<void> {
-  await exec(['losetup', '--detach', device])
+/**
+ * Detaches `device` and waits until it is really gone: while another opener (udev's probe of a new
+ * device, say) still holds it, the kernel only marks it for removal.
+ */
+export async function detachLoop(device: string, attempts = 20): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    if (!(await isAttached(device))) return
+    if (attempt > attempts) throw new CommandError(['losetup', '--detach', device], undefined, `${device} is still attached`, 'something still uses it: `losetup -a`, `fuser -v ' + device + '`')
+    await exec(['losetup', '--detach', device], { okCodes: [1] })
+    await sleep(attempt === 1 ? 0 : 100)
+  }
+}
+
+/** The kernel lists an attached loop device's backing file in sysfs. */
+async function isAttached(device: string): Promise<boolean> {
+  return access(`/sys/block/${basename(device)}/loop/backing_file`).then(() => true, () => false)
 }
 
 /** Loop devices attached to `file`, as `losetup --list` reports them. */

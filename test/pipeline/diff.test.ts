@@ -1,0 +1,50 @@
+/** The build's effect on the root, asserted as a snapshot diff: exactly the expected entries change. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { join } from 'node:path'
+import { build } from '../../src/build.ts'
+import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
+import { snapshotImage } from '../../src/snapshot/image.ts'
+import { makeProject, type Project } from '../helpers/project.ts'
+import { leftovers } from '../helpers/leftovers.ts'
+
+let project: Project
+test.before(async () => {
+  project = await makeProject()
+  await project.write('etc/motd', 'overlay motd\n')
+  await project.write('usr/local/bin/tool', '#!/bin/sh\n', 0o755)
+})
+test.after(async () => {
+  await project.remove()
+})
+
+test('the published root differs from the image root only by the overlay and the netboot changes', async () => {
+  await build(project.recipe(), { outDir: project.out })
+  const base = await snapshotImage(project.image.img)
+  const published = await takeSnapshot(join(project.out, 'publish/nfs/test-node/current/'))
+  const diff = diffSnapshots(base, published)
+  assert.equal(diff.added.map((c) => c.path), ['/etc/motd', '/usr/local', '/usr/local/bin', '/usr/local/bin/tool'])
+  assert.equal(diff.removed, [])
+  assert.equal(
+    diff.changed.map((c) => `${c.path}: ${c.fields?.map((f) => f.field).sort().join(',')}`),
+    ['/etc/fstab: sha256,size', '/etc/machine-id: sha256,size'],
+  )
+  const added = Object.fromEntries(diff.added.map((c) => [c.path, c.after]))
+  assert.is(added['/usr/local/bin/tool']?.mode, 0o755)
+  assert.is(added['/usr/local/bin/tool']?.uid, 0)
+  assert.is(added['/etc/motd']?.mode, 0o644)
+  assert.equal(await leftovers(project.dir), [])
+})
+
+test('the image entries that copies get wrong are all in the base snapshot, so an unchanged diff proves them kept', async () => {
+  const base = await snapshotImage(project.image.img)
+  const entry = (path: string) => base.entries.find((e) => e.path === path)
+  assert.is(entry('/usr/bin/su')?.mode, 0o4755)
+  assert.ok(entry('/usr/bin/ping')?.xattrs?.['security.capability'])
+  assert.equal(entry('/dev/null')?.rdev, { major: 1, minor: 3 })
+  assert.is(entry('/usr/share/demo/hardlink-b')?.hardlink, '/usr/share/demo/hardlink-a')
+  assert.is(entry('/opt/demo/etc-link')?.target, '/etc')
+  assert.is(entry('/etc/shadow')?.mode, 0o640)
+})
+
+test.run()
