@@ -21,3 +21,10 @@ export type {
   Recipe,
   RecipeInput,
 } from './recipe/types.ts'
+export { build, plan, type BuildOptions, type BuildResult } from './build.ts'
+export { clean } from './clean.ts'
+export { nodeStatus, type NodeStatus } from './nodes.ts'
+export { takeSnapshot, readSnapshot, writeSnapshot, diffSnapshots, formatDiff, diffToJson } from './snapshot/index.ts'
+export type { Snapshot, Entry, Diff, Change } from './snapshot/index.ts'
+export { snapshotImage, loadAnySnapshot } from './snapshot/image.ts'
+export type { BuildEvent, PlannedStage, EventSink } from './pipeline/events.ts'
