@@ -99,7 +99,10 @@ function startList(event: Extract<BuildEvent, { type: 'plan' }>, entry: (stage: 
       title: planned.name,
       task: (_ctx, task) => {
         if (planned.status === 'skipped') return task.skip(`${planned.name}: skipped (${planned.reason})`)
-        if (planned.status === 'cached') return task.skip(`${planned.name}: cached`)
+        if (planned.status === 'cached') {
+          task.title = `${planned.name} (cached)`
+          return
+        }
         const e = entry(planned.name)
         e.task = task
         return new Promise<void>((resolve, reject) => {
