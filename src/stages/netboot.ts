@@ -2,7 +2,9 @@
  * netboot: the changes that make one image a shared, read-only root for many diskless nodes.
  * The kernel command line loses its local-root arguments (publish adds each build's nfsroot), the
  * fstab loses `/` and the SD card's partitions and gains tmpfs for the paths a system writes to,
- * and `/etc/machine-id` is emptied so every node generates its own at boot.
+ * `/etc/machine-id` and `/etc/hostname` are emptied so every node has its own (systemd generates the
+ * id at boot, the hostname comes from DHCP), `/etc/hosts` lists the fleet, the first-boot and
+ * swap-file services are masked, and the network managers leave the root's interface alone.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,6 +12,8 @@ import { StageError } from '../errors.ts'
 import { netbootCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
+import { exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
+import { dhcpcdConf, FIRST_BOOT_UNITS, hostsFile, NETWORKMANAGER_CONF } from '../netboot/diskless.ts'
 import { fstabEntries } from './extract.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
@@ -29,14 +33,26 @@ export const netboot: Stage = {
   kind: 'layer',
   version: 1,
   async verify() {},
-  async inputs() {
-    return { tmpfs: TMPFS_PATHS }
+  async inputs(ctx) {
+    const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
     await rewriteFstab(ctx)
-    await writeFile(await resolveInRoot(ctx.root, '/etc/machine-id'), '')
+    await putFile(ctx.root, '/etc/machine-id', '', 0o444)
+    await putFile(ctx.root, '/etc/hostname', '')
+    await putFile(ctx.root, '/etc/hosts', hostsFile(ctx.recipe.nodes))
+    for (const unit of FIRST_BOOT_UNITS) if (await hasUnit(ctx.root, unit)) await maskUnit(ctx.root, unit)
+    await keepNetworkUp(ctx)
   },
+}
+
+async function keepNetworkUp(ctx: LayerContext): Promise<void> {
+  const dhcpcd = await resolveInRoot(ctx.root, '/etc/dhcpcd.conf', { followLast: true })
+  const text = await readFile(dhcpcd, 'utf8').catch(() => undefined)
+  if (text !== undefined) await writeFile(dhcpcd, dhcpcdConf(text))
+  if (await exists(ctx.root, '/etc/NetworkManager')) await putFile(ctx.root, '/etc/NetworkManager/conf.d/pibake-nfsroot.conf', NETWORKMANAGER_CONF)
 }
 
 async function rewriteCmdline(ctx: LayerContext): Promise<void> {

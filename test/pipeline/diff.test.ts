@@ -23,12 +23,22 @@ test('the published root differs from the image root only by the overlay and the
   const base = await snapshotImage(project.image.img)
   const published = await takeSnapshot(join(project.out, 'publish/nfs/test-node/current/'))
   const diff = diffSnapshots(base, published)
-  assert.equal(diff.added.map((c) => c.path), ['/etc/motd', '/usr/local', '/usr/local/bin', '/usr/local/bin/tool'])
-  assert.equal(diff.removed, [])
+  assert.equal(diff.added.map((c) => c.path), [
+    '/etc/hosts',
+    '/etc/motd',
+    '/etc/systemd/system/dphys-swapfile.service',
+    '/etc/systemd/system/regenerate_ssh_host_keys.service',
+    '/usr/local',
+    '/usr/local/bin',
+    '/usr/local/bin/tool',
+  ])
+  assert.equal(diff.removed.map((c) => c.path), ['/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service'])
   assert.equal(
     diff.changed.map((c) => `${c.path}: ${c.fields?.map((f) => f.field).sort().join(',')}`),
-    ['/etc/fstab: sha256,size', '/etc/machine-id: sha256,size'],
+    ['/etc/dhcpcd.conf: sha256,size', '/etc/fstab: sha256,size', '/etc/hostname: sha256,size', '/etc/machine-id: sha256,size'],
   )
+  const masked = diff.added.find((c) => c.path === '/etc/systemd/system/dphys-swapfile.service')
+  assert.is(masked?.after?.target, '/dev/null')
   const added = Object.fromEntries(diff.added.map((c) => [c.path, c.after]))
   assert.is(added['/usr/local/bin/tool']?.mode, 0o755)
   assert.is(added['/usr/local/bin/tool']?.uid, 0)
