@@ -22,9 +22,15 @@ export function netbootCmdline(imageCmdline: string): string[] {
   return [...kept, 'root=/dev/nfs', 'ip=dhcp', 'rootwait', 'ro']
 }
 
-/** One node's command line for one published build: its root's NFS path, then its own extra arguments. */
+/** Arguments that may be given several times; a node's own are added to the image's. */
+const REPEATABLE_ARGS = ['console']
+
+/**
+ * One node's command line for one published build: its root's NFS path, then its own extra
+ * arguments, which replace the image's arguments of the same name (`quiet=0` replaces `quiet`).
+ */
 export function nodeCmdline(common: readonly string[], nfsroot: { server: string; path: string }, extra: readonly string[]): string {
-  const overridden = new Set(extra.map(argName))
+  const overridden = new Set(extra.map(argName).filter((name) => !REPEATABLE_ARGS.includes(name)))
   const args = [...common.filter((arg) => !overridden.has(argName(arg))), `nfsroot=${nfsroot.server}:${nfsroot.path},vers=3`, ...extra]
   return `${args.join(' ')}\n`
 }

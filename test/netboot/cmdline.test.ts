@@ -10,9 +10,9 @@ test('the image command line loses its local-root and first-boot arguments and g
   assert.equal(netbootCmdline(PIOS), ['console=serial0,115200', 'console=tty1', 'quiet', 'splash', 'plymouth.ignore-serial-consoles', 'root=/dev/nfs', 'ip=dhcp', 'rootwait', 'ro'])
 })
 
-test('a node command line names its build with vers=3 and no proto=, then its own arguments, which override', () => {
+test('a node command line names its build with vers=3 and no proto=, then its own arguments, which replace same-named ones', () => {
   const line = nodeCmdline(netbootCmdline(PIOS), { server: '10.0.0.2', path: '/srv/nfs/x/builds/1' }, ['quiet=0', 'console=ttyAMA0'])
-  assert.is(line, 'console=serial0,115200 quiet splash plymouth.ignore-serial-consoles root=/dev/nfs ip=dhcp rootwait ro nfsroot=10.0.0.2:/srv/nfs/x/builds/1,vers=3 quiet=0 console=ttyAMA0\n')
+  assert.is(line, 'console=serial0,115200 console=tty1 splash plymouth.ignore-serial-consoles root=/dev/nfs ip=dhcp rootwait ro nfsroot=10.0.0.2:/srv/nfs/x/builds/1,vers=3 quiet=0 console=ttyAMA0\n')
   assert.not.match(line, 'proto=')
 })
 
