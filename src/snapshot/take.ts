@@ -11,6 +11,8 @@ import { readTreeXattrs } from './xattrs.ts'
 import { comparePaths, type Entry, type Snapshot, type SnapshotOptions } from './types.ts'
 
 const HASH_CONCURRENCY = 8
+/** Files found but not hashed yet, beyond which the walk waits. */
+const HASH_BACKLOG = 2000
 
 export async function takeSnapshot(dir: string, options: SnapshotOptions = {}): Promise<Snapshot> {
   const root = await resolveDirectory(dir)
@@ -39,29 +41,33 @@ interface CollectOptions extends SnapshotOptions {
   fail: (error: unknown) => void
 }
 
-/** Walks the tree and hashes every file as soon as it is found. */
+/** Walks the tree and hashes every file as soon as it is found; the walk waits while the hash backlog is long. */
 async function collect(root: string, options: CollectOptions): Promise<Found[]> {
+  const { signal, fail } = options
   const found: Found[] = []
   const hashing: Promise<void>[] = []
   const queue = new PQueue({ concurrency: HASH_CONCURRENCY })
+  signal.addEventListener('abort', () => queue.clear(), { once: true })
   let done = 0
   const progress = () => options.onProgress?.(++done)
   const hash = async ({ entry, absolute }: Found) => {
-    entry.sha256 = await hashFile(absolute, entry.size ?? 0, options.signal)
+    signal.throwIfAborted()
+    entry.sha256 = await hashFile(absolute, entry.size ?? 0, signal)
     progress()
   }
   const onFound = (item: Found) => {
     found.push(item)
     if (item.entry.type !== 'file') return progress()
-    hashing.push(queue.add(() => hash(item), { signal: options.signal }).catch((error: unknown) => {
-      options.fail(error)
+    hashing.push(queue.add(() => hash(item)).catch((error: unknown) => {
+      fail(error)
       throw error
     }))
   }
+  const ready = backpressure(queue)
   try {
-    await walkTree(root, { signal: options.signal, exclude: options.exclude, onFound })
+    await walkTree(root, { signal, exclude: options.exclude, onFound, ready })
   } catch (error) {
-    options.fail(error)
+    fail(error)
     await Promise.allSettled(hashing)
     throw error
   }
@@ -69,11 +75,29 @@ async function collect(root: string, options: CollectOptions): Promise<Found[]> 
   return found
 }
 
+/**
+ * Resolves at once while the backlog is short; when it is long, every caller waits on ONE shared
+ * promise until the backlog has halved (a waiter per directory makes p-queue slow to a crawl).
+ */
+function backpressure(queue: PQueue): () => Promise<void> {
+  let waiting: Promise<void> | undefined
+  return () => {
+    if (queue.size < HASH_BACKLOG) return Promise.resolve()
+    waiting ??= queue.onSizeLessThan(HASH_BACKLOG / 2).finally(() => {
+      waiting = undefined
+    })
+    return waiting
+  }
+}
+
 /** Every member of a hard link group (two or more paths of the snapshot) gets the group's first path. */
 function markHardLinks(found: Found[]): void {
   const groups = new Map<string, Entry[]>()
   for (const { entry, inode } of found) {
-    if (inode) groups.set(inode, [...(groups.get(inode) ?? []), entry])
+    if (!inode) continue
+    const members = groups.get(inode)
+    if (members) members.push(entry)
+    else groups.set(inode, [entry])
   }
   for (const members of groups.values()) {
     if (members.length < 2) continue

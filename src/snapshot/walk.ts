@@ -1,10 +1,13 @@
 /**
  * Walks a directory tree with `lstat` (never following a symlink, never leaving the tree) and
  * turns what it finds into snapshot entries, without contents hashes, xattrs or hard links yet.
+ *
+ * Each directory is read with synchronous calls, and the walk yields to the event loop between
+ * directories: metadata calls are microseconds each, and a thread pool round trip per call made
+ * the walk several times slower. Contents are hashed asynchronously by the caller meanwhile.
  */
-import { lstat, readdir, readlink } from 'node:fs/promises'
-import type { BigIntStats } from 'node:fs'
-import PQueue from 'p-queue'
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { PibakeError } from '../errors.ts'
 import type { Entry, EntryType } from './types.ts'
 
@@ -21,40 +24,56 @@ export interface WalkOptions {
   exclude?: (path: string) => boolean
   /** Called once for every path, the root included, as soon as its metadata is known. */
   onFound: (found: Found) => void
+  /** Awaited before each directory is read: lets the consumer hold the walk back (backpressure). */
+  ready?: () => Promise<void>
 }
 
-const IO_CONCURRENCY = 16
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Walks `dir` (absolute and resolved). Resolves when every path has been reported. */
 export async function walkTree(dir: string, options: WalkOptions): Promise<void> {
-  const queue = new PQueue({ concurrency: IO_CONCURRENCY })
-  const io = <T>(task: () => Promise<T>) => queue.add(task, { signal: options.signal })
-  const visit = async (path: string): Promise<void> => {
-    const absolute = hostPath(dir, path)
-    const found = await describe(path, absolute, await io(() => lstat(absolute, { bigint: true })), io)
-    options.onFound(found)
-    if (found.entry.type !== 'dir') return
-    const names = await io(() => readdir(absolute, { encoding: 'buffer' }))
-    const children = names.map((name) => childPath(path, decodeName(name, `a name in ${absolute}`)))
-    await Promise.all(children.filter((child) => !options.exclude?.(child)).map(visit))
-  }
-  try {
-    await visit('/')
-  } finally {
-    queue.clear()
+  const root = describe('/', dir)
+  options.onFound(root)
+  const directories = [root.entry.path]
+  for (let path = directories.pop(); path !== undefined; path = directories.pop()) {
+    await nextTurn()
+    await options.ready?.()
+    options.signal?.throwIfAborted()
+    for (const found of readDirectory(dir, path, options.exclude)) {
+      options.onFound(found)
+      if (found.entry.type === 'dir') directories.push(found.entry.path)
+    }
   }
 }
 
-async function describe(path: string, absolute: string, stats: BigIntStats, io: <T>(task: () => Promise<T>) => Promise<T>): Promise<Found> {
+function readDirectory(dir: string, path: string, exclude: WalkOptions['exclude']): Found[] {
+  const absolute = hostPath(dir, path)
+  const names = fsCall(absolute, () => readdirSync(absolute, { encoding: 'buffer' }))
+  const children = names.map((name) => childPath(path, decodeName(name, `a name in ${absolute}`)))
+  return children.filter((child) => !exclude?.(child)).map((child) => describe(child, hostPath(dir, child)))
+}
+
+function describe(path: string, absolute: string): Found {
+  const stats = fsCall(absolute, () => lstatSync(absolute, { bigint: true }))
   const type = entryType(stats)
   const entry: Entry = { path, type, mode: Number(stats.mode & 0o7777n), uid: Number(stats.uid), gid: Number(stats.gid), mtime: seconds(stats.mtimeNs) }
   if (type === 'file') entry.size = Number(stats.size)
-  if (type === 'symlink') entry.target = decodeName(await io(() => readlink(absolute, { encoding: 'buffer' })), `the target of ${absolute}`)
+  if (type === 'symlink') entry.target = decodeName(fsCall(absolute, () => readlinkSync(absolute, { encoding: 'buffer' })), `the target of ${absolute}`)
   if (type === 'char' || type === 'block') entry.rdev = splitDevice(stats.rdev)
   const found: Found = { entry, absolute }
   if (type !== 'dir' && stats.nlink > 1n) found.inode = `${stats.dev}:${stats.ino}`
   return found
+}
+
+/** Runs a filesystem call; a failure becomes a PibakeError that says where and what to do. */
+function fsCall<T>(absolute: string, call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    const hint = code === 'ENOENT' ? 'the tree changed while the snapshot was taken; snapshot a tree that nothing writes to' : undefined
+    throw new PibakeError(`cannot snapshot ${absolute}: ${(error as Error).message}`, hint, { cause: error })
+  }
 }
 
 function entryType(stats: BigIntStats): EntryType {
