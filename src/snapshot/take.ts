@@ -22,6 +22,7 @@ export async function takeSnapshot(dir: string, options: SnapshotOptions = {}): 
   const fail = (error: unknown) => stop.abort(error)
   try {
     const [found, xattrs] = await Promise.all([collect(root, { ...options, signal, fail }), readTreeXattrs(root, signal)])
+    signal.throwIfAborted()
     for (const { entry } of found) {
       const attrs = xattrs.get(entry.path)
       if (attrs) entry.xattrs = sortedRecord(attrs)

@@ -76,6 +76,10 @@ test('records a fifo', () => {
   assert.equal(entry('/run/initctl'), { path: '/run/initctl', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime })
 })
 
+test('records a socket', () => {
+  assert.equal(entry('/run/control.sock'), { path: '/run/control.sock', type: 'socket', mode: 0o660, uid: 0, gid: 0, mtime })
+})
+
 test('records a character device with its major and minor number', () => {
   assert.equal(entry('/dev/null'), { path: '/dev/null', type: 'char', mode: 0o666, uid: 0, gid: 0, rdev: { major: 1, minor: 3 }, mtime })
 })
@@ -141,6 +145,18 @@ test('walks a symlinked directory as a link, not into it', async () => {
   await symlink(tree.path, join(dir.path, 'inside/elsewhere'))
   const taken = await takeSnapshot(dir.path)
   assert.equal(taken.entries.map((e) => e.path), ['/', '/inside', '/inside/elsewhere'])
+})
+
+test('stops with the abort reason when aborted halfway', async () => {
+  const controller = new AbortController()
+  const reason = new Error('stop halfway')
+  const onProgress = (done: number) => done === 5 && controller.abort(reason)
+  try {
+    await takeSnapshot(tree.path, { signal: controller.signal, onProgress })
+    assert.unreachable()
+  } catch (error) {
+    assert.is(error, reason)
+  }
 })
 
 test('refuses a file name that is not UTF-8, naming its directory', async () => {

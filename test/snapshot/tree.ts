@@ -3,7 +3,8 @@
  * metadata a snapshot must keep (owners, setuid, capabilities, ACLs, user xattrs, hard links).
  * Needs root (mknod, chown) and getfattr/setfattr, setcap, setfacl.
  */
-import { chmod, chown, link, lutimes, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, chown, link, lutimes, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exec } from '../../src/system/exec.ts'
@@ -34,6 +35,7 @@ type Node =
   | { kind: 'link'; to: string }
   | { kind: 'fifo'; mode: number }
   | { kind: 'char'; mode: number; major: number; minor: number }
+  | { kind: 'socket'; mode: number }
 
 /** The fixture, parents before children. */
 export const FIXTURE: Record<string, Node> = {
@@ -57,6 +59,7 @@ export const FIXTURE: Record<string, Node> = {
   '/dev/null': { kind: 'char', mode: 0o666, major: 1, minor: 3 },
   '/run': { kind: 'dir', mode: 0o755 },
   '/run/initctl': { kind: 'fifo', mode: 0o600 },
+  '/run/control.sock': { kind: 'socket', mode: 0o660 },
   '/tmp': { kind: 'dir', mode: 0o1777 },
   '/srv': { kind: 'dir', mode: 0o2775, owner: [0, 50] },
   '/srv/data': { kind: 'file', content: 'data\n', mode: 0o644, owner: [0, 42] },
@@ -83,8 +86,17 @@ async function writeNode(absolute: string, node: Node, dir: string): Promise<voi
   if (node.kind === 'link') return link(dir + node.to, absolute)
   if (node.kind === 'fifo') await exec(['mkfifo', absolute])
   if (node.kind === 'char') await exec(['mknod', absolute, 'c', String(node.major), String(node.minor)])
+  if (node.kind === 'socket') await makeSocket(absolute)
   if ('owner' in node && node.owner) await chown(absolute, ...node.owner)
   await chmod(absolute, node.mode)
+}
+
+/** A socket file that outlives its server: Node unlinks the path it listened on when it closes. */
+async function makeSocket(absolute: string): Promise<void> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(`${absolute}.listening`, resolve))
+  await rename(`${absolute}.listening`, absolute)
+  await new Promise((resolve) => server.close(resolve))
 }
 
 export async function setXattr(absolute: string, name: string, value: string): Promise<void> {
