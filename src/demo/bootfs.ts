@@ -1,0 +1,59 @@
+/**
+ * The boot partition's files, gathered into a folder before they are copied onto the FAT file
+ * system: the Pi firmware, the Raspberry Pi device trees of the installed kernel, the kernel and
+ * initramfs under the names the firmware looks for, config.txt and cmdline.txt.
+ */
+import { copyFile, link, mkdir, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PibakeError } from '../errors.ts'
+import { cmdlineTxt, configTxt, issueTxt } from './content.ts'
+import { BOOT_KERNEL_NAMES, type DemoArch } from './spec.ts'
+
+export interface BootFilesInput {
+  readonly arch: DemoArch
+  /** The staging root, with the kernel installed. */
+  readonly staging: string
+  readonly kernelVersion: string
+  /** Folder with bootcode.bin, start*.elf and fixup*.dat. */
+  readonly firmwareDir: string
+  /** Empty folder that receives the boot files. */
+  readonly dest: string
+}
+
+const FIRMWARE_FILE = /^(bootcode\.bin|start.*\.elf|fixup.*\.dat)$/
+
+export async function gatherBootFiles(input: BootFilesInput): Promise<void> {
+  await mkdir(input.dest, { recursive: true })
+  for (const name of (await readdir(input.firmwareDir)).filter((n) => FIRMWARE_FILE.test(n))) {
+    await copyFile(join(input.firmwareDir, name), join(input.dest, name))
+  }
+  await copyDeviceTrees(input)
+  const kernel = join(input.staging, 'boot', `vmlinuz-${input.kernelVersion}`)
+  const initramfs = join(input.staging, 'boot', `initrd.img-${input.kernelVersion}`)
+  for (const names of BOOT_KERNEL_NAMES[input.arch]) {
+    await link(kernel, join(input.dest, names.kernel))
+    await link(initramfs, join(input.dest, names.initramfs))
+  }
+  await writeFile(join(input.dest, 'config.txt'), configTxt(input.arch))
+  await writeFile(join(input.dest, 'cmdline.txt'), cmdlineTxt())
+  await writeFile(join(input.dest, 'issue.txt'), issueTxt(input.arch))
+}
+
+/** `bcm27*.dtb` (flat on armhf, under broadcom/ on arm64) and any overlays beside them. */
+async function copyDeviceTrees(input: BootFilesInput): Promise<void> {
+  const base = join(input.staging, 'usr/lib', `linux-image-${input.kernelVersion}`)
+  let found = 0
+  for (const dir of [base, join(base, 'broadcom')]) {
+    const names = await readdir(dir).catch(() => [] as string[])
+    for (const name of names.filter((n) => /^bcm27.*\.dtb$/.test(n))) {
+      await copyFile(join(dir, name), join(input.dest, name))
+      found++
+    }
+    const overlays = (await readdir(join(dir, 'overlays')).catch(() => [] as string[])).filter((n) => n.endsWith('.dtbo'))
+    if (overlays.length) await mkdir(join(input.dest, 'overlays'), { recursive: true })
+    for (const name of overlays) await copyFile(join(dir, 'overlays', name), join(input.dest, 'overlays', name))
+  }
+  if (found === 0) {
+    throw new PibakeError(`no bcm27*.dtb in ${base} or its broadcom/ folder`, 'the kernel package layout changed: update src/demo/bootfs.ts')
+  }
+}

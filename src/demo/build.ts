@@ -1,0 +1,180 @@
+/**
+ * The demo image: a disk image laid out like Raspberry Pi OS Bookworm, built from Debian packages
+ * only. It is pibake's built-in default input and the test suite's fixture.
+ *
+ *   debootstrap ─▶ Raspberry Pi OS look ─▶ awkward entries ─▶ boot files ─▶ disk image ─▶ xz + sha256
+ *
+ * Built once per architecture and reused while its manifest (every input, see manifest.ts) is
+ * unchanged. Everything is made in a hidden work folder and renamed into place at the end, the
+ * manifest last, so an interrupted build never leaves an image that looks finished.
+ */
+import { mkdir, rename, rm, stat, writeFile, readFile } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { PibakeError } from '../errors.ts'
+import { gatherBootFiles } from './bootfs.ts'
+import { addAwkwardEntries, makeRaspiosLike } from './customize.ts'
+import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot, type RootContext } from './debootstrap.ts'
+import { compressImage, planLayout, sha256File, treeBytes, writeImage } from './disk.ts'
+import { extractFirmware, fetchFirmwareDeb } from './firmware.ts'
+import { demoManifest, manifestChanges, readManifest, serializeManifest, type DemoManifest } from './manifest.ts'
+import { findDebianMirror } from './mirror.ts'
+import { checkDemoHost } from './preflight.ts'
+import { DEMO_SUITE, REQUIRED_MODULES, initramfsModules, type DemoArch } from './spec.ts'
+
+export { DEMO_LABEL_ID, demoPartUuid } from './spec.ts'
+export { AWKWARD_DIR, CAPABILITY_FILE, ETC_LINK } from './customize.ts'
+
+export interface DemoImageOptions {
+  arch: DemoArch
+  /** Folder for the image, its manifest and the package caches (`apt-cache-<arch>/`). */
+  outDir: string
+  signal?: AbortSignal
+  /** Progress: the build's own steps and every line its commands print. */
+  onLine?: (line: string) => void
+  /** Rebuild even when the stored manifest still matches (the package caches are kept). */
+  force?: boolean
+  /** Debian mirror; default: the one this host's apt sources use for bookworm main. */
+  mirror?: string
+}
+
+export interface DemoImage {
+  arch: DemoArch
+  img: string
+  xz: string
+  /** sha256 of the `.img.xz`, as in the `.sha256` file. */
+  sha256: string
+  sha256File: string
+  cached: boolean
+}
+
+export interface DemoImagePaths {
+  readonly img: string
+  readonly xz: string
+  readonly sha256File: string
+  readonly manifest: string
+  readonly cacheDir: string
+  readonly work: string
+}
+
+export function demoImagePaths(outDir: string, arch: DemoArch): DemoImagePaths {
+  const dir = resolve(outDir)
+  const img = join(dir, `raspios-demo-${arch}.img`)
+  return {
+    img,
+    xz: `${img}.xz`,
+    sha256File: `${img}.xz.sha256`,
+    manifest: join(dir, `raspios-demo-${arch}.manifest.json`),
+    cacheDir: join(dir, `apt-cache-${arch}`),
+    work: join(dir, `.raspios-demo-${arch}.work`),
+  }
+}
+
+export async function buildDemoImage(options: DemoImageOptions): Promise<DemoImage> {
+  const arch = checkArch(options.arch)
+  const paths = demoImagePaths(options.outDir, arch)
+  const onLine = options.onLine ?? (() => {})
+  const mirror = options.mirror ?? (await findDebianMirror(DEMO_SUITE))
+  const manifest = demoManifest(arch, mirror)
+  const changes = manifestChanges(await readManifest(paths.manifest), manifest)
+  if (!options.force && changes.length === 0) {
+    const cached = await cachedImage(paths, arch)
+    if (cached) return cached
+    onLine(`demo image ${arch}: files missing beside the manifest, rebuilding`)
+  } else {
+    onLine(`demo image ${arch}: ${options.force ? 'forced rebuild' : `building (changed: ${changes.join(', ')})`}`)
+  }
+  await checkDemoHost(arch)
+  return build(paths, manifest, { signal: options.signal, onLine })
+}
+
+/** For `pibake demo-image [--arch arm64|armhf] [--force]`. */
+export async function demoImageCommand(
+  args: { arch: DemoArch; outDir: string; force?: boolean },
+  onLine?: (line: string) => void,
+): Promise<DemoImage> {
+  return buildDemoImage({ ...args, ...(onLine ? { onLine } : {}) })
+}
+
+function checkArch(arch: string): DemoArch {
+  if (arch === 'arm64' || arch === 'armhf') return arch
+  throw new PibakeError(`unknown demo image architecture "${arch}"`, 'use arm64 or armhf')
+}
+
+async function cachedImage(paths: DemoImagePaths, arch: DemoArch): Promise<DemoImage | undefined> {
+  const present = await Promise.all([paths.img, paths.xz].map((p) => stat(p).then((s) => s.size > 0, () => false)))
+  const line = await readFile(paths.sha256File, 'utf8').catch(() => '')
+  const sha256 = /^([0-9a-f]{64}) /.exec(line)?.[1]
+  if (!present.every(Boolean) || !sha256) return undefined
+  return { arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: true }
+}
+
+interface Run {
+  readonly signal?: AbortSignal | undefined
+  readonly onLine: (line: string) => void
+}
+
+async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): Promise<DemoImage> {
+  const { arch } = manifest
+  await rm(paths.manifest, { force: true })
+  await rm(paths.work, { recursive: true, force: true })
+  await mkdir(paths.work, { recursive: true })
+  await mkdir(paths.cacheDir, { recursive: true })
+  await using cleanup = new AsyncDisposableStack()
+  cleanup.defer(() => rm(paths.work, { recursive: true, force: true }))
+
+  const step = stepper(arch, run)
+  const staging = join(paths.work, 'root')
+  const root: RootContext = { arch, staging, cacheDir: paths.cacheDir, mirror: manifest.mirror, signal: run.signal, onLine: run.onLine }
+  await step('debootstrap with kernel', async () => {
+    await seedRoot(root)
+    await runDebootstrap(root)
+    await finishInstall(root)
+  })
+  const version = await kernelVersion(staging)
+  await reportModules(staging, version, arch, run)
+  await step('Raspberry Pi OS look', () => makeRaspiosLike(root))
+  await step('awkward entries', () => addAwkwardEntries(root))
+  const bootDir = join(paths.work, 'boot')
+  await step('boot files', async () => {
+    const deb = await fetchFirmwareDeb({ arch, mirror: manifest.mirror, cacheDir: paths.cacheDir, signal: run.signal, onLine: run.onLine })
+    const firmwareDir = await extractFirmware(deb, join(paths.work, 'firmware'), run.signal)
+    await gatherBootFiles({ arch, staging, kernelVersion: version, firmwareDir, dest: bootDir })
+  })
+  const img = join(paths.work, basename(paths.img))
+  await step('disk image', async () => {
+    const layout = planLayout(await treeBytes(staging, run.signal))
+    await writeImage({ img, layout, bootDir, rootDir: staging, signal: run.signal, onLine: run.onLine })
+  })
+  const xz = await step('xz', () => compressImage(img, run.signal))
+  const sha256 = await sha256File(xz)
+  await writeFile(`${xz}.sha256`, `${sha256}  ${basename(paths.xz)}\n`)
+  await rename(img, paths.img)
+  await rename(xz, paths.xz)
+  await rename(`${xz}.sha256`, paths.sha256File)
+  await writeFile(`${paths.manifest}.tmp`, serializeManifest(manifest))
+  await rename(`${paths.manifest}.tmp`, paths.manifest)
+  return { arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
+}
+
+function stepper(arch: DemoArch, run: Run) {
+  return async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+    run.signal?.throwIfAborted()
+    run.onLine(`demo image ${arch}: ${name}`)
+    const started = performance.now()
+    const result = await body()
+    run.onLine(`demo image ${arch}: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    return result
+  }
+}
+
+async function reportModules(staging: string, version: string, arch: DemoArch, run: Run): Promise<void> {
+  const missing = await missingModules(staging, version, initramfsModules(arch))
+  const required = missing.filter((m) => REQUIRED_MODULES.includes(m))
+  if (required.length) {
+    throw new PibakeError(
+      `kernel ${version} lacks modules the initramfs needs for an NFS root: ${required.join(', ')}`,
+      'update REQUIRED_MODULES in src/demo/spec.ts for this kernel',
+    )
+  }
+  if (missing.length) run.onLine(`demo image ${arch}: kernel ${version} has no ${missing.join(', ')} (listed in the initramfs modules)`)
+}

@@ -1,0 +1,128 @@
+/**
+ * The demo image's root: Debian minbase from debootstrap, with the kernel, initramfs-tools and
+ * busybox in the same dpkg transaction. Before debootstrap runs, the staging directory is seeded
+ * with settings that dpkg keeps (`--force-confold`):
+ *
+ * - `MODULES=list` and a short module list, so update-initramfs under emulation takes about a
+ *   minute instead of sixteen (MODULES=most);
+ * - `update_initramfs=no`, so the trigger at the end of the transaction doesn't build the initramfs
+ *   a second time (the kernel's postinst creates it with `-c`, which ignores that setting);
+ * - dpkg `force-unsafe-io`: no fsync per file while unpacking.
+ *
+ * `finishInstall` puts Debian's own settings back, keeping `MODULES=list`.
+ */
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PibakeError, CommandError } from '../errors.ts'
+import { exec } from '../system/exec.ts'
+import { DEMO_SUITE, demoPackages, initramfsModules, type DemoArch } from './spec.ts'
+
+export interface RootContext {
+  readonly arch: DemoArch
+  readonly staging: string
+  readonly cacheDir: string
+  readonly mirror: string
+  readonly signal?: AbortSignal | undefined
+  readonly onLine: (line: string) => void
+}
+
+const INITRAMFS_DIR = 'etc/initramfs-tools'
+const UNSAFE_IO_CONF = 'etc/dpkg/dpkg.cfg.d/pibake-unsafe-io'
+const INITRAMFS_SETTINGS = { MODULES: 'list', COMPRESS: 'gzip' } as const
+
+const SEED_INITRAMFS_CONF = `# pibake demo image: only the modules in /etc/initramfs-tools/modules
+MODULES=list
+BUSYBOX=auto
+KEYMAP=n
+COMPRESS=gzip
+DEVICE=
+NFSROOT=auto
+RUNSIZE=10%
+FSTYPE=auto
+`
+
+export async function seedRoot(ctx: RootContext): Promise<void> {
+  const dir = join(ctx.staging, INITRAMFS_DIR)
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'initramfs.conf'), SEED_INITRAMFS_CONF)
+  await writeFile(join(dir, 'modules'), initramfsModules(ctx.arch).join('\n') + '\n')
+  await writeFile(join(dir, 'update-initramfs.conf'), 'update_initramfs=no\nbackup_initramfs=no\n')
+  await mkdir(join(ctx.staging, 'etc/dpkg/dpkg.cfg.d'), { recursive: true })
+  await writeFile(join(ctx.staging, UNSAFE_IO_CONF), 'force-unsafe-io\n')
+}
+
+export async function runDebootstrap(ctx: RootContext): Promise<void> {
+  const argv = [
+    'debootstrap', '--variant=minbase', `--arch=${ctx.arch}`, `--cache-dir=${ctx.cacheDir}`,
+    `--include=${demoPackages(ctx.arch).join(',')}`, DEMO_SUITE, ctx.staging, ctx.mirror,
+  ]
+  try {
+    await exec(argv, {
+      signal: ctx.signal,
+      env: { LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' },
+      onLine: (line) => ctx.onLine(line),
+      hint: `check that ${ctx.mirror} is reachable and that qemu-user-static is registered in binfmt_misc`,
+    })
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error
+    const log = await readFile(join(ctx.staging, 'debootstrap/debootstrap.log'), 'utf8').catch(() => '')
+    const tail = log.trimEnd().split('\n').slice(-20).join('\n')
+    throw new PibakeError(`${error.message}${tail ? `\n  debootstrap.log ends:\n${tail}` : ''}`, error.hint, { cause: error })
+  }
+}
+
+/** Restores Debian's settings after the transaction and drops what a Raspberry Pi OS image doesn't ship. */
+export async function finishInstall(ctx: RootContext): Promise<void> {
+  const dir = join(ctx.staging, INITRAMFS_DIR)
+  const dist = join(dir, 'initramfs.conf.dpkg-dist')
+  const debianConf = await readFile(dist, 'utf8').catch(() => undefined)
+  if (debianConf !== undefined) {
+    await writeFile(join(dir, 'initramfs.conf'), withSettings(debianConf, INITRAMFS_SETTINGS))
+    await rm(dist)
+  }
+  const updateDist = join(dir, 'update-initramfs.conf.dpkg-dist')
+  if (await readFile(updateDist).then(() => true, () => false)) await rename(updateDist, join(dir, 'update-initramfs.conf'))
+  else await writeFile(join(dir, 'update-initramfs.conf'), 'update_initramfs=yes\nbackup_initramfs=no\n')
+  await rm(join(dir, 'modules.dpkg-dist'), { force: true })
+  await rm(join(ctx.staging, UNSAFE_IO_CONF), { force: true })
+  await removeDebs(join(ctx.staging, 'var/cache/apt/archives'))
+}
+
+/** Sets `KEY=value` lines of a shell-style config file, keeping everything else as it is. */
+export function withSettings(text: string, settings: Readonly<Record<string, string>>): string {
+  let out = text
+  for (const [key, value] of Object.entries(settings)) {
+    const line = new RegExp(`^${key}=.*$`, 'm')
+    out = line.test(out) ? out.replace(line, `${key}=${value}`) : `${out.trimEnd()}\n${key}=${value}\n`
+  }
+  return out
+}
+
+async function removeDebs(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  await Promise.all(names.filter((n) => n.endsWith('.deb')).map((n) => rm(join(dir, n))))
+}
+
+/** The installed kernel's version (`6.1.0-50-arm64`), from `/boot/vmlinuz-*`. */
+export async function kernelVersion(staging: string): Promise<string> {
+  const names = (await readdir(join(staging, 'boot'))).filter((n) => n.startsWith('vmlinuz-')).sort()
+  const last = names.at(-1)
+  if (!last) throw new PibakeError(`no kernel in ${join(staging, 'boot')}`, 'the kernel package did not install: see the debootstrap output above')
+  return last.slice('vmlinuz-'.length)
+}
+
+/** Modules of `wanted` that the installed kernel has neither as a file nor built in. */
+export async function missingModules(staging: string, version: string, wanted: readonly string[]): Promise<string[]> {
+  const dir = join(staging, 'lib/modules', version)
+  const modulesDep = await readFile(join(dir, 'modules.dep'), 'utf8')
+  const builtin = await readFile(join(dir, 'modules.builtin'), 'utf8').catch(() => '')
+  const present = new Set(
+    [...modulesDep.matchAll(/^(\S+?):/gm), ...builtin.matchAll(/^(\S+)$/gm)].map((m) => moduleName(m[1] ?? '')),
+  )
+  return wanted.filter((name) => !present.has(name.replaceAll('-', '_')))
+}
+
+function moduleName(path: string): string {
+  const base = path.split('/').at(-1) ?? ''
+  return base.replace(/\.ko(\.\w+)?$/, '').replaceAll('-', '_')
+}

@@ -1,0 +1,85 @@
+/**
+ * The demo image's cache key: a manifest of every input the build reads, stored as JSON beside
+ * the image. A build is reused only while the stored manifest equals the one computed now; when
+ * it doesn't, `manifestChanges` says which inputs changed.
+ */
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import * as content from './content.ts'
+import {
+  BOOT_KERNEL_NAMES, BOOT_SIZE_MIB, BOOT_START_SECTOR, DEMO_BUILDER_VERSION, DEMO_HOSTNAME, DEMO_LABEL_ID, DEMO_SUITE,
+  DEMO_USER, FIRMWARE_COMPONENT, FIRMWARE_PACKAGE, demoPackages, initramfsModules, type DemoArch,
+} from './spec.ts'
+
+export interface DemoManifest {
+  readonly builderVersion: number
+  readonly arch: DemoArch
+  readonly suite: string
+  readonly mirror: string
+  readonly variant: 'minbase'
+  readonly packages: readonly string[]
+  readonly initramfsModules: readonly string[]
+  readonly firmware: string
+  readonly labelId: string
+  readonly bootStartSector: number
+  readonly bootSizeMiB: number
+  readonly bootKernelNames: readonly { kernel: string; initramfs: string }[]
+  readonly hostname: string
+  readonly user: { readonly name: string; readonly uid: number; readonly groups: readonly string[]; readonly passwordHash: string }
+  /** sha256 of the text files written into the image (config.txt, cmdline.txt, fstab, units…). */
+  readonly filesDigest: string
+}
+
+export function demoManifest(arch: DemoArch, mirror: string): DemoManifest {
+  return {
+    builderVersion: DEMO_BUILDER_VERSION,
+    arch,
+    suite: DEMO_SUITE,
+    mirror,
+    variant: 'minbase',
+    packages: demoPackages(arch),
+    initramfsModules: initramfsModules(arch),
+    firmware: `${FIRMWARE_PACKAGE} (${FIRMWARE_COMPONENT})`,
+    labelId: DEMO_LABEL_ID,
+    bootStartSector: BOOT_START_SECTOR,
+    bootSizeMiB: BOOT_SIZE_MIB,
+    bootKernelNames: BOOT_KERNEL_NAMES[arch],
+    hostname: DEMO_HOSTNAME,
+    user: { name: DEMO_USER.name, uid: DEMO_USER.uid, groups: DEMO_USER.groups, passwordHash: DEMO_USER.passwordHash },
+    filesDigest: filesDigest(arch),
+  }
+}
+
+function filesDigest(arch: DemoArch): string {
+  const texts = [
+    content.cmdlineTxt(), content.configTxt(arch), content.issueTxt(arch), content.fstab(), content.hosts(),
+    content.DPHYS_SWAPFILE, content.SUDOERS_PI, content.FIRSTBOOT, content.REGENERATE_SSH_HOST_KEYS_SERVICE,
+    content.USERCONFIG_SERVICE, content.USERCONF_SERVICE_SCRIPT,
+  ]
+  const hash = createHash('sha256')
+  for (const text of texts) hash.update(`${text.length}:${text}`)
+  return hash.digest('hex')
+}
+
+export function serializeManifest(manifest: DemoManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`
+}
+
+/** The stored manifest, or undefined when there is none or it doesn't parse. */
+export async function readManifest(path: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+/** Names of the top-level inputs that differ (empty when the stored manifest still holds). */
+export function manifestChanges(stored: unknown, current: DemoManifest): string[] {
+  if (typeof stored !== 'object' || stored === null) return ['(no manifest)']
+  const old = stored as Record<string, unknown>
+  const keys = new Set([...Object.keys(old), ...Object.keys(current)])
+  return [...keys].filter((key) => JSON.stringify(old[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]))
+}
