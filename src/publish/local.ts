@@ -14,6 +14,7 @@ import { exec } from '../system/exec.ts'
 import { ROOTFS_ARGS, rsync } from '../system/rsync.ts'
 import { currentBuild, listBuilds, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
 import { switchSymlink } from './fsops.ts'
+import { publishIdentities } from './identity.ts'
 
 /** Builds kept besides the live one, for rollback and for clients still running them. */
 export const KEEP_BUILDS = 3
@@ -31,6 +32,7 @@ export interface Published {
 
 export async function publishLocal(ctx: LayerContext, target: LocalTarget, views: { root: string; boot: string }, key: string): Promise<Published> {
   const live = await currentBuild(target.nfs, ctx.recipe.name)
+  await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, recipeDir(target.nfs, ctx.recipe.name), ctx.signal)
   if (live?.key === key) {
     await linkNodes(ctx, target, live.id)
     return { id: live.id, copied: false }

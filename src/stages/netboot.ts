@@ -6,13 +6,14 @@
  * id at boot, the hostname comes from DHCP), `/etc/hosts` lists the fleet, the first-boot and
  * swap-file services are masked, and the network managers leave the root's interface alone.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StageError } from '../errors.ts'
 import { netbootCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
-import { exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
+import { enableUnit, exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
+import { IDENTITY_SCRIPT, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF } from '../netboot/identity.ts'
 import { dhcpcdConf, FIRST_BOOT_UNITS, hostsFile, NETWORKMANAGER_CONF } from '../netboot/diskless.ts'
 import { fstabEntries } from './extract.ts'
 
@@ -31,11 +32,11 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 1,
+  version: 2,
   async verify() {},
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF] }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -45,7 +46,19 @@ export const netboot: Stage = {
     await putFile(ctx.root, '/etc/hosts', hostsFile(ctx.recipe.nodes))
     for (const unit of FIRST_BOOT_UNITS) if (await hasUnit(ctx.root, unit)) await maskUnit(ctx.root, unit)
     await keepNetworkUp(ctx)
+    await installIdentity(ctx)
   },
+}
+
+/** The node fetches its own SSH host keys at boot; the image's keys, shared by all, are removed. */
+async function installIdentity(ctx: LayerContext): Promise<void> {
+  await putFile(ctx.root, IDENTITY_SCRIPT_PATH, IDENTITY_SCRIPT, 0o755)
+  await putFile(ctx.root, `/etc/systemd/system/${IDENTITY_UNIT}`, IDENTITY_UNIT_TEXT)
+  await enableUnit(ctx.root, IDENTITY_UNIT, 'multi-user.target')
+  if (!(await exists(ctx.root, '/etc/ssh'))) return
+  await putFile(ctx.root, '/etc/ssh/sshd_config.d/pibake-identity.conf', SSHD_IDENTITY_CONF)
+  const ssh = await resolveInRoot(ctx.root, '/etc/ssh', { followLast: true })
+  for (const name of await readdir(ssh)) if (/^ssh_host_.*_key(\.pub)?$/.test(name)) await rm(join(ssh, name))
 }
 
 async function keepNetworkUp(ctx: LayerContext): Promise<void> {

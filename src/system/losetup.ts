@@ -35,12 +35,12 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
  * Detaches `device` and waits until it is really gone: while another opener (udev's probe of a new
  * device, say) still holds it, the kernel only marks it for removal.
  */
-export async function detachLoop(device: string, attempts = 20): Promise<void> {
+export async function detachLoop(device: string, attempts = 40): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     if (!(await isAttached(device))) return
     if (attempt > attempts) throw new CommandError(['losetup', '--detach', device], undefined, `${device} is still attached`, 'something still uses it: `losetup -a`, `fuser -v ' + device + '`')
     await exec(['losetup', '--detach', device], { okCodes: [1] })
-    await sleep(attempt === 1 ? 0 : 100)
+    await sleep(Math.min(50 * attempt, 500))
   }
 }
 

@@ -43,3 +43,11 @@ export async function maskUnit(root: string, unit: string): Promise<void> {
   await rm(join(etc, unit), { force: true })
   await symlink('/dev/null', join(etc, unit))
 }
+
+/** Enables a unit as `systemctl enable` does for `WantedBy=<target>`. */
+export async function enableUnit(root: string, unit: string, target: string): Promise<void> {
+  const wants = await resolveInRoot(root, `/etc/systemd/system/${target}.wants`, { followLast: true })
+  await mkdir(wants, { recursive: true })
+  await rm(join(wants, unit), { force: true })
+  await symlink(`/etc/systemd/system/${unit}`, join(wants, unit))
+}
