@@ -67,12 +67,31 @@ test('each node has a MAC-named TFTP directory with its own cmdline.txt pointing
   assert.match(exports, `${join(project.out, 'publish/nfs')}/test-node`)
 })
 
+test('every node gets its own SSH host keys and hostname in <nfs>/<recipe>/nodes/<mac>/, and the image keeps none', async () => {
+  const nodes = join(project.out, 'publish/nfs/test-node/nodes')
+  const alpha = join(nodes, 'dc-a6-32-00-00-01')
+  const beta = join(nodes, 'dc-a6-32-00-00-02')
+  assert.is(await readFile(join(alpha, 'hostname'), 'utf8'), 'alpha\n')
+  for (const type of ['ed25519', 'ecdsa', 'rsa']) {
+    const key = await stat(join(alpha, `ssh_host_${type}_key`))
+    assert.is(key.mode & 0o777, 0o600)
+    assert.is(key.uid, 0)
+  }
+  assert.is.not(await readFile(join(alpha, 'ssh_host_ed25519_key.pub'), 'utf8'), await readFile(join(beta, 'ssh_host_ed25519_key.pub'), 'utf8'))
+  assert.is((await stat(alpha)).mode & 0o777, 0o700)
+  const root = join(project.out, 'publish/nfs/test-node/current')
+  assert.match(await readFile(join(root, 'etc/systemd/system/pibake-identity.service'), 'utf8'), 'ExecStart=/usr/lib/pibake/identity')
+})
+
 test('building again re-runs nothing before publish, and publish copies nothing', async () => {
+  const key = await readFile(join(project.out, 'publish/nfs/test-node/nodes/dc-a6-32-00-00-01/ssh_host_ed25519_key.pub'), 'utf8')
   const before = await readlink(join(project.out, 'publish/nfs/test-node/current'))
   const events = await run()
   assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'cached', netboot: 'cached', publish: 'run' })
   assert.ok(events.some((e) => e.type === 'info' && /already live/.test(e.message)))
   assert.is(await readlink(join(project.out, 'publish/nfs/test-node/current')), before)
+  const again = await readFile(join(project.out, 'publish/nfs/test-node/nodes/dc-a6-32-00-00-01/ssh_host_ed25519_key.pub'), 'utf8')
+  assert.is(again, key, 'a node keeps its host key across builds')
 })
 
 test('changing one overlay file re-runs the stages from overlay on, and says what changed', async () => {
