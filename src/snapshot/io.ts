@@ -48,9 +48,13 @@ export async function writeSnapshot(snapshot: Snapshot, file: string): Promise<v
 }
 
 async function writeDurably(file: string, text: string): Promise<void> {
-  await using handle = await open(file, 'wx')
-  await handle.writeFile(text)
-  await handle.sync()
+  const handle = await open(file, 'wx')
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }
 
 /**

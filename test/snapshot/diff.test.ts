@@ -4,11 +4,11 @@ import { chmod, lchown, link, mkdir, readFile, rename, rm, symlink, unlink, utim
 import { join } from 'node:path'
 import { exec } from '../../src/system/exec.ts'
 import { diffSnapshots, takeSnapshot, type Change, type Diff } from '../../src/snapshot/index.ts'
-import { CAP_NET_RAW, FIXED_MTIME, setXattr, tempDir, writeFixture } from './tree.ts'
+import { CAP_NET_RAW, FIXED_MTIME, setXattr, removeTempDirs, tempDir, writeFixture } from './tree.ts'
 
 /** The diff between the fixture and the fixture after `change`. */
 async function diffAfter(change: (dir: string) => Promise<unknown>, options: { mtime?: boolean } = {}): Promise<Diff> {
-  await using tree = await tempDir()
+  const tree = await tempDir()
   await writeFixture(tree.path)
   const before = await takeSnapshot(tree.path)
   await change(tree.path)
@@ -27,8 +27,8 @@ async function rsyncCopy(dir: string, to: string): Promise<void> {
 }
 
 test('an rsync -aHAX --numeric-ids copy of the tree diffs empty', async () => {
-  await using tree = await tempDir()
-  await using copy = await tempDir('copy')
+  const tree = await tempDir()
+  const copy = await tempDir('copy')
   await writeFixture(tree.path)
   await rsyncCopy(tree.path, copy.path)
   const diff = diffSnapshots(await takeSnapshot(tree.path), await takeSnapshot(copy.path))
@@ -36,8 +36,8 @@ test('an rsync -aHAX --numeric-ids copy of the tree diffs empty', async () => {
 })
 
 test('an rsync -aHAX --numeric-ids copy diffs empty with mtimes compared too', async () => {
-  await using tree = await tempDir()
-  await using copy = await tempDir('copy')
+  const tree = await tempDir()
+  const copy = await tempDir('copy')
   await writeFixture(tree.path)
   await rsyncCopy(tree.path, copy.path)
   const diff = diffSnapshots(await takeSnapshot(tree.path), await takeSnapshot(copy.path), { mtime: true })
@@ -101,7 +101,7 @@ test('a retargeted symlink shows as one change of target', async () => {
 })
 
 test('breaking one link out of three shows as one change of hardlink on that path', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await writeFixture(dir.path)
   await link(join(dir.path, 'usr/bin/tool'), join(dir.path, 'usr/bin/tool-third'))
   const before = await takeSnapshot(dir.path)
@@ -174,5 +174,7 @@ test('changes are sorted by path', async () => {
   const diff = await diffAfter(chmods)
   assert.equal(diff.changed.map((c) => c.path), ['/etc/hostname', '/srv/data', '/usr/lib/libx.so.1'])
 })
+
+test.after.each(removeTempDirs)
 
 test.run()

@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../../src/errors.ts'
 import { loadSnapshotSource, readSnapshot, takeSnapshot, writeSnapshot, type Snapshot } from '../../src/snapshot/index.ts'
-import { tempDir, writeFixture } from './tree.ts'
+import { removeTempDirs, tempDir, writeFixture } from './tree.ts'
 
 /** Runs `action`, expects a PibakeError, and returns its message. */
 async function failure(action: () => Promise<unknown>): Promise<string> {
@@ -27,8 +27,8 @@ const valid = (): Snapshot => ({
 })
 
 test('a written snapshot reads back equal', async () => {
-  await using tree = await tempDir()
-  await using out = await tempDir('out')
+  const tree = await tempDir()
+  const out = await tempDir('out')
   await writeFixture(tree.path)
   const snapshot = await takeSnapshot(tree.path)
   await writeSnapshot(snapshot, join(out.path, 'root.json'))
@@ -36,7 +36,7 @@ test('a written snapshot reads back equal', async () => {
 })
 
 test('writeSnapshot writes one entry per line and leaves no temporary file', async () => {
-  await using out = await tempDir('out')
+  const out = await tempDir('out')
   const file = join(out.path, 'root.json')
   await writeSnapshot(valid(), file)
   await writeSnapshot({ ...valid(), source: '/other' }, file)
@@ -52,14 +52,14 @@ test('writeSnapshot into a missing directory fails with a PibakeError', async ()
 })
 
 test('reading JSON that is not a snapshot fails saying so', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'package.json')
   await writeFile(file, JSON.stringify({ name: 'pibake' }))
   assert.is(await failure(() => readSnapshot(file)), `${file} is not a pibake snapshot (it has no "format": "pibake-snapshot")`)
 })
 
 test('reading a file that is not JSON fails saying so', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'root.json')
   await writeFile(file, 'not json')
   assert.match(await failure(() => readSnapshot(file)), `${file} is not a pibake snapshot: it is not JSON`)
@@ -70,14 +70,14 @@ test('reading a missing file fails saying so', async () => {
 })
 
 test('reading a snapshot of another version fails naming the version', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'root.json')
   await writeFile(file, JSON.stringify({ ...valid(), version: 2 }))
   assert.match(await failure(() => readSnapshot(file)), 'is a pibake snapshot of version 2, and this pibake reads version 1')
 })
 
 test('reading a damaged snapshot names the bad field', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'root.json')
   const damaged = valid()
   await writeFile(file, JSON.stringify({ ...damaged, entries: [{ ...damaged.entries[0], mode: 'rwx' }] }))
@@ -87,7 +87,7 @@ test('reading a damaged snapshot names the bad field', async () => {
 })
 
 test('reading a snapshot with a path twice fails naming the path', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'root.json')
   const twice = valid()
   await writeFile(file, JSON.stringify({ ...twice, entries: [...twice.entries, ...twice.entries] }))
@@ -95,7 +95,7 @@ test('reading a snapshot with a path twice fails naming the path', async () => {
 })
 
 test('loadSnapshotSource takes a snapshot of a directory', async () => {
-  await using tree = await tempDir()
+  const tree = await tempDir()
   await writeFixture(tree.path)
   const snapshot = await loadSnapshotSource(tree.path)
   assert.is(snapshot.source, tree.path)
@@ -103,17 +103,19 @@ test('loadSnapshotSource takes a snapshot of a directory', async () => {
 })
 
 test('loadSnapshotSource reads a saved snapshot', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'root.json')
   await writeSnapshot(valid(), file)
   assert.equal(await loadSnapshotSource(file), valid())
 })
 
 test('loadSnapshotSource refuses a file that is neither', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const file = join(dir.path, 'raspios.img')
   await writeFile(file, '')
   assert.match(await failure(() => loadSnapshotSource(file)), 'it is neither a directory nor a saved snapshot (.json)')
 })
+
+test.after.each(removeTempDirs)
 
 test.run()

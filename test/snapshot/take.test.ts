@@ -5,7 +5,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../../src/errors.ts'
 import { comparePaths, takeSnapshot, type Entry, type Snapshot } from '../../src/snapshot/index.ts'
-import { ACL_USER_1234, CAP_NET_RAW, FIXED_MTIME, FIXTURE, tempDir, writeFixture, type TempDir } from './tree.ts'
+import { ACL_USER_1234, CAP_NET_RAW, FIXED_MTIME, FIXTURE, removeTempDirs, tempDir, writeFixture, type TempDir } from './tree.ts'
 
 let tree: TempDir
 let snapshot: Snapshot
@@ -16,9 +16,7 @@ test.before(async () => {
   snapshot = await takeSnapshot(tree.path)
 })
 
-test.after(async () => {
-  await tree[Symbol.asyncDispose]()
-})
+test.after(removeTempDirs)
 
 function entry(path: string): Entry {
   const found = snapshot.entries.find((e) => e.path === path)
@@ -110,7 +108,7 @@ test('marks both members of a hard link pair with the first path of the pair', (
 })
 
 test('hashes a file bigger than one read correctly', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   const big = Buffer.alloc(5 * 1024 * 1024 + 17, 'pibake')
   await writeFile(join(dir.path, 'big'), big)
   const taken = await takeSnapshot(dir.path)
@@ -140,7 +138,7 @@ test('reports progress up to the number of entries', async () => {
 })
 
 test('walks a symlinked directory as a link, not into it', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await mkdir(join(dir.path, 'inside'))
   await symlink(tree.path, join(dir.path, 'inside/elsewhere'))
   const taken = await takeSnapshot(dir.path)
@@ -160,7 +158,7 @@ test('stops with the abort reason when aborted halfway', async () => {
 })
 
 test('refuses a file name that is not UTF-8, naming its directory', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await writeFile(Buffer.concat([Buffer.from(`${dir.path}/bad-`), Buffer.of(0xff)]), '')
   try {
     await takeSnapshot(dir.path)
@@ -202,5 +200,6 @@ test('refuses a path that does not exist', async () => {
     assert.match((error as Error).message, 'does not exist')
   }
 })
+
 
 test.run()

@@ -18,14 +18,21 @@ export const CAP_NET_RAW = '0100000200200000000000000000000000000000'
 /** Owner 0:42 ACL granting uid 1234 read access, as `system.posix_acl_access` (hex). */
 export const ACL_USER_1234 = '0200000001000600ffffffff02000400d204000004000400ffffffff10000400ffffffff20000400ffffffff'
 
-export interface TempDir extends AsyncDisposable {
+export interface TempDir {
   readonly path: string
 }
 
-/** An empty temporary directory, removed on dispose. */
+const made: string[] = []
+
+/** An empty temporary directory, removed by `removeTempDirs` (each test file runs it after each test). */
 export async function tempDir(name = 'snapshot'): Promise<TempDir> {
   const path = await mkdtemp(join(tmpdir(), `pibake-${name}-`))
-  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) }
+  made.push(path)
+  return { path }
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const path of made.splice(0)) await rm(path, { recursive: true, force: true })
 }
 
 type Node =

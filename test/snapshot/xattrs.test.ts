@@ -4,10 +4,10 @@ import { symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { exec } from '../../src/system/exec.ts'
 import { parseGetfattr, readTreeXattrs, unescapeOctal } from '../../src/snapshot/xattrs.ts'
-import { setXattr, tempDir } from './tree.ts'
+import { setXattr, removeTempDirs, tempDir } from './tree.ts'
 
 test('reads an xattr whose name holds = and one with an empty value', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await writeFile(join(dir.path, 'f'), '')
   await setXattr(join(dir.path, 'f'), 'user.a=b', 'v')
   await exec(['setfattr', '-n', 'user.empty', join(dir.path, 'f')])
@@ -15,7 +15,7 @@ test('reads an xattr whose name holds = and one with an empty value', async () =
 })
 
 test('reads the xattrs of a symlink itself, not of its target', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await writeFile(join(dir.path, 'target'), '')
   await setXattr(join(dir.path, 'target'), 'user.on', 'target')
   await symlink('target', join(dir.path, 'link'))
@@ -25,7 +25,7 @@ test('reads the xattrs of a symlink itself, not of its target', async () => {
 })
 
 test('reads the xattrs of the tree root as /', async () => {
-  await using dir = await tempDir()
+  const dir = await tempDir()
   await setXattr(dir.path, 'user.root', '1')
   assert.equal((await readTreeXattrs(dir.path)).get('/'), { 'user.root': '31' })
 })
@@ -39,5 +39,7 @@ test('parses getfattr output of a tree under the filesystem root', () => {
   const output = '# file: /etc/x\nuser.a=0x01\n\n# file: /\nuser.b=0x0A\n'
   assert.equal(parseGetfattr(output, '/'), new Map([['/etc/x', { 'user.a': '01' }], ['/', { 'user.b': '0a' }]]))
 })
+
+test.after.each(removeTempDirs)
 
 test.run()
