@@ -9,30 +9,8 @@ import type { Destination, PublishTarget } from './types.ts'
 import { checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
 import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
-
-/** A string field read by `check`, which returns the value to keep or why the text is wrong. */
-function field<T>(check: (text: string) => Checked<T>) {
-  return z.string().transform((text, ctx): T => {
-    const result = text.trim() === '' ? { problem: 'must not be empty' } : check(text)
-    if ('value' in result) return result.value
-    ctx.issues.push({ code: 'custom', message: result.problem, input: text, params: { hint: result.hint } })
-    return z.NEVER
-  })
-}
-
-/** A field accepted when `test` passes, kept as written. */
-function matching(test: (text: string) => boolean, problem: (quoted: string) => string) {
-  return field<string>((text) => (test(text) ? { value: text } : { problem: problem(JSON.stringify(text)) }))
-}
-
-/** An object whose unknown fields are each reported (with a did-you-mean, see `problems.ts`). */
-function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const knownFields = Object.keys(shape)
-  const unknownField = z.unknown().superRefine((_, ctx) => {
-    ctx.addIssue({ code: 'custom', message: 'unknown field', params: { knownFields } })
-  })
-  return z.object(shape).catchall(unknownField)
-}
+import { field, matching, strict } from './fields.ts'
+import { stepSchema } from './steps-schema.ts'
 
 const ipv4 = matching((t) => parseIPv4(t) !== undefined, (q) => `${q} is not an IPv4 address`)
 
@@ -146,6 +124,7 @@ export function recipeSchema(dir: string) {
     name,
     image: imageSchema(dir),
     overlays: z.array(field(overlayFolder(dir))).default([]),
+    customize: z.array(stepSchema(dir)).default([]),
     netboot: netbootSchema,
     nodes: z.array(nodeSchema).min(1, 'at least one node is required'),
     publish: z.array(publishTargetSchema(dir)).min(1, 'must list at least one target (leave publish out for the default, out/publish)').optional(),

@@ -3,6 +3,9 @@
  * pibake works with after loading and validation (`Recipe`: defaults applied, paths absolute,
  * everything readonly).
  */
+import type { CustomizeStep, CustomizeStepInput } from './steps.ts'
+
+export type * from './steps.ts'
 
 /** Raspberry Pi models. Zero 2 W and 3A+ are listed only so that a recipe naming them gets a clear refusal. */
 export type PiModel = '3B' | '3B+' | '4B' | '400' | 'CM4' | '5' | '500' | 'CM5' | 'Zero 2 W' | '3A+'
@@ -136,6 +139,13 @@ export interface RecipeInput {
    * onto `/`) and `bootfs/` (copied onto the boot partition); modes are kept, owners become root.
    */
   overlays?: string[]
+  /**
+   * Changes made inside the image, in order, after the overlays: packages to install or remove,
+   * shell lines and scripts to run, files to copy or write, systemd units to enable, disable or
+   * mask, users and groups. They run under qemu-user emulation as root in the image's root; nothing
+   * they need to get there (mounts, DNS, a policy that keeps services from starting) stays in it.
+   */
+  customize?: CustomizeStepInput[]
   /** Network boot settings. */
   netboot: NetbootInput
   /** The machines that boot this image (at least one). */
@@ -189,6 +199,8 @@ export interface Recipe {
   readonly image: { readonly path: string; readonly sha256: string; readonly arch?: Arch }
   /** Absolute overlay folders, in order. */
   readonly overlays: readonly string[]
+  /** The customisation steps, in order, each knowing where in the recipe it was written. */
+  readonly customize: readonly CustomizeStep[]
   readonly netboot: {
     readonly server: string
     readonly dhcp: Dhcp

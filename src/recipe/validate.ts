@@ -4,7 +4,8 @@
  */
 import { dirname, join, resolve } from 'node:path'
 import { RecipeError } from '../errors.ts'
-import type { PublishTarget, Recipe } from './types.ts'
+import type { CustomizeStep, PublishTarget, Recipe } from './types.ts'
+import { locateSteps } from './locate.ts'
 import { formatProblem, messageFor, problemsFromIssues, type Problem } from './problems.ts'
 import { relationProblems } from './relations.ts'
 import { recipeSchema, type ParsedRecipe } from './schema.ts'
@@ -43,6 +44,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
     name: parsed.name,
     image: parsed.image,
     overlays: parsed.overlays,
+    customize: resolveSteps(parsed.customize, file),
     netboot: {
       server: parsed.netboot.server,
       dhcp: parsed.netboot.dhcp,
@@ -52,6 +54,12 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
     nodes: parsed.nodes.map(({ serial, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }) })),
     publish,
   }
+}
+
+/** Each step with its place in the list and in the recipe's source. */
+function resolveSteps(steps: ParsedRecipe['customize'], file: string): CustomizeStep[] {
+  const locations = locateSteps(file, steps)
+  return steps.map((step, index): CustomizeStep => ({ ...step, index, at: locations[index] ?? { file } }))
 }
 
 function defaultTarget(outDir: string): PublishTarget {

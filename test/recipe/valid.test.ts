@@ -24,6 +24,7 @@ test('a minimal recipe gets every default: publish under outDir, netmask, NFS pa
     name: 'minimal',
     image: { path: join(fixtures, 'tiny.img'), sha256: TINY_SHA256 },
     overlays: [],
+    customize: [],
     netboot: {
       server: '192.168.1.1',
       dhcp: { mode: 'range', start: '192.168.1.100', end: '192.168.1.199', netmask: '255.255.255.0', dns: [] },
@@ -48,6 +49,7 @@ test('every field given: SSH targets split user@host, relative folders resolve f
     name: 'classroom-3',
     image: { path: join(fixtures, 'tiny.img'), sha256: TINY_SHA256, arch: 'arm64' },
     overlays: [join(fixtures, 'overlay')],
+    customize: [],
     netboot: {
       server: '10.42.0.1',
       dhcp: { mode: 'proxy', network: '10.42.0.0' },
