@@ -15,6 +15,7 @@ export function recipe(fields: { name?: string; dhcp: Dhcp; nodes: readonly Node
     name,
     image: { path: '/srv/images/raspios.img.xz', sha256: 'a'.repeat(64), arch: 'arm64' },
     overlays: [],
+    customize: [],
     netboot: {
       server: fields.server ?? '10.77.0.1',
       dhcp: fields.dhcp,

@@ -130,6 +130,25 @@ export class TestLan {
     return server
   }
 
+  /**
+   * Takes charge of a process the test did not start directly (a daemon a server script put in the
+   * background): it is stopped by PID with the rest.
+   */
+  track(pid: number): Server {
+    const server: Server = {
+      pid,
+      async stop() {
+        signal(pid, 'SIGTERM')
+        for (let waited = 0; alive(pid); waited += 20) {
+          if (waited === 3000) signal(pid, 'SIGKILL')
+          await sleep(20)
+        }
+      },
+    }
+    this.#servers.push(server)
+    return server
+  }
+
   /** Stops every server started here (by PID), then deletes every namespace made here. */
   close(): Promise<void> {
     // One teardown, however many callers (a signal and the test's own finally) ask for it.
@@ -181,5 +200,15 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch (error) {
     // ESRCH: it has already exited, which is what stopping wants.
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+  }
+}
+
+/** Whether a process still runs (a zombie waiting for its parent to reap it does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }
