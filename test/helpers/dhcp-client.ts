@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
@@ -18,6 +19,8 @@ export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
 export interface Offer {
   /** Address and port the answer came from. */
   readonly from: string
+  /** Milliseconds between sending the DISCOVER and this answer arriving. */
+  readonly afterMs?: number
   readonly messageType: string
   readonly serverId: string | undefined
   readonly yiaddr: string
@@ -137,9 +140,10 @@ export async function discover(mac: string, timeoutMs: number, vendorClass?: str
   const xid = randomBytes(4).readUInt32BE(0)
   const socket = createSocket({ type: 'udp4', reuseAddr: true })
   const offers: Offer[] = []
+  let sent = 0
   socket.on('message', (message, rinfo) => {
     const offer = decodeOffer(message, `${rinfo.address}:${rinfo.port}`)
-    if (offer && message.readUInt32BE(4) === xid) offers.push(offer)
+    if (offer && message.readUInt32BE(4) === xid) offers.push({ ...offer, afterMs: Math.round(performance.now() - sent) })
   })
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject)
@@ -148,6 +152,7 @@ export async function discover(mac: string, timeoutMs: number, vendorClass?: str
   try {
     socket.setBroadcast(true)
     const packet = encodeDiscover(mac, xid, vendorClass)
+    sent = performance.now()
     await new Promise<void>((resolve, reject) => socket.send(packet, 67, '255.255.255.255', (error) => (error ? reject(error) : resolve())))
     await new Promise((resolve) => setTimeout(resolve, timeoutMs))
   } finally {
@@ -156,7 +161,7 @@ export async function discover(mac: string, timeoutMs: number, vendorClass?: str
   return offers
 }
 
-if (import.meta.main) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
     options: { mac: { type: 'string' }, timeout: { type: 'string', default: '3' }, 'vendor-class': { type: 'string' } },
   })
