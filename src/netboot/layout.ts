@@ -126,7 +126,7 @@ export function missingBootFiles(node: Node, listing: Iterable<string>, options:
   const layout = options.layout ?? 'mac'
   const present = new Set(listing)
   const mac = macDir(node.mac)
-  const serial = layout === 'serial' ? (tftpDirs(node, { serial: true })[1] as string) : ''
+  const serial = layout === 'serial' ? (tftpDirs(node, { serial: true }).at(-1) ?? '') : ''
   const missing: string[] = []
   for (const file of bootFiles(node.model, options)) {
     const dir = layout === 'mac' ? mac : file.where === 'prefix' ? serial : ''
