@@ -17,12 +17,16 @@ export interface ExportsOptions {
    * Default: the netboot subnet of the recipe.
    */
   readonly clients?: string
+  /** Folders exported read-only to one node each (its identity: SSH host keys), with that node's address. */
+  readonly nodes?: readonly { readonly path: string; readonly client: string }[]
 }
 
 interface Export {
   readonly path: string
   readonly access: 'ro' | 'rw'
   readonly fsid: number
+  /** Overrides the recipe's clients: a node's own folder is exported to that node alone. */
+  readonly clients?: readonly string[]
 }
 
 export function renderExports(recipe: Recipe, options: ExportsOptions): string {
@@ -34,7 +38,7 @@ export function renderExports(recipe: Recipe, options: ExportsOptions): string {
   ]
   for (const item of exportList(recipe, options)) {
     const flags = `${item.access === 'rw' ? 'rw,sync' : 'ro'},no_root_squash,no_subtree_check,fsid=${item.fsid}`
-    lines.push(`${exportsPath(item.path)} ${clients.map((client) => `${client}(${flags})`).join(' ')}`)
+    lines.push(`${exportsPath(item.path)} ${(item.clients ?? clients).map((client) => `${client}(${flags})`).join(' ')}`)
   }
   return `${lines.join('\n')}\n`
 }
@@ -56,7 +60,7 @@ export function renderGaneshaExports(recipe: Recipe, options: ExportsOptions): s
       '\tSquash = No_Root_Squash;',
       '\tSecType = sys;',
       '\tFSAL { Name = VFS; }',
-      `\tCLIENT { Clients = ${clients.join(', ')}; Access_Type = ${item.access === 'rw' ? 'RW' : 'RO'}; }`,
+      `\tCLIENT { Clients = ${(item.clients ?? clients).join(', ')}; Access_Type = ${item.access === 'rw' ? 'RW' : 'RO'}; }`,
       '}',
     ].join('\n')
   })
@@ -92,6 +96,10 @@ function exportList(recipe: Recipe, options: ExportsOptions): Export[] {
     const shared = absolute(options.sharedPath, 'shared path')
     if (shared === root) throw new PibakeError(`the shared folder ${shared} is the root filesystem folder`, 'give the shared folder its own path')
     list.push({ path: shared, access: 'rw', fsid: exportFsid(recipe.name, shared) })
+  }
+  for (const node of options.nodes ?? []) {
+    const path = absolute(node.path, 'node path')
+    list.push({ path, access: 'ro', fsid: exportFsid(recipe.name, path), clients: clientList(recipe, { ...options, clients: node.client }) })
   }
   return list
 }

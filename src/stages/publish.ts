@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { PreflightError } from '../errors.ts'
 import { renderDnsmasqConf } from '../netboot/dnsmasq.ts'
 import { renderExports } from '../netboot/exports.ts'
+import { macDir } from '../netboot/layout.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { recipeDir } from '../publish/builds.ts'
 import { writeFileAtomic } from '../publish/fsops.ts'
@@ -43,8 +44,13 @@ export const publish: Stage = {
   },
 }
 
+/**
+ * dnsmasq.conf, and the exports as the NFS server sees them: the builds read-only to the subnet,
+ * each node's identity folder read-only to that node alone.
+ */
 async function writeServerConfig(ctx: LayerContext, dir: string, tftpRoot: string): Promise<void> {
-  const rootPath = join(ctx.recipe.netboot.nfs.path, ctx.recipe.name)
+  const served = join(ctx.recipe.netboot.nfs.path, ctx.recipe.name)
+  const nodes = ctx.recipe.nodes.map((node) => ({ path: join(served, 'nodes', macDir(node.mac)), client: node.ip }))
   await writeFileAtomic(join(dir, 'dnsmasq.conf'), renderDnsmasqConf(ctx.recipe, { tftpRoot }))
-  await writeFileAtomic(join(dir, 'exports'), renderExports(ctx.recipe, { rootPath }))
+  await writeFileAtomic(join(dir, 'exports'), renderExports(ctx.recipe, { rootPath: join(served, 'builds'), nodes }))
 }

@@ -64,7 +64,9 @@ test('each node has a MAC-named TFTP directory with its own cmdline.txt pointing
   assert.match(conf, `tftp-root=${tftp}`)
   assert.match(conf, 'tftp-unique-root=mac')
   const exports = await readFile(join(project.out, 'publish/exports'), 'utf8')
-  assert.match(exports, `${join(project.out, 'publish/nfs')}/test-node`)
+  const served = `${join(project.out, 'publish/nfs')}/test-node`
+  assert.match(exports, new RegExp(`^${served}/builds 10\\.99\\.0\\.0/24\\(ro,no_root_squash,no_subtree_check,fsid=\\d+\\)$`, 'm'))
+  assert.match(exports, new RegExp(`^${served}/nodes/dc-a6-32-00-00-01 10\\.99\\.0\\.11\\(ro,`, 'm'), 'a node identity folder is exported to that node alone')
 })
 
 test('every node gets its own SSH host keys and hostname in <nfs>/<recipe>/nodes/<mac>/, and the image keeps none', async () => {
