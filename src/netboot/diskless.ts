@@ -44,3 +44,44 @@ export const FIRST_BOOT_UNITS = [
   'dphys-swapfile.service',
   'rpi-eeprom-update.service',
 ] as const
+
+/** The fstab line that mounts the shared folder read-write over NFS, after the root. */
+export function sharedFstabLine(server: string, shared: { path: string; mount: string }): string {
+  return `${server}:${shared.path}  ${shared.mount}  nfs  rw,vers=3,nolock,_netdev,x-systemd.mount-timeout=60  0  0`
+}
+
+export const ACCOUNTS_FILES = ['passwd', 'group', 'shadow', 'gshadow'] as const
+export const ACCOUNTS_UNIT = 'pibake-accounts.service'
+export const ACCOUNTS_SCRIPT_PATH = '/usr/lib/pibake/accounts'
+
+/** Seeds `<mount>/etc/` from the image once, then binds its files over /etc: one edit serves every node. */
+export function accountsScript(mount: string): string {
+  return `#!/bin/sh
+# pibake: serve the accounts from the shared folder, so one edit serves every node.
+set -eu
+dir=${mount}/etc
+mkdir -p "$dir"
+for name in ${ACCOUNTS_FILES.join(' ')}; do
+  [ -e "/etc/$name" ] || continue
+  [ -e "$dir/$name" ] || cp -a "/etc/$name" "$dir/$name"
+  mount --bind "$dir/$name" "/etc/$name"
+done
+`
+}
+
+export function accountsUnit(mount: string): string {
+  return `[Unit]
+Description=Serve /etc/passwd, group and shadow from the shared folder (pibake)
+RequiresMountsFor=${mount}
+Before=systemd-user-sessions.service ssh.service sshd.service
+ConditionKernelCommandLine=nfsroot
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${ACCOUNTS_SCRIPT_PATH}
+
+[Install]
+WantedBy=multi-user.target
+`
+}

@@ -63,6 +63,11 @@ const netbootSchema = strict({
     ),
     path: absolutePath.optional(),
   }),
+  shared: strict({
+    path: absolutePath,
+    mount: absolutePath.default('/shared'),
+    accounts: z.boolean().default(false),
+  }).optional(),
   interface: matching((t) => /^[^\s/:]{1,15}$/.test(t), (q) => `${q} is not a network interface name`).optional(),
 })
 

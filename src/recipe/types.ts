@@ -99,6 +99,21 @@ export interface NetbootInput {
      */
     path?: string
   }
+  /**
+   * A folder on the NFS server that every node mounts read-write (home folders, results). It is
+   * exported read-write to the netboot subnet and mounted after the root.
+   */
+  shared?: {
+    /** The folder on the NFS server (absolute), e.g. `/srv/pibake/shared`. */
+    path: string
+    /** Where the nodes mount it (default `/shared`). */
+    mount?: string
+    /**
+     * Serve `/etc/passwd`, `group` and `shadow` from `<path>/etc/` (seeded from the image when
+     * missing), so that one edit on the server serves every node (default false).
+     */
+    accounts?: boolean
+  }
   /** Network interface dnsmasq listens on (default: all). */
   interface?: string
 }
@@ -205,6 +220,7 @@ export interface Recipe {
     readonly server: string
     readonly dhcp: Dhcp
     readonly nfs: { readonly server: string; readonly path: string }
+    readonly shared?: { readonly path: string; readonly mount: string; readonly accounts: boolean }
     readonly interface?: string
   }
   readonly nodes: readonly Node[]

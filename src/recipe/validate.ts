@@ -38,7 +38,7 @@ function recipeError(file: string, problems: readonly Problem[]): RecipeError {
 function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Recipe {
   const publish = parsed.publish ?? [defaultTarget(outDir)]
   const nfsPath = parsed.netboot.nfs.path ?? (publish[0] as PublishTarget).nfs.path
-  const { interface: iface } = parsed.netboot
+  const { interface: iface, shared } = parsed.netboot
   return {
     file,
     name: parsed.name,
@@ -49,6 +49,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       server: parsed.netboot.server,
       dhcp: parsed.netboot.dhcp,
       nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
+      ...(shared === undefined ? {} : { shared }),
       ...(iface === undefined ? {} : { interface: iface }),
     },
     nodes: parsed.nodes.map(({ serial, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }) })),

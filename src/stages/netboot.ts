@@ -6,7 +6,7 @@
  * id at boot, the hostname comes from DHCP), `/etc/hosts` lists the fleet, the first-boot and
  * swap-file services are masked, and the network managers leave the root's interface alone.
  */
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StageError } from '../errors.ts'
 import { netbootCmdline } from '../netboot/cmdline.ts'
@@ -14,7 +14,17 @@ import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { enableUnit, exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
 import { IDENTITY_SCRIPT, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF } from '../netboot/identity.ts'
-import { dhcpcdConf, FIRST_BOOT_UNITS, hostsFile, NETWORKMANAGER_CONF } from '../netboot/diskless.ts'
+import {
+  accountsScript,
+  accountsUnit,
+  ACCOUNTS_SCRIPT_PATH,
+  ACCOUNTS_UNIT,
+  dhcpcdConf,
+  FIRST_BOOT_UNITS,
+  hostsFile,
+  NETWORKMANAGER_CONF,
+  sharedFstabLine,
+} from '../netboot/diskless.ts'
 import { fstabEntries } from './extract.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
@@ -36,7 +46,8 @@ export const netboot: Stage = {
   async verify() {},
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF] }
+    const { shared, nfs } = ctx.recipe.netboot
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], shared: shared ?? null, nfsServer: nfs.server }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -47,6 +58,7 @@ export const netboot: Stage = {
     for (const unit of FIRST_BOOT_UNITS) if (await hasUnit(ctx.root, unit)) await maskUnit(ctx.root, unit)
     await keepNetworkUp(ctx)
     await installIdentity(ctx)
+    await installShared(ctx)
   },
 }
 
@@ -79,16 +91,28 @@ async function rewriteCmdline(ctx: LayerContext): Promise<void> {
 async function rewriteFstab(ctx: LayerContext): Promise<void> {
   const file = await resolveInRoot(ctx.root, '/etc/fstab', { followLast: true })
   const text = await readFile(file, 'utf8').catch(() => '')
-  await writeFile(file, netbootFstab(text))
+  const { shared, nfs } = ctx.recipe.netboot
+  await writeFile(file, netbootFstab(text, shared ? [sharedFstabLine(nfs.server, shared)] : []))
 }
 
-/** The image's fstab without local disks and swap, plus the tmpfs mounts. */
-export function netbootFstab(text: string): string {
+/** The shared folder's mount point, and the accounts served from it when the recipe asks. */
+async function installShared(ctx: LayerContext): Promise<void> {
+  const shared = ctx.recipe.netboot.shared
+  if (!shared) return
+  await mkdir(await resolveInRoot(ctx.root, shared.mount, { followLast: true }), { recursive: true })
+  if (!shared.accounts) return
+  await putFile(ctx.root, ACCOUNTS_SCRIPT_PATH, accountsScript(shared.mount), 0o755)
+  await putFile(ctx.root, `/etc/systemd/system/${ACCOUNTS_UNIT}`, accountsUnit(shared.mount))
+  await enableUnit(ctx.root, ACCOUNTS_UNIT, 'multi-user.target')
+}
+
+/** The image's fstab without local disks and swap, plus the tmpfs mounts (and `extra` lines). */
+export function netbootFstab(text: string, extra: readonly string[] = []): string {
   const tmpfsPaths = new Set(TMPFS_PATHS.map((t) => t.path))
   const local = new Set(fstabEntries(text).filter((e) => isLocalDisk(e.device, e.mountpoint, e.type) || tmpfsPaths.has(e.mountpoint)).map((e) => e.line))
   const kept = text.split('\n').filter((line) => line.trim() && !local.has(line))
   const tmpfs = TMPFS_PATHS.map(({ path, mode }) => `tmpfs  ${path}  tmpfs  defaults,nosuid,nodev,mode=${mode}  0  0`)
-  return [...kept, '# diskless node: the root is read-only over NFS (pibake)', ...tmpfs, ''].join('\n')
+  return [...kept, '# diskless node: the root is read-only over NFS (pibake)', ...tmpfs, ...extra, ''].join('\n')
 }
 
 function isLocalDisk(device: string, mountpoint: string, type: string): boolean {

@@ -52,5 +52,6 @@ async function writeServerConfig(ctx: LayerContext, dir: string, tftpRoot: strin
   const served = join(ctx.recipe.netboot.nfs.path, ctx.recipe.name)
   const nodes = ctx.recipe.nodes.map((node) => ({ path: join(served, 'nodes', macDir(node.mac)), client: node.ip }))
   await writeFileAtomic(join(dir, 'dnsmasq.conf'), renderDnsmasqConf(ctx.recipe, { tftpRoot }))
-  await writeFileAtomic(join(dir, 'exports'), renderExports(ctx.recipe, { rootPath: join(served, 'builds'), nodes }))
+  const sharedPath = ctx.recipe.netboot.shared?.path
+  await writeFileAtomic(join(dir, 'exports'), renderExports(ctx.recipe, { rootPath: join(served, 'builds'), nodes, ...(sharedPath ? { sharedPath } : {}) }))
 }
