@@ -29,4 +29,15 @@ test('exec failure names the command, its status and the tail of stderr', async 
   }
 })
 
+test('exec sends output to a file without keeping it in memory, however large', async () => {
+  const { mkdtemp, stat, rm } = await import('node:fs/promises')
+  const dir = await mkdtemp('/tmp/pibake-exec-')
+  try {
+    await exec(['head', '-c', String(150 << 20), '/dev/zero'], { stdoutFile: `${dir}/out` })
+    assert.is((await stat(`${dir}/out`)).size, 150 << 20)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 test.run()

@@ -46,6 +46,8 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
     stripFinalNewline: true,
+    // Output sent to a file is not also kept in memory (an image is gigabytes).
+    buffer: { stdout: !options.stdoutFile },
     stdout: options.stdoutFile ? { file: options.stdoutFile } : onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
     stderr: onLine ? ['pipe', lineSink(onLine, 'stderr')] : 'pipe',
   })
