@@ -23,7 +23,8 @@ export default defineRecipe({
   nodes: [
     { hostname: 'node1', mac: 'dc:a6:32:00:00:01', ip: '10.42.0.11', model: '4B', serial: '1000000012345601' },
     { hostname: 'node2', mac: 'dc:a6:32:00:00:02', ip: '10.42.0.12', model: '4B' },
-    { hostname: 'node3', mac: 'd8:3a:dd:00:00:03', ip: '10.42.0.13', model: '5', serial: 'a1b2c3d4' },
+    // The demo image's Debian kernel has no Pi 5 device tree; with Raspberry Pi OS, model: '5' works too.
+    { hostname: 'node3', mac: 'd8:3a:dd:00:00:03', ip: '10.42.0.13', model: '400', serial: 'a1b2c3d4' },
     { hostname: 'node4', mac: 'b8:27:eb:00:00:04', ip: '10.42.0.14', model: '3B+' },
   ],
   // Default: local directories under out/publish/ (nfs/, tftp/, and the server configuration).

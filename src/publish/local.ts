@@ -4,9 +4,9 @@
  * then every node's TFTP directory is switched to it with one rename each. Running clients keep the
  * build they booted; nothing live is modified in place.
  */
-import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { macDir } from '../netboot/layout.ts'
+import { macDir, missingBootFiles, type BootNames } from '../netboot/layout.ts'
 import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
 import type { Node } from '../recipe/types.ts'
@@ -35,6 +35,7 @@ export async function publishLocal(ctx: LayerContext, target: LocalTarget, views
   await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, recipeDir(target.nfs, ctx.recipe.name), ctx.signal)
   if (live?.key === key) {
     await linkNodes(ctx, target, live.id)
+    for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, join(target.tftp, macDir(node.mac)))
     return { id: live.id, copied: false }
   }
   const id = newBuildId(key)
@@ -43,6 +44,7 @@ export async function publishLocal(ctx: LayerContext, target: LocalTarget, views
   const record: BuildRecord = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString() }
   await writeFile(join(buildsDir(target, ctx), `${id}.json`), `${JSON.stringify(record, null, 2)}\n`)
   await linkNodes(ctx, target, id)
+  for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, join(target.tftp, macDir(node.mac)))
   await switchSymlink(join(recipeDir(target.nfs, ctx.recipe.name), 'current'), `builds/${id}`)
   await prune(ctx, target)
   return { id, copied: true }
@@ -90,6 +92,23 @@ async function publishBoot(ctx: LayerContext, target: LocalTarget, boot: string,
     if (node.config.length) await replaceFile(join(dir, 'config.txt'), await nodeConfig(join(common, 'config.txt'), node))
   }
   await rename(partial, join(tftpBuilds(target, ctx), id))
+}
+
+/** Warns when a node's tree lacks a file its model's firmware asks for: that node would not boot. */
+async function checkBootFiles(ctx: LayerContext, node: Node, dir: string): Promise<void> {
+  const names = await readdir(dir)
+  const config = await readFile(join(dir, 'config.txt'), 'utf8').catch(() => '')
+  const missing = missingBootFiles(node, names.map((name) => `${macDir(node.mac)}/${name}`), bootNames(config))
+  if (missing.length) {
+    ctx.emit({ type: 'warning', stage: 'publish', message: `${node.hostname} (${node.model}) cannot boot from this image: it lacks ${missing.join(', ')}` })
+  }
+}
+
+/** The kernel and initramfs names config.txt sets, if any (`kernel=…`, `initramfs … followkernel`). */
+export function bootNames(config: string): BootNames {
+  const kernel = /^\s*kernel=(\S+)/m.exec(config)?.[1]
+  const initramfs = /^\s*initramfs\s+(\S+)/m.exec(config)?.[1]
+  return { ...(kernel ? { kernel } : {}), ...(initramfs ? { initramfs } : {}) }
 }
 
 /** The image's config.txt with the node's own lines appended under `[all]`. */
