@@ -97,5 +97,11 @@ async function writeBoot(boot: string): Promise<void> {
   await put(boot, 'config.txt', '[all]\narm_64bit=1\nauto_initramfs=1\n')
   await put(boot, 'start4.elf', Buffer.alloc(4096, 7))
   await put(boot, 'kernel8.img', Buffer.alloc(8192, 9))
+  await put(boot, 'kernel_2712.img', Buffer.alloc(8192, 9))
+  await put(boot, 'initramfs8', Buffer.alloc(4096, 5))
+  await put(boot, 'initramfs_2712', Buffer.alloc(4096, 5))
+  await put(boot, 'fixup4.dat', Buffer.alloc(1024, 4))
+  await put(boot, 'bcm2711-rpi-4-b.dtb', Buffer.alloc(1024, 3))
+  await put(boot, 'bcm2712-rpi-5-b.dtb', Buffer.alloc(1024, 3))
   await put(boot, 'overlays/README', 'dtb overlays\n')
 }

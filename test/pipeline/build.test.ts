@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert'
 import { readFile, readlink, readdir, stat, lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build } from '../../src/build.ts'
+import { KEEP_BUILDS } from '../../src/publish/local.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
 import { leftovers } from '../helpers/leftovers.ts'
@@ -30,7 +31,8 @@ test.after(async () => {
 
 test('a first build runs every stage and publishes the root, the boot files and the server config', async () => {
   const events = await run()
-  assert.equal(statuses(events), { image: 'run', extract: 'run', overlay: 'run', netboot: 'run', publish: 'run' })
+  assert.equal(statuses(events), { image: 'run', extract: 'run', overlay: 'run', customize: 'skipped', netboot: 'run', publish: 'run' })
+  assert.equal(events.filter((e) => e.type === 'warning'), [], 'the 4B and the 5 find every boot file they need')
   const nfs = join(project.out, 'publish/nfs/test-node')
   const current = await readlink(join(nfs, 'current'))
   assert.match(current, /^builds\/\d{8}-\d{6}-[0-9a-f]{8}$/)
@@ -85,11 +87,21 @@ test('every node gets its own SSH host keys and hostname in <nfs>/<recipe>/nodes
   assert.match(await readFile(join(root, 'etc/systemd/system/pibake-identity.service'), 'utf8'), 'ExecStart=/usr/lib/pibake/identity')
 })
 
+test('a node whose model needs files the image lacks gets a warning naming them', async () => {
+  const events: BuildEvent[] = []
+  const recipe = project.recipe((r) => void r.nodes.push({ hostname: 'gamma', mac: 'b8:27:eb:00:00:03', ip: '10.99.0.13', model: '3B+' }))
+  await build(recipe, { outDir: project.out, onEvent: (e) => events.push(e) })
+  const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []))
+  assert.is(warnings.length, 1, warnings.join('\n'))
+  assert.match(warnings[0]!, 'gamma (3B+) cannot boot from this image: it lacks b8-27-eb-00-00-03/bootcode.bin')
+  await run()
+})
+
 test('building again re-runs nothing before publish, and publish copies nothing', async () => {
   const key = await readFile(join(project.out, 'publish/nfs/test-node/nodes/dc-a6-32-00-00-01/ssh_host_ed25519_key.pub'), 'utf8')
   const before = await readlink(join(project.out, 'publish/nfs/test-node/current'))
   const events = await run()
-  assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'cached', netboot: 'cached', publish: 'run' })
+  assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'cached', customize: 'skipped', netboot: 'cached', publish: 'run' })
   assert.ok(events.some((e) => e.type === 'info' && /already live/.test(e.message)))
   assert.is(await readlink(join(project.out, 'publish/nfs/test-node/current')), before)
   const again = await readFile(join(project.out, 'publish/nfs/test-node/nodes/dc-a6-32-00-00-01/ssh_host_ed25519_key.pub'), 'utf8')
@@ -97,14 +109,16 @@ test('building again re-runs nothing before publish, and publish copies nothing'
 })
 
 test('changing one overlay file re-runs the stages from overlay on, and says what changed', async () => {
+  const nfsBuilds = join(project.out, 'publish/nfs/test-node/builds')
+  const before = (await readdir(nfsBuilds)).filter((name) => !name.endsWith('.json')).length
   await project.write('etc/motd', 'changed\n')
   const events = await run()
-  assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'run', netboot: 'run', publish: 'run' })
+  assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'run', customize: 'skipped', netboot: 'run', publish: 'run' })
   const plan = events.find((e) => e.type === 'plan')
   assert.ok(plan?.type === 'plan' && /rootfs\.etc\/motd/.test(plan.stages.find((s) => s.name === 'overlay')!.reason), JSON.stringify(plan))
   const nfs = join(project.out, 'publish/nfs/test-node')
   const builds = (await readdir(join(nfs, 'builds'))).filter((name) => !name.endsWith('.json'))
-  assert.is(builds.length, 2, 'the previous build stays until it is pruned')
+  assert.is(builds.length, Math.min(before + 1, KEEP_BUILDS), 'the previous builds stay until they are pruned (the newest three are kept)')
   const newer = (await readlink(join(nfs, 'current'))).split('/')[1]
   const older = builds.find((name) => name !== newer)
   assert.is(await readFile(join(nfs, 'builds', newer!, 'etc/motd'), 'utf8'), 'changed\n')

@@ -141,7 +141,7 @@ test('after a SIGKILL, pibake clean removes the mounts and loop devices the run 
   assert.ok(done.some((line) => line.startsWith('unmounted')), done.join('\n'))
   assert.equal(await leftovers(project.dir), [])
   const again = await build(project.recipe(), { outDir: project.out })
-  assert.ok(again.stages.length === 5, 'a build works again after clean')
+  assert.ok(again.stages.some((s) => s.name === 'publish' && s.status === 'run'), 'a build works again after clean')
 })
 
 test('a recipe that fails to validate exits 2 and lists every problem', async () => {
