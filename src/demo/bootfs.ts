@@ -3,7 +3,7 @@
  * system: the Pi firmware, the Raspberry Pi device trees of the installed kernel, the kernel and
  * initramfs under the names the firmware looks for, config.txt and cmdline.txt.
  */
-import { copyFile, link, mkdir, readdir, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { cmdlineTxt, configTxt, issueTxt } from './content.ts'
@@ -16,6 +16,8 @@ export interface BootFilesInput {
   readonly kernelVersion: string
   /** Folder with bootcode.bin, start*.elf and fixup*.dat. */
   readonly firmwareDir: string
+  /** The firmware's licence (the package's copyright file), shipped as LICENCE.broadcom. */
+  readonly firmwareLicence: string
   /** Empty folder that receives the boot files. */
   readonly dest: string
 }
@@ -25,8 +27,9 @@ const FIRMWARE_FILE = /^(bootcode\.bin|start.*\.elf|fixup.*\.dat)$/
 export async function gatherBootFiles(input: BootFilesInput): Promise<void> {
   await mkdir(input.dest, { recursive: true })
   for (const name of (await readdir(input.firmwareDir)).filter((n) => FIRMWARE_FILE.test(n))) {
-    await copyFile(join(input.firmwareDir, name), join(input.dest, name))
+    await copyKeepingTime(join(input.firmwareDir, name), join(input.dest, name))
   }
+  await copyKeepingTime(input.firmwareLicence, join(input.dest, 'LICENCE.broadcom'))
   await copyDeviceTrees(input)
   const kernel = join(input.staging, 'boot', `vmlinuz-${input.kernelVersion}`)
   const initramfs = join(input.staging, 'boot', `initrd.img-${input.kernelVersion}`)
@@ -46,14 +49,21 @@ async function copyDeviceTrees(input: BootFilesInput): Promise<void> {
   for (const dir of [base, join(base, 'broadcom')]) {
     const names = await readdir(dir).catch(() => [] as string[])
     for (const name of names.filter((n) => /^bcm27.*\.dtb$/.test(n))) {
-      await copyFile(join(dir, name), join(input.dest, name))
+      await copyKeepingTime(join(dir, name), join(input.dest, name))
       found++
     }
     const overlays = (await readdir(join(dir, 'overlays')).catch(() => [] as string[])).filter((n) => n.endsWith('.dtbo'))
     if (overlays.length) await mkdir(join(input.dest, 'overlays'), { recursive: true })
-    for (const name of overlays) await copyFile(join(dir, 'overlays', name), join(input.dest, 'overlays', name))
+    for (const name of overlays) await copyKeepingTime(join(dir, 'overlays', name), join(input.dest, 'overlays', name))
   }
   if (found === 0) {
     throw new PibakeError(`no bcm27*.dtb in ${base} or its broadcom/ folder`, 'the kernel package layout changed: update src/demo/bootfs.ts')
   }
+}
+
+/** A copy with the source's modification time, as the package shipped it. */
+async function copyKeepingTime(source: string, dest: string): Promise<void> {
+  await copyFile(source, dest)
+  const { atime, mtime } = await stat(source)
+  await utimes(dest, atime, mtime)
 }

@@ -9,7 +9,7 @@
  * manifest last, so an interrupted build never leaves an image that looks finished.
  */
 import { mkdir, rename, rm, stat, writeFile, readFile } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { gatherBootFiles } from './bootfs.ts'
 import { addAwkwardEntries, makeRaspiosLike } from './customize.ts'
@@ -17,6 +17,7 @@ import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot,
 import { compressImage, planLayout, sha256File, treeBytes, writeImage } from './disk.ts'
 import { extractFirmware, fetchFirmwareDeb } from './firmware.ts'
 import { demoManifest, manifestChanges, readManifest, serializeManifest, type DemoManifest } from './manifest.ts'
+import { acquireBuildLock } from './lock.ts'
 import { findDebianMirror } from './mirror.ts'
 import { checkDemoHost } from './preflight.ts'
 import { DEMO_SUITE, REQUIRED_MODULES, initramfsModules, type DemoArch } from './spec.ts'
@@ -52,6 +53,7 @@ export interface DemoImagePaths {
   readonly xz: string
   readonly sha256File: string
   readonly manifest: string
+  readonly lock: string
   readonly cacheDir: string
   readonly work: string
 }
@@ -64,6 +66,7 @@ export function demoImagePaths(outDir: string, arch: DemoArch): DemoImagePaths {
     xz: `${img}.xz`,
     sha256File: `${img}.xz.sha256`,
     manifest: join(dir, `raspios-demo-${arch}.manifest.json`),
+    lock: join(dir, `raspios-demo-${arch}.lock`),
     cacheDir: join(dir, `apt-cache-${arch}`),
     work: join(dir, `.raspios-demo-${arch}.work`),
   }
@@ -75,6 +78,8 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
   const onLine = options.onLine ?? (() => {})
   const mirror = options.mirror ?? (await findDebianMirror(DEMO_SUITE))
   const manifest = demoManifest(arch, mirror)
+  await mkdir(dirname(paths.manifest), { recursive: true })
+  await using _lock = await acquireBuildLock(paths.lock, (pid) => onLine(`demo image ${arch}: waiting for the build in process ${pid}`), options.signal)
   const changes = manifestChanges(await readManifest(paths.manifest), manifest)
   if (!options.force && changes.length === 0) {
     const cached = await cachedImage(paths, arch)
@@ -137,8 +142,8 @@ async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): P
   const bootDir = join(paths.work, 'boot')
   await step('boot files', async () => {
     const deb = await fetchFirmwareDeb({ arch, mirror: manifest.mirror, cacheDir: paths.cacheDir, signal: run.signal, onLine: run.onLine })
-    const firmwareDir = await extractFirmware(deb, join(paths.work, 'firmware'), run.signal)
-    await gatherBootFiles({ arch, staging, kernelVersion: version, firmwareDir, dest: bootDir })
+    const firmware = await extractFirmware(deb, join(paths.work, 'firmware'), run.signal)
+    await gatherBootFiles({ arch, staging, kernelVersion: version, firmwareDir: firmware.dir, firmwareLicence: firmware.licence, dest: bootDir })
   })
   const img = join(paths.work, basename(paths.img))
   await step('disk image', async () => {

@@ -64,8 +64,15 @@ async function findDeb(dir: string): Promise<string | undefined> {
   return last ? join(dir, last) : undefined
 }
 
-/** Unpacks the package into `dest` and returns the folder holding bootcode.bin and start*.elf. */
-export async function extractFirmware(deb: string, dest: string, signal?: AbortSignal): Promise<string> {
+export interface Firmware {
+  /** Folder holding bootcode.bin, start*.elf and fixup*.dat. */
+  readonly dir: string
+  /** The package's copyright file: Broadcom's licence for the firmware. */
+  readonly licence: string
+}
+
+/** Unpacks the package into `dest`. */
+export async function extractFirmware(deb: string, dest: string, signal?: AbortSignal): Promise<Firmware> {
   await mkdir(dest, { recursive: true })
   await exec(['dpkg-deb', '-x', deb, dest], { signal })
   const dir = join(dest, 'usr/lib/raspi-firmware')
@@ -73,5 +80,5 @@ export async function extractFirmware(deb: string, dest: string, signal?: AbortS
   if (!names.includes('bootcode.bin') || !names.includes('start4.elf')) {
     throw new PibakeError(`${deb} has no bootcode.bin/start4.elf under usr/lib/raspi-firmware`, 'the package layout changed: update src/demo/firmware.ts')
   }
-  return dir
+  return { dir, licence: join(dest, 'usr/share/doc', FIRMWARE_PACKAGE, 'copyright') }
 }

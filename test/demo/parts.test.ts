@@ -10,6 +10,7 @@ import { planLayout, sfdiskScript } from '../../src/demo/disk.ts'
 import { listCpio } from '../../src/demo/initramfs.ts'
 import { demoManifest, manifestChanges } from '../../src/demo/manifest.ts'
 import { parseDeb822, parseOneLine } from '../../src/demo/mirror.ts'
+import { acquireBuildLock } from '../../src/demo/lock.ts'
 import { writeRootFile, writeRootSymlink } from '../../src/demo/rootfiles.ts'
 import { exec } from '../../src/system/exec.ts'
 
@@ -107,6 +108,28 @@ test('writing into the staging root never follows its absolute symlinks', async 
   } finally {
     await rm(root, { recursive: true, force: true })
     await rm(outside, { recursive: true, force: true })
+  }
+})
+
+test("build lock: a second builder waits for the first, a dead builder's lock is taken over", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pibake-lock-'))
+  try {
+    const path = join(dir, 'x.lock')
+    await writeFile(path, '2147483646\n')
+    const first = await acquireBuildLock(path, () => assert.unreachable('stale lock waited on'))
+    assert.is(await readFile(path, 'utf8'), `${process.pid}\n`)
+    const waits: number[] = []
+    let secondHeld = false
+    const second = acquireBuildLock(path, (pid) => waits.push(pid)).then((lock) => ((secondHeld = true), lock))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.not.ok(secondHeld)
+    assert.equal(waits, [process.pid])
+    await first[Symbol.asyncDispose]()
+    await (await second)[Symbol.asyncDispose]()
+    assert.ok(secondHeld)
+    assert.equal(await readdir(dir), [])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
   }
 })
 
