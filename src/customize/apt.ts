@@ -1,0 +1,109 @@
+/**
+ * `packages` and `remove` steps: the image's own apt-get and dpkg, made fast for emulation.
+ *
+ * - Downloads and package lists live in the apt cache outside the image (see apt-cache.ts), so the
+ *   next build downloads nothing it has, and the image never holds a list or an archive.
+ * - `apt-get update` runs only when this step's inputs (or the image's sources) are new to the
+ *   cache, or with `--refresh`; if cached lists turn out stale (a 404), it runs and the step retries.
+ * - dpkg doesn't sync before renaming (`--force-unsafe-io`): a failed stage's layer is thrown
+ *   away, so there is nothing to keep durable. (libeatmydata preloaded on top of it was measured
+ *   under emulation and saved nothing, so it is not used.)
+ * - No recommended packages unless asked, no man-db index rebuild, no pty, no translations.
+ */
+import { PibakeError } from '../errors.ts'
+import type { PackagesStep, RemoveStep } from '../recipe/types.ts'
+import { setAside } from '../system/chroot.ts'
+import { Cleanup } from '../system/cleanup.ts'
+import { CommandError } from '../errors.ts'
+import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, type AptCache } from './apt-cache.ts'
+import type { StepContext } from './context.ts'
+import { CommandFailure } from './describe.ts'
+
+/** Settings for every apt-get run: fast, quiet, non-interactive, and keeping what it downloads. */
+export const APT_OPTIONS: readonly string[] = [
+  ...['-q', '-y'],
+  ...['-o', 'Dpkg::Use-Pty=0'],
+  ...['-o', 'Dpkg::Options::=--force-unsafe-io'],
+  ...['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'],
+  ...['-o', 'APT::Install-Suggests=false'],
+  ...['-o', 'APT::Keep-Downloaded-Packages=true'],
+  ...['-o', 'Acquire::Languages=none', '-o', 'Acquire::PDiffs=false', '-o', 'Acquire::Retries=3'],
+  ...['-o', 'DPkg::Lock::Timeout=60'],
+]
+
+const APT_ENV = { APT_LISTCHANGES_FRONTEND: 'none', UCF_FORCE_CONFFOLD: '1' }
+
+type Apt = (args: readonly string[]) => Promise<void>
+
+export async function installPackages(step: PackagesStep, ctx: StepContext): Promise<void> {
+  await withApt(ctx, async (apt, cache) => {
+    const inputs = { install: step.install, upgrade: step.upgrade, recommends: step.recommends }
+    let updated = false
+    const update = async () => {
+      await apt(['update'])
+      await markListsFetched(cache, inputs)
+      updated = true
+    }
+    if (!ctx.refresh && (await listsFreshFor(cache, inputs))) ctx.info('package lists from the cache: this step is unchanged (--refresh fetches them again)')
+    else await update()
+    const recommends = ['-o', `APT::Install-Recommends=${step.recommends}`]
+    const work = async () => {
+      if (step.upgrade) await apt([...recommends, 'dist-upgrade'])
+      if (step.install.length) await apt([...recommends, 'install', '--', ...step.install])
+    }
+    await work().catch(async (error: unknown) => {
+      if (!(error instanceof CommandError) || !isFetchFailure(error) || updated) throw missingPackages(error) ?? error
+      ctx.info('the cached package lists are out of date: fetching them and trying again')
+      await update()
+      await work()
+    })
+  })
+}
+
+export async function removePackages(step: RemoveStep, ctx: StepContext): Promise<void> {
+  await withApt(ctx, async (apt) => {
+    await apt(['purge', '--auto-remove', '--', ...step.packages]).catch((error: unknown) => {
+      throw missingPackages(error) ?? error
+    })
+  })
+}
+
+/** Runs `use` with apt-get bound to the cache, man-db's index rebuild set aside, and the cache locked. */
+async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Promise<void>): Promise<void> {
+  const cache = await openAptCache(ctx)
+  const release = await lockCache(cache, ctx.signal, ctx.info)
+  const undo = new Cleanup()
+  try {
+    // man-db's trigger does nothing while this file is missing: no index rebuild under emulation.
+    await setAside(ctx.root, { path: '/var/lib/man-db/auto-update' }, undo)
+    const binds = cacheBinds(cache)
+    const apt: Apt = async (args) => {
+      await ctx.run(['apt-get', ...APT_OPTIONS, ...args], { binds, env: APT_ENV })
+    }
+    await use(apt, cache)
+  } finally {
+    const errors = await undo.run()
+    await release()
+    if (errors.length) throw errors[0]
+  }
+}
+
+const FETCH_FAILURE = /^E: (Failed to fetch|Unable to fetch some archives)|\b404\s+Not Found/m
+
+function isFetchFailure(error: CommandError): boolean {
+  return FETCH_FAILURE.test(error.stderrTail)
+}
+
+/** apt's "Unable to locate package x" and its kin, as an error naming the packages. */
+function missingPackages(error: unknown): PibakeError | undefined {
+  if (!(error instanceof CommandError)) return undefined
+  const names = [
+    ...error.stderrTail.matchAll(/^E: Unable to locate package (\S+)/gm),
+    ...error.stderrTail.matchAll(/^E: Package '([^']+)' has no installation candidate/gm),
+    ...error.stderrTail.matchAll(/^E: Version '[^']+' for '([^']+)' was not found/gm),
+  ].map((m) => m[1] ?? '')
+  if (!names.length) return undefined
+  const list = [...new Set(names)].map((n) => `"${n}"`).join(', ')
+  const what = `failed: no package ${list} in the image's apt sources`
+  return new CommandFailure(what, error, 'check the spelling (apt-cache search in the image), or add the repository that has it to the image\'s sources first')
+}

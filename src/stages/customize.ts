@@ -1,0 +1,64 @@
+/**
+ * customize: runs the recipe's `customize` steps in order inside the image's root, under qemu-user
+ * emulation (see system/chroot.ts). Each step is a sub-task with its output streamed under it; a
+ * failing step names itself, its recipe line, its command and its last output lines, and the
+ * runner throws the stage's layer away.
+ */
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Stage, StageContext } from '../pipeline/stage.ts'
+import { checkEmulation } from '../system/chroot.ts'
+import { requirePrograms } from '../system/preflight.ts'
+import { stepContext } from '../customize/context.ts'
+import { describeStep, headline, stepError } from '../customize/describe.ts'
+import { runStep, stepInputs } from '../customize/steps.ts'
+
+export const customize: Stage = {
+  name: 'customize',
+  kind: 'layer',
+  version: 1,
+  skip(recipe) {
+    return recipe.customize.length ? undefined : 'the recipe has no customize steps'
+  },
+  async verify(ctx) {
+    await requirePrograms(['unshare', 'setpriv', 'chroot', 'mount'])
+    const arch = ctx.recipe.image.arch ?? (await knownArch(ctx))
+    if (arch) await checkEmulation(arch)
+  },
+  async inputs(ctx) {
+    return { steps: await Promise.all(ctx.recipe.customize.map(stepInputs)) }
+  },
+  async run(ctx) {
+    const { arch } = await ctx.workspace.imageInfo()
+    await checkEmulation(arch)
+    const scratch = join(ctx.dir, 'scratch')
+    await mkdir(scratch, { recursive: true })
+    ctx.cleanup.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }))
+    const steps = stepContext({
+      root: ctx.root,
+      arch,
+      cacheDir: ctx.workspace.cache,
+      refresh: ctx.options.refresh,
+      scratch,
+      signal: ctx.signal,
+      log: (line) => ctx.emit({ type: 'log', stage: 'customize', line }),
+      info: (message) => ctx.emit({ type: 'info', stage: 'customize', message }),
+    })
+    const timings: string[] = []
+    for (const step of ctx.recipe.customize) {
+      ctx.signal.throwIfAborted()
+      ctx.emit({ type: 'step', stage: 'customize', step: describeStep(step) })
+      const started = Date.now()
+      await runStep(step, steps).catch((error: unknown) => {
+        throw stepError(step, error)
+      })
+      timings.push(`${headline(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    }
+    ctx.emit({ type: 'info', stage: 'customize', message: `${arch} steps took ${timings.join('; ')}` })
+  },
+}
+
+/** The image's architecture when the extract stage has found it already (its result is cached). */
+async function knownArch(ctx: StageContext): Promise<'arm64' | 'armhf' | undefined> {
+  return ctx.workspace.imageInfo().then((info) => info.arch, () => undefined)
+}
