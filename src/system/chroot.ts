@@ -6,7 +6,7 @@
  *   `F` flag, so no qemu binary is ever copied into the image.
  * - Each command runs in its own mount and PID namespace (`unshare`): `/proc`, `/sys`, `/dev` (with
  *   `/dev/pts`), a tmpfs on `/run` and any bind mounts exist only there, and vanish with the
- *   command even when it is killed (the namespace's processes all die with it).
+ *   command even when it, or pibake, is killed (the namespace's processes all die with it).
  * - `CAP_SETFCAP` is dropped from the bounding set, so no package can set file capabilities (an
  *   NFS root can't carry them; packages such as iputils-ping then fall back to setuid).
  * - For the time of the command, in the image itself: `/usr/sbin/policy-rc.d` answers 101 so no
@@ -90,10 +90,12 @@ const POLICY_RC_D = '#!/bin/sh\n# pibake: no service starts while the image is c
 /**
  * Sets up the namespace, then runs the command with CAP_SETFCAP dropped. A constant script: the
  * root, the binds and the command come in as arguments (`root`, then `kind source target ro|rw`
- * per bind, `--`, the command). The command isn't exec'd, so that this shell stays the PID
+ * per bind, `--`, the command). Standard error goes to standard output, so that the output reads
+ * in the order it was written. The command isn't exec'd, so that this shell stays the PID
  * namespace's init and reaps what the command leaves behind.
  */
-const ENTER = `root=$1; shift
+const ENTER = `exec 2>&1
+root=$1; shift
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=0755,nosuid,nodev pibake-run "$root/run"
@@ -108,11 +110,19 @@ status=0
 setpriv --bounding-set -setfcap --inh-caps -setfcap chroot "$root" "$@" || status=$?
 exit "$status"`
 
+/**
+ * A mount and PID namespace per command. The namespace's first process is killed when unshare dies
+ * (`--kill-child`), and with it every process inside; unshare itself dies with pibake
+ * (`--pdeathsig`), even when pibake is killed outright. Then the namespace's mounts are gone.
+ */
+const NAMESPACE = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child']
+
 const TAIL_LINES = 15
 
 /**
- * Runs `argv` inside the image at `root` as root. On failure throws a CommandError whose command is
- * `chroot <root> <argv>` and whose tail is the last lines the command printed (both streams, in order).
+ * Runs `argv` inside the image at `root` as root; its standard output and error come as one stream
+ * (`stdout`, and `onLine` lines labelled stdout). On failure throws a CommandError whose command is
+ * `chroot <root> <argv>` and whose tail is the last lines the command printed.
  */
 export async function inRoot(root: string, argv: readonly string[], options: InRootOptions = {}): Promise<ExecResult> {
   const undo = new Cleanup()
@@ -125,8 +135,7 @@ export async function inRoot(root: string, argv: readonly string[], options: InR
   try {
     await prepareRoot(root, undo)
     const command = [...(await bindArgs(root, options.binds ?? [])), '--', ...envCommand(options), ...argv]
-    const unshare = ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', `--mount-proc=${join(root, 'proc')}`]
-    return await exec([...unshare, 'sh', '-euc', ENTER, 'pibake-chroot', root, ...command], {
+    return await exec([...NAMESPACE, `--mount-proc=${join(root, 'proc')}`, 'sh', '-euc', ENTER, 'pibake-chroot', root, ...command], {
       onLine,
       signal: options.signal,
       ...(options.input === undefined ? {} : { input: options.input }),

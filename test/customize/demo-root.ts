@@ -1,0 +1,62 @@
+/**
+ * The demo image's root as a writable tree for tests of emulation: the image's root partition
+ * mounted read-only, under a throw-away overlayfs layer (as the customize stage sees it).
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildDemoImage } from '../../src/demo/build.ts'
+import { Cleanup } from '../../src/system/cleanup.ts'
+import { attachLoop } from '../../src/system/losetup.ts'
+import { mount, mountOverlay } from '../../src/system/mount.ts'
+import { bootAndRoot, readPartitionTable } from '../../src/system/partitions.ts'
+
+export const REPO = join(import.meta.dirname, '../..')
+/** Where the demo images are built once and reused (`pibake demo-image`'s default). */
+export const DEMO_DIR = join(REPO, 'out/demo')
+
+export interface DemoRoot {
+  readonly dir: string
+  /** The writable view: the image's root with a fresh layer on top. */
+  readonly root: string
+  /** A new empty layer: the tree as the image has it again. */
+  reset(): Promise<void>
+  remove(): Promise<void>
+}
+
+export async function demoImage(arch: 'arm64' | 'armhf') {
+  return buildDemoImage({ arch, outDir: DEMO_DIR })
+}
+
+export async function mountDemoRoot(arch: 'arm64' | 'armhf'): Promise<DemoRoot> {
+  const image = await demoImage(arch)
+  const dir = await mkdtemp(join(tmpdir(), `pibake-demo-root-${arch}-`))
+  const cleanup = new Cleanup()
+  const base = join(dir, 'base')
+  const root = join(dir, 'root')
+  let layer: Cleanup | undefined
+  const reset = async () => {
+    await layer?.run()
+    layer = new Cleanup()
+    await rm(join(dir, 'layer'), { recursive: true, force: true })
+    await mkdir(join(dir, 'layer/upper'), { recursive: true })
+    await mkdir(join(dir, 'layer/work'), { recursive: true })
+    await mountOverlay(layer, root, { lower: [base], upper: join(dir, 'layer/upper'), work: join(dir, 'layer/work') })
+  }
+  try {
+    const { root: partition } = bootAndRoot(await readPartitionTable(image.img), image.img)
+    const device = await attachLoop(cleanup, image.img, { offset: partition.offset, sizelimit: partition.size, readOnly: true })
+    await mount(cleanup, device, base, { type: 'ext4', options: ['ro', 'noload'] })
+    await reset()
+  } catch (error) {
+    await cleanup.run()
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+  const remove = async () => {
+    await layer?.run()
+    await cleanup.run()
+    await rm(dir, { recursive: true, force: true })
+  }
+  return { dir, root, reset, remove }
+}
