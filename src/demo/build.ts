@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { gatherBootFiles } from './bootfs.ts'
 import { addAwkwardEntries, makeRaspiosLike } from './customize.ts'
-import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot, type RootContext } from './debootstrap.ts'
+import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot, unmountLeftovers, type RootContext } from './debootstrap.ts'
 import { compressImage, planLayout, sha256File, treeBytes, writeImage } from './disk.ts'
 import { extractFirmware, fetchFirmwareDeb } from './firmware.ts'
 import { demoManifest, manifestChanges, readManifest, serializeManifest, type DemoManifest } from './manifest.ts'
@@ -119,14 +119,26 @@ interface Run {
 }
 
 async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): Promise<DemoImage> {
-  const { arch } = manifest
   await rm(paths.manifest, { force: true })
-  await rm(paths.work, { recursive: true, force: true })
+  await removeWorkDir(paths.work, run)
   await mkdir(paths.work, { recursive: true })
   await mkdir(paths.cacheDir, { recursive: true })
-  await using cleanup = new AsyncDisposableStack()
-  cleanup.defer(() => rm(paths.work, { recursive: true, force: true }))
+  try {
+    return await makeImage(paths, manifest, run)
+  } finally {
+    // Reported, not thrown: it must not hide the build's own error, nor fail a finished image.
+    await removeWorkDir(paths.work, run).catch((error: unknown) => run.onLine(`demo image: could not remove ${paths.work}: ${String(error)}`))
+  }
+}
 
+/** Removes the work folder, after unmounting anything a killed build or debootstrap left in it. */
+async function removeWorkDir(work: string, run: Run): Promise<void> {
+  await unmountLeftovers(work, run.onLine)
+  await rm(work, { recursive: true, force: true })
+}
+
+async function makeImage(paths: DemoImagePaths, manifest: DemoManifest, run: Run): Promise<DemoImage> {
+  const { arch } = manifest
   const step = stepper(arch, run)
   const staging = join(paths.work, 'root')
   const root: RootContext = { arch, staging, cacheDir: paths.cacheDir, mirror: manifest.mirror, signal: run.signal, onLine: run.onLine }
@@ -151,6 +163,11 @@ async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): P
     await writeImage({ img, layout, bootDir, rootDir: staging, signal: run.signal, onLine: run.onLine })
   })
   const xz = await step('xz', () => compressImage(img, run.signal))
+  return publish(paths, manifest, img, xz)
+}
+
+/** Renames the finished files into place, the manifest last. */
+async function publish(paths: DemoImagePaths, manifest: DemoManifest, img: string, xz: string): Promise<DemoImage> {
   const sha256 = await sha256File(xz)
   await writeFile(`${xz}.sha256`, `${sha256}  ${basename(paths.xz)}\n`)
   await rename(img, paths.img)
@@ -158,7 +175,7 @@ async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): P
   await rename(`${xz}.sha256`, paths.sha256File)
   await writeFile(`${paths.manifest}.tmp`, serializeManifest(manifest))
   await rename(`${paths.manifest}.tmp`, paths.manifest)
-  return { arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
+  return { arch: manifest.arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
 }
 
 function stepper(arch: DemoArch, run: Run) {

@@ -13,10 +13,11 @@
  *
  * `finishInstall` puts Debian's own settings back, keeping `MODULES=list`.
  */
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError, CommandError } from '../errors.ts'
 import { exec } from '../system/exec.ts'
+import { mountsUnder, unmount } from '../system/mount.ts'
 import { DEMO_SUITE, demoPackages, initramfsModules, type DemoArch } from './spec.ts'
 
 export interface RootContext {
@@ -67,6 +68,21 @@ export async function runDebootstrap(ctx: RootContext): Promise<void> {
     const log = await readFile(join(ctx.staging, 'debootstrap/debootstrap.log'), 'utf8').catch(() => '')
     const tail = log.trimEnd().split('\n').slice(-20).join('\n')
     throw new PibakeError(`${error.message}${tail ? `\n  debootstrap.log ends:\n${tail}` : ''}`, error.hint, { cause: error })
+  } finally {
+    await unmountLeftovers(ctx.staging, ctx.onLine)
+  }
+}
+
+/**
+ * debootstrap mounts /proc and /sys in its target and ignores a failed unmount at exit (seen here:
+ * /proc left mounted). Nothing may stay mounted in the tree that mkfs.ext4 -d copies or rm removes.
+ */
+export async function unmountLeftovers(dir: string, onLine: (line: string) => void): Promise<void> {
+  const real = await realpath(dir).catch(() => undefined)
+  if (!real) return
+  for (const target of await mountsUnder(real)) {
+    onLine(`unmounting ${target}, left mounted by debootstrap`)
+    await unmount(target)
   }
 }
 

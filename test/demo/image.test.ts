@@ -38,7 +38,11 @@ async function buildLogged(arch: DemoArch): Promise<DemoImage> {
   writeFileSync(log, '')
   const started = Date.now()
   const onLine = (line: string) => appendFileSync(log, `${((Date.now() - started) / 1000).toFixed(1).padStart(7)} ${line}\n`)
-  const image = await buildDemoImage({ arch, outDir, onLine })
+  const image = await buildDemoImage({ arch, outDir, onLine }).catch((error: unknown) => {
+    onLine(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    if (error instanceof Error && error.cause) onLine(`cause: ${String(error.cause)}`)
+    throw error
+  })
   onLine(`${image.cached ? 'reused' : 'built'} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   return image
 }
