@@ -42,7 +42,7 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 2,
+  version: 3,
   async verify() {},
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
@@ -52,6 +52,7 @@ export const netboot: Stage = {
   async run(ctx) {
     await rewriteCmdline(ctx)
     await rewriteFstab(ctx)
+    await makeMountPoints(ctx)
     await putFile(ctx.root, '/etc/machine-id', '', 0o444)
     await putFile(ctx.root, '/etc/hostname', '')
     await putFile(ctx.root, '/etc/hosts', hostsFile(ctx.recipe.nodes))
@@ -93,6 +94,14 @@ async function rewriteFstab(ctx: LayerContext): Promise<void> {
   const text = await readFile(file, 'utf8').catch(() => '')
   const { shared, nfs } = ctx.recipe.netboot
   await writeFile(file, netbootFstab(text, shared ? [sharedFstabLine(nfs.server, shared)] : []))
+}
+
+/**
+ * Every tmpfs in the fstab needs its mount point in the image: on a read-only root nothing can
+ * create a missing one at boot, and one failed mount stops the boot in emergency mode.
+ */
+async function makeMountPoints(ctx: LayerContext): Promise<void> {
+  for (const { path } of TMPFS_PATHS) await mkdir(await resolveInRoot(ctx.root, path, { followLast: true }), { recursive: true })
 }
 
 /** The shared folder's mount point, and the accounts served from it when the recipe asks. */
