@@ -10,10 +10,12 @@
  *   under emulation and saved nothing, so it is not used.)
  * - No recommended packages unless asked, no man-db index rebuild, no pty, no translations.
  */
+import { lstat, mkdir, rmdir } from 'node:fs/promises'
 import { PibakeError } from '../errors.ts'
 import type { PackagesStep, RemoveStep } from '../recipe/types.ts'
 import { setAside } from '../system/chroot.ts'
 import { Cleanup } from '../system/cleanup.ts'
+import { resolveInRoot } from '../system/inroot.ts'
 import { CommandError } from '../errors.ts'
 import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
@@ -77,6 +79,7 @@ async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Pro
     // man-db's trigger does nothing while this file is missing: no index rebuild under emulation.
     await setAside(ctx.root, { path: '/var/lib/man-db/auto-update' }, undo)
     const binds = cacheBinds(cache)
+    for (const bind of binds) await ensureFolder(ctx.root, bind.target, undo)
     const apt: Apt = async (args) => {
       await ctx.run(['apt-get', ...APT_OPTIONS, ...args], { binds, env: APT_ENV })
     }
@@ -85,6 +88,18 @@ async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Pro
     const errors = await undo.run()
     await release()
     if (errors.length) throw errors[0]
+  }
+}
+
+/** Makes the folder `path` in the image for the time of the step if it lacks it (a slimmed image may have no apt lists folder). */
+async function ensureFolder(root: string, path: string, undo: Cleanup): Promise<void> {
+  let here = ''
+  for (const part of path.split('/').filter(Boolean)) {
+    here = `${here}/${part}`
+    const target = await resolveInRoot(root, here, { followLast: true })
+    if (await lstat(target).catch(() => undefined)) continue
+    await mkdir(target)
+    undo.defer(`remove ${here} from the image`, () => rmdir(target))
   }
 }
 

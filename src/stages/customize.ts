@@ -28,6 +28,10 @@ export const customize: Stage = {
   async inputs(ctx) {
     return { steps: await Promise.all(ctx.recipe.customize.map(stepInputs)) }
   },
+  /** `--refresh` means fresh package lists: a result built from cached ones doesn't count then. */
+  async intact(ctx) {
+    return !(ctx.options.refresh && ctx.recipe.customize.some((step) => step.kind === 'packages'))
+  },
   async run(ctx) {
     const { arch } = await ctx.workspace.imageInfo()
     await checkEmulation(arch)

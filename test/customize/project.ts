@@ -1,0 +1,95 @@
+/**
+ * A recipe file on the demo image with customize steps, written as a person would write it (so
+ * that steps have recipe lines), beside the files its steps copy and run; and an out folder whose
+ * apt cache and decompressed images outlive test runs, while everything else starts afresh.
+ */
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { build } from '../../src/build.ts'
+import { clean } from '../../src/clean.ts'
+import type { BuildEvent } from '../../src/pipeline/events.ts'
+import { DEMO_DIR, REPO, demoImage } from './demo-root.ts'
+
+export const OUT = join(REPO, 'out/test-customize')
+
+export const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDlsouObi3HAMOCr5hAV9Eg5KhkzHwRrYTcMYcUrpW3p alice@laptop'
+/** `openssl passwd -6 -salt pibake.test secret` */
+export const HASH = '$6$pibake.test$m9Sya/lqhIswhx6NKLPcEonz4ViXK45SYk/wpbVJ9fVZrBOr7CvDDVZFTU2w7zlFrUMwl2uJGMUWdzbBu9w3j.'
+
+export interface RecipeProject {
+  readonly dir: string
+  readonly file: string
+  readonly text: string
+  /** The recipe line holding `needle` (1-based). */
+  lineOf(needle: string): number
+  build(options?: { refresh?: boolean }): Promise<BuildEvent[]>
+  remove(): Promise<void>
+}
+
+/** Removes what earlier test runs left in the out folder, except the caches. */
+export async function freshOut(): Promise<void> {
+  await clean(OUT).catch(() => [])
+  for (const name of await readdir(OUT).catch(() => [] as string[])) if (name !== 'cache') await rm(join(OUT, name), { recursive: true, force: true })
+}
+
+/** `steps` is the source text of the customize list's items, one step per line or more. */
+export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string): Promise<RecipeProject> {
+  await demoImage(arch)
+  const dir = await mkdtemp(join(tmpdir(), `pibake-${name}-`))
+  await mkdir(join(dir, 'files'), { recursive: true })
+  await writeFile(join(dir, 'files/hello.service'), HELLO_SERVICE)
+  await writeFile(join(dir, 'files/setup.sh'), SETUP_SCRIPT)
+  await chmod(join(dir, 'files/setup.sh'), 0o644)
+  const image = join(DEMO_DIR, `raspios-demo-${arch}.img.xz`)
+  const text = recipeText(name, image, steps)
+  const file = join(dir, 'recipe.ts')
+  await writeFile(file, text)
+  return {
+    dir,
+    file,
+    text,
+    lineOf: (needle) => text.split('\n').findIndex((line) => line.includes(needle)) + 1,
+    build: async (options = {}) => {
+      const events: BuildEvent[] = []
+      await build(file, { outDir: OUT, onEvent: (e) => events.push(e), ...options })
+      return events
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+function recipeText(name: string, image: string, steps: string): string {
+  return `// A diskless node on the demo image, customised.
+export default {
+  name: ${JSON.stringify(name)},
+  image: { path: ${JSON.stringify(image)}, sha256: ${JSON.stringify(`${image}.sha256`)} },
+  netboot: { server: '10.99.0.1', dhcp: { mode: 'proxy', network: '10.99.0.0' }, nfs: { server: '10.99.0.2' } },
+  nodes: [{ hostname: 'alpha', mac: 'dc:a6:32:00:00:01', ip: '10.99.0.11', model: '4B' }],
+  customize: [
+${steps}
+  ],
+}
+`
+}
+
+const HELLO_SERVICE = `[Unit]
+Description=Says hello at boot
+
+[Service]
+Type=oneshot
+ExecStart=/bin/echo hello
+
+[Install]
+WantedBy=multi-user.target
+`
+
+/** No #! line on purpose: it is run by /bin/sh. */
+const SETUP_SCRIPT = `set -eu
+echo "script ran as $(id -u) with $# argument(s): $*" > /etc/pibake-script
+`
+
+/** Stage statuses from a build's plan event. */
+export function statuses(events: readonly BuildEvent[]): Record<string, string> {
+  return Object.fromEntries(events.flatMap((e) => (e.type === 'plan' ? e.stages.map((s) => [s.name, s.status]) : [])))
+}
