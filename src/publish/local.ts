@@ -83,12 +83,12 @@ async function publishBoot(ctx: LayerContext, target: LocalTarget, boot: string,
     linkDest: live ? join(tftpBuilds(target, ctx), live.id, 'common') : undefined,
     signal: ctx.signal,
   })
-  const common_cmdline = parseCmdline(await readFile(join(common, 'cmdline.txt'), 'utf8'))
+  const commonCmdline = parseCmdline(await readFile(join(common, 'cmdline.txt'), 'utf8'))
   const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id) }
   for (const node of ctx.recipe.nodes) {
     const dir = join(partial, macDir(node.mac))
     await exec(['cp', '--archive', '--link', `${common}/.`, dir], { signal: ctx.signal })
-    await replaceFile(join(dir, 'cmdline.txt'), nodeCmdline(common_cmdline, nfsroot, node.cmdline))
+    await replaceFile(join(dir, 'cmdline.txt'), nodeCmdline(commonCmdline, nfsroot, node.cmdline))
     if (node.config.length) await replaceFile(join(dir, 'config.txt'), await nodeConfig(join(common, 'config.txt'), node))
   }
   await rename(partial, join(tftpBuilds(target, ctx), id))
