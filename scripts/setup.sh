@@ -8,7 +8,7 @@ debian_packages=(
   # image handling
   fdisk dosfstools mtools e2fsprogs xz-utils zstd rsync attr acl util-linux
   # demo image and emulated customisation
-  debootstrap qemu-user-static binfmt-support
+  debootstrap qemu-user-static binfmt-support libcap2-bin
   # netboot servers and clients used by the tests
   dnsmasq nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils openssh-server openssh-client
   busybox-static curl iproute2 qemu-system-arm
