@@ -52,7 +52,11 @@ export async function seedRoot(ctx: RootContext): Promise<void> {
 }
 
 export async function runDebootstrap(ctx: RootContext): Promise<void> {
+  // In its own mount and pid namespaces: the /proc and /sys it mounts in the target never reach the
+  // host's mount table, and killing unshare (SIGKILL: 2.38 ignores SIGTERM) ends every emulated
+  // process it started.
   const argv = [
+    'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child',
     'debootstrap', '--variant=minbase', `--arch=${ctx.arch}`, `--cache-dir=${ctx.cacheDir}`,
     `--include=${demoPackages(ctx.arch).join(',')}`, DEMO_SUITE, ctx.staging, ctx.mirror,
   ]
@@ -74,8 +78,9 @@ export async function runDebootstrap(ctx: RootContext): Promise<void> {
 }
 
 /**
- * debootstrap mounts /proc and /sys in its target and ignores a failed unmount at exit (seen here:
- * /proc left mounted). Nothing may stay mounted in the tree that mkfs.ext4 -d copies or rm removes.
+ * debootstrap mounts /proc and /sys in its target and ignores a failed unmount at exit (seen here
+ * once, before it ran in its own mount namespace). Nothing may stay mounted in the tree that
+ * mkfs.ext4 -d copies or rm removes.
  */
 export async function unmountLeftovers(dir: string, onLine: (line: string) => void): Promise<void> {
   const real = await realpath(dir).catch(() => undefined)

@@ -6,6 +6,7 @@ import type { DemoArch } from './spec.ts'
 
 const PROGRAMS: Readonly<Record<string, string>> = {
   debootstrap: 'debootstrap',
+  unshare: 'util-linux',
   chroot: 'coreutils',
   'apt-get': 'apt',
   'dpkg-deb': 'dpkg',
