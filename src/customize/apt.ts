@@ -11,12 +11,11 @@
  * - No recommended packages unless asked, no man-db index rebuild, no pty, no translations.
  */
 import { lstat, mkdir, rmdir } from 'node:fs/promises'
-import { PibakeError } from '../errors.ts'
+import { CommandError, PibakeError } from '../errors.ts'
 import type { PackagesStep, RemoveStep } from '../recipe/types.ts'
 import { setAside } from '../system/chroot.ts'
 import { Cleanup } from '../system/cleanup.ts'
 import { resolveInRoot } from '../system/inroot.ts'
-import { CommandError } from '../errors.ts'
 import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
 import { CommandFailure } from './describe.ts'

@@ -18,7 +18,7 @@
  */
 import { chmod, lstat, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { CommandError, PreflightError } from '../errors.ts'
+import { CommandError, PibakeError, PreflightError } from '../errors.ts'
 import { Cleanup } from './cleanup.ts'
 import { exec, type ExecResult } from './exec.ts'
 import { resolveInRoot } from './inroot.ts'
@@ -106,6 +106,15 @@ while [ "$1" != -- ]; do
   shift 4
 done
 shift
+# The namespace began with a copy of every host mount; those it doesn't need would keep other
+# builds' mounts and loop devices busy while the command runs: detach them, but for the root's own
+# and the ones it sits on (lazily, as they may be in use; a path that findmnt shows escaped can't
+# be given to umount, and then stays).
+findmnt --raw --noheadings --output TARGET | sort -r | while read -r target; do
+  case $target in /|"$root"|"$root"/*) continue ;; esac
+  case $root in "$target"/*) continue ;; esac
+  umount --lazy "$target" 2>/dev/null || true
+done
 status=0
 setpriv --bounding-set -setfcap --inh-caps -setfcap chroot "$root" "$@" || status=$?
 exit "$status"`
@@ -132,21 +141,23 @@ export async function inRoot(root: string, argv: readonly string[], options: InR
     if (tail.length > TAIL_LINES) tail.shift()
     options.onLine?.(line, stream)
   }
+  let result: ExecResult
   try {
     await prepareRoot(root, undo)
     const command = [...(await bindArgs(root, options.binds ?? [])), '--', ...envCommand(options), ...argv]
-    return await exec([...NAMESPACE, `--mount-proc=${join(root, 'proc')}`, 'sh', '-euc', ENTER, 'pibake-chroot', root, ...command], {
+    result = await exec([...NAMESPACE, `--mount-proc=${join(root, 'proc')}`, 'sh', '-euc', ENTER, 'pibake-chroot', root, ...command], {
       onLine,
       signal: options.signal,
       ...(options.input === undefined ? {} : { input: options.input }),
     })
   } catch (error) {
+    await undo.run()
     if (!(error instanceof CommandError)) throw error
     throw new CommandError(['chroot', root, ...argv], error.exitCode, tail.join('\n') || error.stderrTail, options.hint)
-  } finally {
-    const errors = await undo.run()
-    if (errors.length) throw errors[0]
   }
+  const errors = await undo.run()
+  if (errors.length) throw errors[0]
+  return result
 }
 
 /** `env -i` with the clean environment, in the working folder: the image's own env, run inside the chroot. */
@@ -179,6 +190,12 @@ interface Patch {
 }
 
 async function prepareRoot(root: string, undo: Cleanup): Promise<void> {
+  for (const dir of ['proc', 'sys', 'dev', 'run']) {
+    // Mounted on from the host side: a symlink there would lead the mount out of the image.
+    if (!(await lstat(join(root, dir)).catch(() => undefined))?.isDirectory()) {
+      throw new PibakeError(`the image's /${dir} is not a folder: pibake can't mount ${dir === 'run' ? 'a tmpfs' : `the host's /${dir}`} on it`, 'is this a Raspberry Pi OS root filesystem?')
+    }
+  }
   const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '')
   const patches: Patch[] = [
     { path: '/usr/sbin/policy-rc.d', content: POLICY_RC_D, mode: 0o755 },

@@ -12,7 +12,10 @@ import { join } from 'node:path'
 import { CommandError, PreflightError } from '../../src/errors.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { checkEmulation, inRoot, shellLine } from '../../src/system/chroot.ts'
-import { mountsUnder } from '../../src/system/mount.ts'
+import { Cleanup } from '../../src/system/cleanup.ts'
+import { exec } from '../../src/system/exec.ts'
+import { attachLoop } from '../../src/system/losetup.ts'
+import { mount, mountsUnder } from '../../src/system/mount.ts'
 import { mountDemoRoot, type DemoRoot } from '../customize/demo-root.ts'
 
 const roots: Partial<Record<'arm64' | 'armhf', DemoRoot>> = {}
@@ -135,6 +138,23 @@ test('when pibake itself is killed outright, the command and its namespace die w
   child.kill('SIGKILL')
   for (let i = 0; i < 50 && (await sleeping('33.5')).length; i++) await new Promise((done) => setTimeout(done, 100))
   assert.equal(await sleeping('33.5'), [], 'no process of the namespace survives pibake')
+})
+
+test("a running command holds none of the host's other mounts: another build's loop device detaches meanwhile", async () => {
+  const img = join(scratch, 'other-build.img')
+  await exec(['truncate', '-s', '8M', img])
+  await exec(['mkfs.ext4', '-q', img])
+  const other = new Cleanup()
+  const device = await attachLoop(other, img)
+  await mount(other, device, join(scratch, 'other-build'), { type: 'ext4' })
+  let finished = false
+  const running = run(arm64.root, 'sleep 6').finally(() => (finished = true))
+  await new Promise((done) => setTimeout(done, 1500))
+  const errors = await other.run()
+  assert.equal(errors.map((e) => e.message), [])
+  assert.not.ok(finished, 'unmounted and detached while the command still runs')
+  assert.is(await readFile(`/sys/block/${device.replace('/dev/', '')}/loop/backing_file`, 'utf8').catch(() => 'gone'), 'gone')
+  await running
 })
 
 test('a host without the handler, with it disabled, or without the F flag is refused with what to do', async () => {
