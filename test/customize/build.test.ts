@@ -9,10 +9,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { diffSnapshots, takeSnapshot, type Change, type Diff, type Entry } from '../../src/snapshot/index.ts'
-import { snapshotImage } from '../../src/snapshot/image.ts'
-import { leftovers } from '../helpers/leftovers.ts'
-import { DEMO_DIR } from './demo-root.ts'
-import { HASH, KEY, OUT, freshOut, recipeProject, statuses, type RecipeProject } from './project.ts'
+import { snapshotDemoRoot } from './demo-root.ts'
+import { HASH, KEY, OUT, freshOut, leftBehind, recipeProject, statuses, type RecipeProject } from './project.ts'
 
 const STEPS = `    { kind: 'packages', install: ['nfs-common', 'openssh-server', 'less', 'tree'], upgrade: true },
     { kind: 'remove', packages: ['dphys-swapfile'] },
@@ -55,12 +53,12 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const timings = first.find((e) => e.type === 'info' && e.stage === 'customize' && e.message.startsWith(`${arch} steps took`))
     assert.ok(timings, 'the stage reports how long each step took')
     console.log(`  ${timings?.type === 'info' ? timings.message : ''}`)
-    assert.equal(await leftovers(OUT), [])
-    assert.equal(await leftovers(project.dir), [])
+    assert.equal(await leftBehind(OUT), [])
+    assert.equal(await leftBehind(project.dir), [])
   })
 
   test(`${arch}: the packages, the user, the unit link, the script's and the files' results are in the published root`, async () => {
-    const base = await snapshotImage(join(DEMO_DIR, `raspios-demo-${arch}.img`))
+    const base = await snapshotDemoRoot(arch)
     diff = diffSnapshots(base, await takeSnapshot(published()))
     const added = byPath(diff.added)
     for (const path of ['/usr/bin/tree', '/usr/bin/less', '/usr/share/doc/tree/copyright', '/var/lib/dpkg/info/tree.list']) assert.ok(added[path], `${path} added`)
@@ -110,7 +108,7 @@ for (const arch of ['arm64', 'armhf'] as const) {
   test(`${arch}: building again re-runs nothing before publish`, async () => {
     const events = await project.build()
     assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'skipped', customize: 'cached', netboot: 'cached', publish: 'run' })
-    assert.equal(await leftovers(OUT), [])
+    assert.equal(await leftBehind(OUT), [])
     await project.remove()
   })
 }

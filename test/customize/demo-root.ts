@@ -10,6 +10,7 @@ import { Cleanup } from '../../src/system/cleanup.ts'
 import { attachLoop } from '../../src/system/losetup.ts'
 import { mount, mountOverlay } from '../../src/system/mount.ts'
 import { bootAndRoot, readPartitionTable } from '../../src/system/partitions.ts'
+import { takeSnapshot, type Snapshot } from '../../src/snapshot/index.ts'
 
 export const REPO = join(import.meta.dirname, '../..')
 /** Where the demo images are built once and reused (`pibake demo-image`'s default). */
@@ -19,9 +20,12 @@ export interface DemoRoot {
   readonly dir: string
   /** The writable view: the image's root with a fresh layer on top. */
   readonly root: string
+  /** The image's root partition itself, mounted read-only. */
+  readonly base: string
   /** A new empty layer: the tree as the image has it again. */
   reset(): Promise<void>
-  remove(): Promise<void>
+  /** Unmounts and detaches everything; what could not be undone is returned, not thrown. */
+  remove(): Promise<readonly Error[]>
 }
 
 export async function demoImage(arch: 'arm64' | 'armhf') {
@@ -54,9 +58,22 @@ export async function mountDemoRoot(arch: 'arm64' | 'armhf'): Promise<DemoRoot> 
     throw error
   }
   const remove = async () => {
-    await layer?.run()
-    await cleanup.run()
+    const errors = [...((await layer?.run()) ?? []), ...(await cleanup.run())]
     await rm(dir, { recursive: true, force: true })
+    return errors
   }
-  return { dir, root, reset, remove }
+  return { dir, root, base, reset, remove }
+}
+
+/**
+ * A snapshot of the demo image's root (as snapshotImage takes one), where a loop device that another
+ * program's mount namespace keeps busy after the detach is a note rather than a failure.
+ */
+export async function snapshotDemoRoot(arch: 'arm64' | 'armhf'): Promise<Snapshot> {
+  const demo = await mountDemoRoot(arch)
+  try {
+    return await takeSnapshot(demo.base)
+  } finally {
+    for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
+  }
 }

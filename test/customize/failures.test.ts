@@ -8,8 +8,7 @@ import * as assert from 'uvu/assert'
 import { readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StepError } from '../../src/customize/describe.ts'
-import { leftovers } from '../helpers/leftovers.ts'
-import { OUT, freshOut, recipeProject, type RecipeProject } from './project.ts'
+import { OUT, freshOut, leftBehind, recipeProject, type RecipeProject } from './project.ts'
 
 const GOOD = `    { kind: 'write', path: '/etc/motd', content: 'good\\n' },`
 const current = () => readlink(join(OUT, 'publish/nfs/customize-failures/current'))
@@ -40,8 +39,8 @@ async function failingBuild(steps: string): Promise<{ error: StepError; project:
 
 async function assertNothingLeft(before: string, dir: string): Promise<void> {
   assert.is(await current(), before, 'the live build is still the previous one')
-  assert.equal(await leftovers(OUT), [])
-  assert.equal(await leftovers(dir), [])
+  assert.equal(await leftBehind(OUT), [])
+  assert.equal(await leftBehind(dir), [])
   assert.is(await stat(join(OUT, 'work/customize-failures/stages/customize/manifest.json')).catch(() => undefined), undefined, 'the failed layer left no manifest')
 }
 

@@ -27,7 +27,7 @@ test.before(async () => {
   roots.armhf = await mountDemoRoot('armhf')
 })
 test.after(async () => {
-  for (const root of Object.values(roots)) await root?.remove()
+  for (const root of Object.values(roots)) for (const error of (await root?.remove()) ?? []) console.log(`  note: ${error.message.split('\n')[0]}`)
   await rm(scratch, { recursive: true, force: true })
 })
 test.before.each(async () => {
