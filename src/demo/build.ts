@@ -8,7 +8,7 @@
  * unchanged. Everything is made in a hidden work folder and renamed into place at the end, the
  * manifest last, so an interrupted build never leaves an image that looks finished.
  */
-import { mkdir, rename, rm, stat, writeFile, readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { gatherBootFiles } from './bootfs.ts'
@@ -17,7 +17,7 @@ import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot,
 import { compressImage, planLayout, sha256File, treeBytes, writeImage } from './disk.ts'
 import { extractFirmware, fetchFirmwareDeb } from './firmware.ts'
 import { demoManifest, manifestChanges, readManifest, serializeManifest, type DemoManifest } from './manifest.ts'
-import { acquireBuildLock } from './lock.ts'
+import { STALE_MS, acquireBuildLock, ageMs, keepFresh } from './lock.ts'
 import { findDebianMirror } from './mirror.ts'
 import { checkDemoHost } from './preflight.ts'
 import { DEMO_SUITE, REQUIRED_MODULES, initramfsModules, type DemoArch } from './spec.ts'
@@ -55,7 +55,8 @@ export interface DemoImagePaths {
   readonly manifest: string
   readonly lock: string
   readonly cacheDir: string
-  readonly work: string
+  /** Each build works in its own `<workPrefix>XXXXXX` folder, kept fresh while it runs. */
+  readonly workPrefix: string
 }
 
 export function demoImagePaths(outDir: string, arch: DemoArch): DemoImagePaths {
@@ -68,7 +69,7 @@ export function demoImagePaths(outDir: string, arch: DemoArch): DemoImagePaths {
     manifest: join(dir, `raspios-demo-${arch}.manifest.json`),
     lock: join(dir, `raspios-demo-${arch}.lock`),
     cacheDir: join(dir, `apt-cache-${arch}`),
-    work: join(dir, `.raspios-demo-${arch}.work`),
+    workPrefix: join(dir, `.raspios-demo-${arch}.work-`),
   }
 }
 
@@ -79,7 +80,7 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
   const mirror = options.mirror ?? (await findDebianMirror(DEMO_SUITE))
   const manifest = demoManifest(arch, mirror)
   await mkdir(dirname(paths.manifest), { recursive: true })
-  await using _lock = await acquireBuildLock(paths.lock, (pid) => onLine(`demo image ${arch}: waiting for the build in process ${pid}`), options.signal)
+  await using _lock = await acquireBuildLock(paths.lock, (owner) => onLine(`demo image ${arch}: waiting for the build in process ${owner}`), options.signal)
   const changes = manifestChanges(await readManifest(paths.manifest), manifest)
   if (!options.force && changes.length === 0) {
     const cached = await cachedImage(paths, arch)
@@ -120,27 +121,38 @@ interface Run {
 
 async function build(paths: DemoImagePaths, manifest: DemoManifest, run: Run): Promise<DemoImage> {
   await rm(paths.manifest, { force: true })
-  await removeWorkDir(paths.work, run)
-  await mkdir(paths.work, { recursive: true })
+  await removeStaleWorkDirs(paths.workPrefix, run)
   await mkdir(paths.cacheDir, { recursive: true })
+  const work = await mkdtemp(paths.workPrefix)
+  const beat = keepFresh(work)
   try {
-    return await makeImage(paths, manifest, run)
+    return await makeImage(paths, work, manifest, run)
   } finally {
+    clearInterval(beat)
     // Reported, not thrown: it must not hide the build's own error, nor fail a finished image.
-    await removeWorkDir(paths.work, run).catch((error: unknown) => run.onLine(`demo image: could not remove ${paths.work}: ${String(error)}`))
+    await removeWorkDir(work, run).catch((error: unknown) => run.onLine(`demo image: could not remove ${work}: ${String(error)}`))
   }
 }
 
-/** Removes the work folder, after unmounting anything a killed build or debootstrap left in it. */
+/** Work folders of builds that died (not kept fresh for a while); a live build's is left alone. */
+async function removeStaleWorkDirs(prefix: string, run: Run): Promise<void> {
+  const names = await readdir(dirname(prefix)).catch(() => [] as string[])
+  for (const name of names.filter((n) => n.startsWith(basename(prefix)))) {
+    const dir = join(dirname(prefix), name)
+    if (((await ageMs(dir)) ?? 0) > STALE_MS) await removeWorkDir(dir, run)
+  }
+}
+
+/** Removes a work folder, after unmounting anything a killed build or debootstrap left in it. */
 async function removeWorkDir(work: string, run: Run): Promise<void> {
   await unmountLeftovers(work, run.onLine)
   await rm(work, { recursive: true, force: true })
 }
 
-async function makeImage(paths: DemoImagePaths, manifest: DemoManifest, run: Run): Promise<DemoImage> {
+async function makeImage(paths: DemoImagePaths, work: string, manifest: DemoManifest, run: Run): Promise<DemoImage> {
   const { arch } = manifest
   const step = stepper(arch, run)
-  const staging = join(paths.work, 'root')
+  const staging = join(work, 'root')
   const root: RootContext = { arch, staging, cacheDir: paths.cacheDir, mirror: manifest.mirror, signal: run.signal, onLine: run.onLine }
   await step('debootstrap with kernel', async () => {
     await seedRoot(root)
@@ -151,13 +163,13 @@ async function makeImage(paths: DemoImagePaths, manifest: DemoManifest, run: Run
   await reportModules(staging, version, arch, run)
   await step('Raspberry Pi OS look', () => makeRaspiosLike(root))
   await step('awkward entries', () => addAwkwardEntries(root))
-  const bootDir = join(paths.work, 'boot')
+  const bootDir = join(work, 'boot')
   await step('boot files', async () => {
     const deb = await fetchFirmwareDeb({ arch, mirror: manifest.mirror, cacheDir: paths.cacheDir, signal: run.signal, onLine: run.onLine })
-    const firmware = await extractFirmware(deb, join(paths.work, 'firmware'), run.signal)
+    const firmware = await extractFirmware(deb, join(work, 'firmware'), run.signal)
     await gatherBootFiles({ arch, staging, kernelVersion: version, firmwareDir: firmware.dir, firmwareLicence: firmware.licence, dest: bootDir })
   })
-  const img = join(paths.work, basename(paths.img))
+  const img = join(work, basename(paths.img))
   await step('disk image', async () => {
     const layout = planLayout(await treeBytes(staging, run.signal))
     await writeImage({ img, layout, bootDir, rootDir: staging, signal: run.signal, onLine: run.onLine })

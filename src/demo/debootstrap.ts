@@ -52,11 +52,12 @@ export async function seedRoot(ctx: RootContext): Promise<void> {
 }
 
 export async function runDebootstrap(ctx: RootContext): Promise<void> {
-  // In its own mount and pid namespaces: the /proc and /sys it mounts in the target never reach the
-  // host's mount table, and killing unshare (SIGKILL: 2.38 ignores SIGTERM) ends every emulated
-  // process it started.
+  // In its own mount namespace: the /proc and /sys it mounts in the target never reach the host's
+  // mount table and vanish with its last process, even if it is killed. (A pid namespace as well,
+  // to kill every emulated process with it, made debootstrap hang in update-initramfs and once fail
+  // configuring base-passwd: not used.)
   const argv = [
-    'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child',
+    'unshare', '--mount', '--propagation', 'private',
     'debootstrap', '--variant=minbase', `--arch=${ctx.arch}`, `--cache-dir=${ctx.cacheDir}`,
     `--include=${demoPackages(ctx.arch).join(',')}`, DEMO_SUITE, ctx.staging, ctx.mirror,
   ]

@@ -1,7 +1,7 @@
 /** Fast checks of the demo builder's pieces; image.test.ts checks a real build. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cmdlineTxt, configTxt, fstab, FIRSTBOOT, USERCONF_SERVICE_SCRIPT } from '../../src/demo/content.ts'
@@ -111,19 +111,21 @@ test('writing into the staging root never follows its absolute symlinks', async 
   }
 })
 
-test("build lock: a second builder waits for the first, a dead builder's lock is taken over", async () => {
+test('build lock: a second builder waits for the first; a lock nobody keeps fresh is taken over', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pibake-lock-'))
   try {
     const path = join(dir, 'x.lock')
-    await writeFile(path, '2147483646\n')
+    await writeFile(path, '12345 deadbeef\n')
+    const old = new Date(Date.now() - 60_000)
+    await utimes(path, old, old)
     const first = await acquireBuildLock(path, () => assert.unreachable('stale lock waited on'))
-    assert.is(await readFile(path, 'utf8'), `${process.pid}\n`)
-    const waits: number[] = []
+    assert.match(await readFile(path, 'utf8'), new RegExp(`^${process.pid} [0-9a-f]{16}\\n$`))
+    const waits: string[] = []
     let secondHeld = false
-    const second = acquireBuildLock(path, (pid) => waits.push(pid)).then((lock) => ((secondHeld = true), lock))
+    const second = acquireBuildLock(path, (owner) => waits.push(owner)).then((lock) => ((secondHeld = true), lock))
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.not.ok(secondHeld)
-    assert.equal(waits, [process.pid])
+    assert.equal(waits, [String(process.pid)])
     await first[Symbol.asyncDispose]()
     await (await second)[Symbol.asyncDispose]()
     assert.ok(secondHeld)
