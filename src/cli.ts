@@ -16,7 +16,7 @@ usage:
   pibake demo-image [--arch arm64|armhf|all] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
 
-Stages: image, extract, overlay, netboot, publish.  Exit status: 0 ok, 1 failed, 2 bad usage or recipe, 130 interrupted.`
+Stages: image, extract, overlay, customize, netboot, publish.  Exit status: 0 ok, 1 failed, 2 bad usage or recipe, 130 interrupted.`
 
 const OPTIONS = {
   out: { type: 'string' },
