@@ -1,0 +1,120 @@
+/**
+ * A real published build for the boot tests: the demo image (built, or reused from out/demo) baked
+ * by `build()` with a recipe like the demo's into a temporary out dir, plus an overlay that lets a
+ * test key log in as root (`/root/.ssh/authorized_keys`). Everything is world-readable, as dnsmasq
+ * (user `dnsmasq`) needs.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { build } from '../../src/build.ts'
+import { clean } from '../../src/clean.ts'
+import { buildDemoImage } from '../../src/demo/build.ts'
+import { macDir } from '../../src/netboot/layout.ts'
+import type { Node, Recipe, RecipeInput } from '../../src/recipe/types.ts'
+import { validateRecipe } from '../../src/recipe/validate.ts'
+import { exec } from '../../src/system/exec.ts'
+import { leftovers } from '../helpers/leftovers.ts'
+
+const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
+
+/** The fleet of the boot tests, on a network that exists only inside the tests' namespaces. */
+export const FLEET = {
+  server: '10.77.0.1',
+  nfsServer: '10.77.0.2',
+  dhcp: { mode: 'range', start: '10.77.0.100', end: '10.77.0.150', netmask: '255.255.255.0', router: '10.77.0.1' },
+  nodes: [
+    // An argument of its own each, so that each node's cmdline.txt differs from the other's.
+    { hostname: 'boot-a', mac: 'dc:a6:32:00:b0:01', ip: '10.77.0.11', model: '4B', cmdline: ['pibake.node=boot-a'] },
+    // Not a Pi 5: Debian's bookworm kernel has no bcm2712 device tree, so publish would warn.
+    { hostname: 'boot-b', mac: 'e4:5f:01:00:b0:02', ip: '10.77.0.12', model: '4B', cmdline: ['pibake.node=boot-b'] },
+  ],
+} as const satisfies { dhcp: RecipeInput['netboot']['dhcp']; nodes: RecipeInput['nodes'] } & Record<string, unknown>
+
+export interface PublishedBuild {
+  readonly dir: string
+  readonly out: string
+  readonly recipe: Recipe
+  /** `<out>/publish`: dnsmasq.conf and exports. */
+  readonly publish: string
+  readonly tftp: string
+  /** `<nfs>/<recipe>`: builds/, nodes/, current. */
+  readonly recipeDir: string
+  readonly id: string
+  /** The root tree of the build. */
+  readonly root: string
+  /** Private key whose public half is in the root's /root/.ssh/authorized_keys. */
+  readonly sshKey: string
+  /** Seconds the build took, and the demo image (cached or not). */
+  readonly seconds: { readonly image: number; readonly build: number }
+  nodeDir(node: Pick<Node, 'mac'>): string
+  tftpDir(node: Pick<Node, 'mac'>): string
+  remove(): Promise<void>
+}
+
+/** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
+export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBuild> {
+  const imageStarted = performance.now()
+  const image = await demoImage()
+  const imageSeconds = (performance.now() - imageStarted) / 1000
+  const dir = await mkdtemp(join(tmpdir(), 'pibake-boot-'))
+  try {
+    await chmod(dir, 0o755)
+    const out = join(dir, 'out')
+    const overlay = join(dir, 'overlay')
+    const sshKey = join(dir, 'id_test')
+    await exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pibake-boot-test', '-f', sshKey])
+    await mkdir(join(overlay, 'rootfs/root/.ssh'), { recursive: true })
+    await chmod(join(overlay, 'rootfs/root'), 0o700)
+    await chmod(join(overlay, 'rootfs/root/.ssh'), 0o700)
+    await writeFile(join(overlay, 'rootfs/root/.ssh/authorized_keys'), await readFile(`${sshKey}.pub`), { mode: 0o600 })
+    const input: RecipeInput = {
+      name,
+      image: { path: image.xz, sha256: image.sha256File, arch: 'arm64' },
+      overlays: [overlay],
+      netboot: { server: FLEET.server, dhcp: { ...FLEET.dhcp }, nfs: { server: FLEET.nfsServer } },
+      nodes: FLEET.nodes.map((node) => ({ ...node, cmdline: [...node.cmdline] })),
+    }
+    const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
+    const started = performance.now()
+    await build(recipe, { outDir: out })
+    const buildSeconds = (performance.now() - started) / 1000
+    const left = await leftovers(dir)
+    if (left.length) throw new Error(`the build left loop devices or mounts behind:\n${left.join('\n')}`)
+    const recipeDir = join(out, 'publish/nfs', name)
+    const id = (await readlink(join(recipeDir, 'current'))).replace(/^builds\//, '')
+    return {
+      dir,
+      out,
+      recipe,
+      publish: join(out, 'publish'),
+      tftp: join(out, 'publish/tftp'),
+      recipeDir,
+      id,
+      root: join(recipeDir, 'builds', id),
+      sshKey,
+      seconds: { image: imageSeconds, build: buildSeconds },
+      nodeDir: (node) => join(recipeDir, 'nodes', macDir(node.mac)),
+      tftpDir: (node) => join(out, 'publish/tftp', macDir(node.mac)),
+      remove: () => removeProject(dir, out),
+    }
+  } catch (error) {
+    await removeProject(dir, join(dir, 'out'))
+    throw error
+  }
+}
+
+async function removeProject(dir: string, out: string): Promise<void> {
+  await clean(out)
+  await rm(dir, { recursive: true, force: true })
+}
+
+/** The arm64 demo image from out/demo (reused while its inputs are unchanged), its build logged beside it. */
+async function demoImage() {
+  mkdirSync(DEMO_DIR, { recursive: true })
+  const log = join(DEMO_DIR, 'build-arm64-boot-test.log')
+  const started = Date.now()
+  const onLine = (line: string) => appendFileSync(log, `${((Date.now() - started) / 1000).toFixed(1).padStart(7)} ${line}\n`)
+  return buildDemoImage({ arch: 'arm64', outDir: DEMO_DIR, onLine })
+}
