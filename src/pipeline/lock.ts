@@ -2,6 +2,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
+import { processAlive } from '../system/cleanup.ts'
 
 export async function acquireLock(dir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true })
@@ -13,7 +14,7 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const owner = Number(await readFile(file, 'utf8').catch(() => 'NaN'))
-      if (owner && isAlive(owner)) {
+      if (owner && processAlive(owner)) {
         throw new PibakeError(`another pibake build of this recipe is running (pid ${owner})`, `wait for it, or stop it; the lock is ${file}`)
       }
       await rm(file, { force: true })
@@ -21,11 +22,3 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}

@@ -130,7 +130,8 @@ function readJournals(dir: string): JournalFile[] {
     })
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, and is someone else's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
