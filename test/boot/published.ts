@@ -4,7 +4,7 @@
  * test key log in as root (`/root/.ssh/authorized_keys`). Everything is world-readable, as dnsmasq
  * (user `dnsmasq`) needs.
  */
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -59,6 +59,10 @@ export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBui
   const image = await demoImage()
   const imageSeconds = (performance.now() - imageStarted) / 1000
   const dir = await mkdtemp(join(tmpdir(), 'pibake-boot-'))
+  // An interrupted test (Ctrl-C: the namespace helpers stop their servers, then exit) must not leave
+  // a published root of ~1.7 GB in /tmp.
+  const onExit = () => removeIfUnmounted(dir)
+  process.once('exit', onExit)
   try {
     await chmod(dir, 0o755)
     const out = join(dir, 'out')
@@ -97,12 +101,23 @@ export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBui
       seconds: { image: imageSeconds, build: buildSeconds },
       nodeDir: (node) => join(recipeDir, 'nodes', macDir(node.mac)),
       tftpDir: (node) => join(out, 'publish/tftp', macDir(node.mac)),
-      remove: () => removeProject(dir, out),
+      async remove() {
+        process.off('exit', onExit)
+        await removeProject(dir, out)
+      },
     }
   } catch (error) {
+    process.off('exit', onExit)
     await removeProject(dir, join(dir, 'out'))
     throw error
   }
+}
+
+/** Synchronous, for the exit event: removes the folder unless something is still mounted in it. */
+function removeIfUnmounted(dir: string): void {
+  const mounted = readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1]?.startsWith(`${dir}/`))
+  if (mounted) process.stderr.write(`${dir} is left behind: something is still mounted in it (pibake clean ${join(dir, 'out')})\n`)
+  else rmSync(dir, { recursive: true, force: true })
 }
 
 async function removeProject(dir: string, out: string): Promise<void> {
