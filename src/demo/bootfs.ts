@@ -42,13 +42,16 @@ export async function gatherBootFiles(input: BootFilesInput): Promise<void> {
   await writeFile(join(input.dest, 'issue.txt'), issueTxt(input.arch))
 }
 
-/** `bcm27*.dtb` (flat on armhf, under broadcom/ on arm64) and any overlays beside them. */
+/**
+ * The Pi device trees, `bcm27*.dtb` and the Pi 3's `bcm2837*.dtb` (Debian uses the upstream names),
+ * flat on armhf, under broadcom/ on arm64, and any overlays beside them.
+ */
 async function copyDeviceTrees(input: BootFilesInput): Promise<void> {
   const base = join(input.staging, 'usr/lib', `linux-image-${input.kernelVersion}`)
   let found = 0
   for (const dir of [base, join(base, 'broadcom')]) {
     const names = await readdir(dir).catch(() => [] as string[])
-    for (const name of names.filter((n) => /^bcm27.*\.dtb$/.test(n))) {
+    for (const name of names.filter((n) => /^bcm(27|2837).*\.dtb$/.test(n))) {
       await copyKeepingTime(join(dir, name), join(input.dest, name))
       found++
     }

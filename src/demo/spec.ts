@@ -6,7 +6,7 @@
 export type DemoArch = 'arm64' | 'armhf'
 
 /** Bump when the builder's code changes the image in a way the other inputs don't capture. */
-export const DEMO_BUILDER_VERSION = 2
+export const DEMO_BUILDER_VERSION = 3
 
 export const DEMO_SUITE = 'bookworm'
 
