@@ -76,11 +76,14 @@ export interface InRootOptions {
   readonly hint?: string
 }
 
-/** The environment every command starts from: the image's own paths, C.UTF-8, no questions asked. */
+/**
+ * The environment every command starts from: the image's own paths, no questions asked, and no
+ * locale (a program started with LANG=C.UTF-8 loads locale data first: measured 20% slower for
+ * the many short programs of maintainer scripts under emulation).
+ */
 const BASE_ENV: Readonly<Record<string, string>> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   HOME: '/root',
-  LANG: 'C.UTF-8',
   DEBIAN_FRONTEND: 'noninteractive',
   DEBCONF_NONINTERACTIVE_SEEN: 'true',
 }
