@@ -21,7 +21,7 @@ export const customize: Stage = {
     return recipe.customize.length ? undefined : 'the recipe has no customize steps'
   },
   async verify(ctx) {
-    await requirePrograms(['unshare', 'setpriv', 'chroot', 'mount'])
+    await requirePrograms(['unshare', 'setpriv', 'chroot', 'mount', 'findmnt'])
     const arch = ctx.recipe.image.arch ?? (await knownArch(ctx))
     if (arch) await checkEmulation(arch)
   },
