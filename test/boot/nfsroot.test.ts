@@ -104,7 +104,8 @@ async function boot(node: Node, sshPort: number): Promise<Booted> {
     )
     return { node, facts, seconds, hostKeys }
   } catch (error) {
-    throw new Error(`${node.hostname} did not boot: ${error instanceof Error ? error.message : String(error)}\n${consoleTail(guest)}`)
+    const message = error instanceof Error ? error.message : String(error)
+    throw new Error(`${node.hostname}: ${message}${message.includes('--- serial console') ? '' : `\n${consoleTail(guest)}`}`)
   } finally {
     await guest.stop()
   }
