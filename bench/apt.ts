@@ -9,8 +9,9 @@
  *   pibake, warm      the same step again: lists and .debs come from the cache (a rebuild)
  *   … recommends      the same two with `recommends: true`, which installs what plain installs
  *
- *   node bench/apt.ts [--arch arm64|armhf] [--rounds N] [--quick] [package…]
+ *   node bench/apt.ts [--arch arm64|armhf] [--image raspios.img] [--rounds N] [--quick] [package…]
  *
+ * The image is the demo image of that architecture (built once, see src/demo), or `--image`.
  * Each round runs them all in that order, with a new empty cache (other builds on a shared machine
  * make single runs noisy: take several rounds). `--quick` leaves out the recommends runs. Prints
  * every run, then the median seconds of each kind of run and plain ÷ that.
@@ -45,14 +46,14 @@ interface Run {
 }
 
 const { values, positionals } = parseArgs({
-  options: { arch: { type: 'string', default: 'arm64' }, rounds: { type: 'string', default: '1' }, quick: { type: 'boolean' } },
+  options: { arch: { type: 'string', default: 'arm64' }, image: { type: 'string' }, rounds: { type: 'string', default: '1' }, quick: { type: 'boolean' } },
   allowPositionals: true,
 })
 const arch = values.arch === 'armhf' ? 'armhf' : 'arm64'
 const packages = positionals.length ? positionals : DEFAULT_PACKAGES
 const rounds = Math.max(1, Number(values.rounds) || 1)
 const repo = join(import.meta.dirname, '..')
-const image = await buildDemoImage({ arch, outDir: join(repo, 'out/demo') })
+const image = values.image ?? (await buildDemoImage({ arch, outDir: join(repo, 'out/demo') })).img
 const work = await mkdtemp(join(tmpdir(), 'pibake-bench-apt-'))
 const cleanup = new Cleanup()
 cleanup.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }))
@@ -69,10 +70,10 @@ const runs: Run[] = [
       ]),
 ]
 try {
-  const base = await mountBase(image.img)
+  const base = await mountBase(image)
   const seconds = new Map<string, number[]>()
   const installed = new Map<string, number>()
-  console.log(`${arch} demo image, packages: ${packages.join(' ')}; ${rounds} round(s)`)
+  console.log(`${arch} image ${image}, packages: ${packages.join(' ')}; ${rounds} round(s)`)
   for (let round = 1; round <= rounds; round++) {
     const cache = join(work, `cache-${round}`)
     for (const [i, run] of runs.entries()) {
