@@ -3,7 +3,7 @@
  * its own pid file, log file and lease file in `dir` (never the system's), as user `dnsmasq` like the
  * packaged service. Stopped by PID through the LAN.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server, TestLan } from './netns.ts'
 
@@ -19,6 +19,9 @@ export async function startDnsmasq(lan: TestLan, host: string, confFile: string,
   const pidFile = join(dir, `dnsmasq-${name}.pid`)
   const logFile = join(dir, `dnsmasq-${name}.log`)
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+  // A pid file or a "started" line left by an earlier dnsmasq in this folder would pass for this one.
+  rmSync(pidFile, { force: true })
+  rmSync(logFile, { force: true })
   const server = await lan.start(
     host,
     [
