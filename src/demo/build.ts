@@ -80,17 +80,22 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
   const mirror = options.mirror ?? (await findDebianMirror(DEMO_SUITE))
   const manifest = demoManifest(arch, mirror)
   await mkdir(dirname(paths.manifest), { recursive: true })
-  await using _lock = await acquireBuildLock(paths.lock, (owner) => onLine(`demo image ${arch}: waiting for the build in process ${owner}`), options.signal)
-  const changes = manifestChanges(await readManifest(paths.manifest), manifest)
-  if (!options.force && changes.length === 0) {
-    const cached = await cachedImage(paths, arch)
-    if (cached) return cached
-    onLine(`demo image ${arch}: files missing beside the manifest, rebuilding`)
-  } else {
-    onLine(`demo image ${arch}: ${options.force ? 'forced rebuild' : `building (changed: ${changes.join(', ')})`}`)
+  // try/finally rather than `await using`: Node 22.18, which pibake supports, has no using declarations.
+  const lock = await acquireBuildLock(paths.lock, (owner) => onLine(`demo image ${arch}: waiting for the build in process ${owner}`), options.signal)
+  try {
+    const changes = manifestChanges(await readManifest(paths.manifest), manifest)
+    if (!options.force && changes.length === 0) {
+      const cached = await cachedImage(paths, arch)
+      if (cached) return cached
+      onLine(`demo image ${arch}: files missing beside the manifest, rebuilding`)
+    } else {
+      onLine(`demo image ${arch}: ${options.force ? 'forced rebuild' : `building (changed: ${changes.join(', ')})`}`)
+    }
+    await checkDemoHost(arch)
+    return await build(paths, manifest, { signal: options.signal, onLine })
+  } finally {
+    await lock[Symbol.asyncDispose]()
   }
-  await checkDemoHost(arch)
-  return build(paths, manifest, { signal: options.signal, onLine })
 }
 
 /** For `pibake demo-image [--arch arm64|armhf] [--force]`. */
