@@ -1,7 +1,8 @@
 /**
  * `copy` and `write` steps, done from the host side. Every destination is resolved inside the
- * image (a symlink in it never leads a write outside), owners are looked up in the image's own
- * passwd and group, and copied files keep their source's times so unchanged builds stay hard-linked.
+ * image (a symlink in it never leads a write outside), or inside the boot partition's files for a
+ * path below its mount point (`/boot/firmware/config.txt`); owners are looked up in the image's
+ * own passwd and group, and copied files keep their source's times so unchanged builds stay hard-linked.
  */
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -9,7 +10,7 @@ import { PibakeError } from '../errors.ts'
 import type { CopyStep, WriteStep } from '../recipe/types.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { walk } from '../system/walk.ts'
-import type { StepContext } from './context.ts'
+import { treeOf, type StepContext } from './context.ts'
 import { resolveOwner } from './passwd.ts'
 
 interface Ids {
@@ -19,7 +20,8 @@ interface Ids {
 
 export async function writeStep(step: WriteStep, ctx: StepContext): Promise<void> {
   const ids = await resolveOwner(ctx.root, step.owner)
-  const target = await fileTarget(ctx.root, step.path)
+  const { tree, path } = treeOf(ctx, step.path)
+  const target = await fileTarget(tree, path)
   await writeFile(target, step.content)
   await finish(target, ids, step.mode)
 }
@@ -27,15 +29,16 @@ export async function writeStep(step: WriteStep, ctx: StepContext): Promise<void
 export async function copyStep(step: CopyStep, ctx: StepContext): Promise<void> {
   const ids = await resolveOwner(ctx.root, step.owner)
   const source = await stat(step.from)
+  const { tree, path: to } = treeOf(ctx, step.to)
   if (!source.isDirectory()) {
-    await copyFileTo(step.from, await fileTarget(ctx.root, step.to), ids, step.mode ?? source.mode & 0o7777)
+    await copyFileTo(step.from, await fileTarget(tree, to), ids, step.mode ?? source.mode & 0o7777)
     return
   }
-  const top = await resolveInRoot(ctx.root, step.to, { followLast: true })
+  const top = await resolveInRoot(tree, to, { followLast: true })
   await makeDir(top, ids, source.mode & 0o7777)
   let count = 0
   for await (const entry of walk(step.from)) {
-    const parent = await resolveInRoot(ctx.root, dirname(join(step.to, entry.path)), { followLast: true })
+    const parent = await resolveInRoot(tree, dirname(join(to, entry.path)), { followLast: true })
     const target = join(parent, entry.path.split('/').pop() ?? '')
     if (entry.stats.isDirectory()) await makeDir(target, ids, entry.stats.mode & 0o7777)
     else if (entry.stats.isSymbolicLink()) await copyLink(entry.full, target, ids)

@@ -1,6 +1,7 @@
 /**
  * customize: runs the recipe's `customize` steps in order inside the image's root, under qemu-user
- * emulation (see system/chroot.ts). Each step is a sub-task with its output streamed under it; a
+ * emulation (see system/chroot.ts), with the boot partition's files at their mount point (so that a
+ * kernel upgrade or an edit of /boot/firmware/config.txt reaches the boot files). Each step is a sub-task with its output streamed under it; a
  * failing step names itself, its recipe line, its command and its last output lines, and the
  * runner throws the stage's layer away.
  */
@@ -33,13 +34,14 @@ export const customize: Stage = {
     return !(ctx.options.refresh && ctx.recipe.customize.some((step) => step.kind === 'packages'))
   },
   async run(ctx) {
-    const { arch } = await ctx.workspace.imageInfo()
+    const { arch, bootMount } = await ctx.workspace.imageInfo()
     await checkEmulation(arch)
     const scratch = join(ctx.dir, 'scratch')
     await mkdir(scratch, { recursive: true })
     ctx.cleanup.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }))
     const steps = stepContext({
       root: ctx.root,
+      boot: { dir: ctx.boot, mount: bootMount },
       arch,
       cacheDir: ctx.workspace.cache,
       refresh: ctx.options.refresh,

@@ -23,6 +23,8 @@ const STEPS = `    { kind: 'packages', install: ['nfs-common', 'openssh-server',
     { kind: 'enable', units: ['hello'] },
     { kind: 'script', path: 'files/setup.sh', args: ['node', 'two'] },
     { kind: 'write', path: '/etc/cluster-role', content: 'worker\\n', mode: '0640', owner: 'alice:cluster' },
+    { kind: 'write', path: '/boot/firmware/pibake.txt', content: 'on the boot partition\\n' },
+    { kind: 'run', command: 'echo dtparam=pibake=on >> /boot/firmware/config.txt' },
     { kind: 'run', command: 'echo "$(id -un) on $(uname -m)" > /etc/pibake-run' },`
 
 /** What a package install may legitimately change outside the packages' own files. */
@@ -39,16 +41,17 @@ for (const arch of ['arm64', 'armhf'] as const) {
   let diff: Diff
   let first: BuildEvent[]
   const published = () => join(OUT, `publish/nfs/customize-${arch}/current/`)
+  const mac = arch === 'arm64' ? 'dc:a6:32:00:00:01' : 'dc:a6:32:00:00:02'
 
   test(`${arch}: the first build runs every stage, each step a sub-task naming its recipe line`, async () => {
-    project = await recipeProject(`customize-${arch}`, arch, STEPS)
+    project = await recipeProject(`customize-${arch}`, arch, STEPS, mac)
     first = await project.build()
     assert.equal(statuses(first), { image: 'run', extract: 'run', overlay: 'skipped', customize: 'run', netboot: 'run', publish: 'run' })
     const steps = first.flatMap((e) => (e.type === 'step' && e.stage === 'customize' ? [e.step] : []))
-    assert.is(steps.length, 9)
+    assert.is(steps.length, 11)
     assert.is(steps[0], `packages (upgrade) nfs-common openssh-server less tree (${project.file}:${project.lineOf("kind: 'packages'")})`)
     assert.is(steps[3], `users alice (${project.file}:${project.lineOf("kind: 'users'")})`)
-    assert.is(steps[8], `run "echo \\"$(id -un) on $(uname -m)\\" > /etc/pibake-run" (${project.file}:${project.lineOf("kind: 'run'")})`)
+    assert.is(steps[10], `run "echo \\"$(id -un) on $(uname -m)\\" > /etc/pibake-run" (${project.file}:${project.lineOf('pibake-run')})`)
     assert.ok(first.some((e) => e.type === 'log' && e.stage === 'customize' && /Setting up tree/.test(e.line)), 'apt output is streamed as log lines')
     const timings = first.find((e) => e.type === 'info' && e.stage === 'customize' && e.message.startsWith(`${arch} steps took`))
     assert.ok(timings, 'the stage reports how long each step took')
@@ -73,6 +76,10 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const removed = diff.removed.map((c) => c.path)
     for (const path of ['/usr/sbin/dphys-swapfile', '/etc/dphys-swapfile', '/var/lib/dpkg/info/dphys-swapfile.list']) assert.ok(removed.includes(path), `${path} purged`)
     const machine = arch === 'arm64' ? 'aarch64' : 'armv7l'
+    const boot = join(OUT, 'publish/tftp', mac.replaceAll(':', '-'))
+    assert.is(await readFile(join(boot, 'pibake.txt'), 'utf8'), 'on the boot partition\n', 'a write below /boot/firmware goes to the boot partition')
+    assert.match(await readFile(join(boot, 'config.txt'), 'utf8'), /^dtparam=pibake=on$/m, 'so does a command writing there')
+    assert.equal(diff.added.filter((c) => c.path.startsWith('/boot/')).map((c) => c.path), [], 'and nothing of it lands in the root')
     assert.is(await readFile(join(published(), 'etc/pibake-run'), 'utf8'), `root on ${machine}\n`)
   })
 

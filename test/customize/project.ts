@@ -11,7 +11,8 @@ import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { leftovers } from '../helpers/leftovers.ts'
-import { DEMO_DIR, REPO, demoImage } from './demo-root.ts'
+import { fileSha256 } from '../../src/stages/image.ts'
+import { REPO, demoImage } from './demo-root.ts'
 
 export const OUT = join(REPO, 'out/test-customize')
 
@@ -29,22 +30,27 @@ export interface RecipeProject {
   remove(): Promise<void>
 }
 
-/** Removes what earlier test runs left in the out folder, except the caches. */
+/** Removes what earlier test runs left in the out folder, except the apt cache and the checksums. */
 export async function freshOut(): Promise<void> {
-  await clean(OUT).catch(() => [])
+  await clean(OUT)
   for (const name of await readdir(OUT).catch(() => [] as string[])) if (name !== 'cache') await rm(join(OUT, name), { recursive: true, force: true })
+  await rm(join(OUT, 'cache/images'), { recursive: true, force: true })
 }
 
-/** `steps` is the source text of the customize list's items, one step per line or more. */
-export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string): Promise<RecipeProject> {
-  await demoImage(arch)
+/**
+ * `steps` is the source text of the customize list's items, one step per line or more. The recipe
+ * has one node, `alpha`, with the MAC `mac` (its TFTP folder is `publish/tftp/<mac with dashes>`).
+ */
+export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, mac = 'dc:a6:32:00:00:01'): Promise<RecipeProject> {
+  // The demo's raw .img (not its .xz): no 1.7 GB decompressed copy per demo image in the cache.
+  const image = (await demoImage(arch)).img
+  const sha256 = await fileSha256(image, join(OUT, 'cache/checksums.json'))
   const dir = await mkdtemp(join(tmpdir(), `pibake-${name}-`))
   await mkdir(join(dir, 'files'), { recursive: true })
   await writeFile(join(dir, 'files/hello.service'), HELLO_SERVICE)
   await writeFile(join(dir, 'files/setup.sh'), SETUP_SCRIPT)
   await chmod(join(dir, 'files/setup.sh'), 0o644)
-  const image = join(DEMO_DIR, `raspios-demo-${arch}.img.xz`)
-  const text = recipeText(name, image, steps)
+  const text = recipeText(name, image, sha256, steps, mac)
   const file = join(dir, 'recipe.ts')
   await writeFile(file, text)
   return {
@@ -61,13 +67,13 @@ export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps
   }
 }
 
-function recipeText(name: string, image: string, steps: string): string {
+function recipeText(name: string, image: string, sha256: string, steps: string, mac: string): string {
   return `// A diskless node on the demo image, customised.
 export default {
   name: ${JSON.stringify(name)},
-  image: { path: ${JSON.stringify(image)}, sha256: ${JSON.stringify(`${image}.sha256`)} },
+  image: { path: ${JSON.stringify(image)}, sha256: ${JSON.stringify(sha256)} },
   netboot: { server: '10.99.0.1', dhcp: { mode: 'proxy', network: '10.99.0.0' }, nfs: { server: '10.99.0.2' } },
-  nodes: [{ hostname: 'alpha', mac: 'dc:a6:32:00:00:01', ip: '10.99.0.11', model: '4B' }],
+  nodes: [{ hostname: 'alpha', mac: ${JSON.stringify(mac)}, ip: '10.99.0.11', model: '4B' }],
   customize: [
 ${steps}
   ],
