@@ -32,8 +32,13 @@ const PACKAGE_STATE = [/^\/var\/lib\/dpkg\//, /^\/var\/lib\/systemd\/deb-systemd
 /** Mount points the netboot stage adds for its tmpfs. */
 const NETBOOT = [/^\/var\/lib\/dhcp(cd)?$/]
 
+const projects: RecipeProject[] = []
+
 test.before(async () => {
   await freshOut()
+})
+test.after(async () => {
+  for (const project of projects) await project.remove()
 })
 
 for (const arch of ['arm64', 'armhf'] as const) {
@@ -45,6 +50,7 @@ for (const arch of ['arm64', 'armhf'] as const) {
 
   test(`${arch}: the first build runs every stage, each step a sub-task naming its recipe line`, async () => {
     project = await recipeProject(`customize-${arch}`, arch, STEPS, mac)
+    projects.push(project)
     first = await project.build()
     assert.equal(statuses(first), { image: 'run', extract: 'run', overlay: 'skipped', customize: 'run', netboot: 'run', publish: 'run' })
     const steps = first.flatMap((e) => (e.type === 'step' && e.stage === 'customize' ? [e.step] : []))
@@ -116,7 +122,6 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const events = await project.build()
     assert.equal(statuses(events), { image: 'cached', extract: 'cached', overlay: 'skipped', customize: 'cached', netboot: 'cached', publish: 'run' })
     assert.equal(await leftBehind(OUT), [])
-    await project.remove()
   })
 }
 
