@@ -28,3 +28,4 @@ export { takeSnapshot, readSnapshot, writeSnapshot, diffSnapshots, formatDiff, d
 export type { Snapshot, Entry, Diff, Change } from './snapshot/index.ts'
 export { snapshotImage, loadAnySnapshot } from './snapshot/image.ts'
 export type { BuildEvent, PlannedStage, EventSink } from './pipeline/events.ts'
+export type * from './recipe/steps.ts'

@@ -13,6 +13,9 @@ const PACKAGE_OF: Record<string, string> = {
   xz: 'xz-utils',
   unshare: 'util-linux',
   dnsmasq: 'dnsmasq',
+  setpriv: 'util-linux',
+  findmnt: 'util-linux',
+  chroot: 'coreutils',
 }
 
 export async function requirePrograms(programs: readonly string[]): Promise<void> {
