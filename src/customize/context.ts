@@ -31,17 +31,8 @@ export interface StepContext {
   run(argv: readonly string[], options?: InRootOptions): Promise<ExecResult>
 }
 
-export interface StepContextOptions {
-  readonly root: string
-  readonly boot?: BootTree
-  readonly arch: Arch
-  readonly cacheDir: string
-  readonly refresh: boolean
-  readonly scratch: string
-  readonly signal: AbortSignal
-  readonly log: (line: string) => void
-  readonly info: (message: string) => void
-}
+/** Everything a step context holds but its `run`, which is made from it. */
+export type StepContextOptions = Omit<StepContext, 'run'>
 
 export function stepContext(options: StepContextOptions): StepContext {
   let bootBinds: Promise<Bind[]> | undefined

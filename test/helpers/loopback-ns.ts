@@ -85,12 +85,3 @@ export async function withLoopbackNs<T>(role: string, fn: (ns: LoopbackNs) => Pr
     })
   }
 }
-
-/** Sends a signal to a process that may already be gone (ESRCH is what stopping wants). */
-export function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-  }
-}

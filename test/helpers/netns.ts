@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec, type ExecOptions, type ExecResult } from '../../src/system/exec.ts'
+import { alive, signal, stopProcess } from './process.ts'
 
 export interface HostSpec {
   /** Short role name (a few letters: it also names the bridge port, 15 characters at most). */
@@ -137,13 +138,7 @@ export class TestLan {
   track(pid: number): Server {
     const server: Server = {
       pid,
-      async stop() {
-        signal(pid, 'SIGTERM')
-        for (let waited = 0; alive(pid); waited += 20) {
-          if (waited === 3000) signal(pid, 'SIGKILL')
-          await sleep(20)
-        }
-      },
+      stop: () => stopProcess(pid),
     }
     this.#servers.push(server)
     return server
@@ -192,23 +187,4 @@ export async function withLan<T>(hosts: readonly HostSpec[], fn: (lan: TestLan) 
 
 function ip(...args: string[]): Promise<ExecResult> {
   return exec(['ip', ...args])
-}
-
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name)
-  } catch (error) {
-    // ESRCH: it has already exited, which is what stopping wants.
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-  }
-}
-
-/** Whether a process still runs (a zombie waiting for its parent to reap it does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
 }

@@ -12,7 +12,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
-import { signal, type Owned } from './loopback-ns.ts'
+import type { Owned } from './loopback-ns.ts'
+import { alive, signal, stopProcess } from './process.ts'
 
 export interface NfsServer extends Owned {
   /** PID of ganesha.nfsd. */
@@ -79,7 +80,7 @@ export async function startNfsServer(netns: string, options: NfsServerOptions): 
   const stopAll = async () => {
     await stopChild(child.pid, done, () => exited)
     const rpcbindPid = readPid(files.rpcbind)
-    if (rpcbindPid) await stopOrphan(rpcbindPid)
+    if (rpcbindPid) await stopProcess(rpcbindPid)
   }
 
   const deadline = Date.now() + (options.timeoutMs ?? 15_000)
@@ -108,25 +109,5 @@ async function stopChild(pid: number | undefined, done: Promise<unknown>, exited
   if (slow) {
     signal(pid, 'SIGKILL')
     await Promise.race([done, sleep(5000, undefined, { ref: false })])
-  }
-}
-
-/** The same for a process that is not our child (it was rpcbind's parent's): watched through /proc. */
-export async function stopOrphan(pid: number): Promise<void> {
-  signal(pid, 'SIGTERM')
-  for (let waited = 0; alive(pid); waited += 50) {
-    if (waited === 3000) signal(pid, 'SIGKILL')
-    if (waited > 10_000) throw new Error(`process ${pid} did not exit after SIGKILL`)
-    await sleep(50)
-  }
-}
-
-/** Whether a process still runs (a zombie waiting for its parent does not count). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
   }
 }

@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { CommandError } from '../../src/errors.ts'
 import { exec, type ExecResult } from '../../src/system/exec.ts'
-import { signal, type Owned } from './loopback-ns.ts'
+import type { Owned } from './loopback-ns.ts'
+import { signal } from './process.ts'
 
 export interface GuestOptions {
   readonly netns: string
