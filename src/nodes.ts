@@ -8,7 +8,7 @@ export interface NodeStatus {
   readonly hostname: string
   readonly mac: string
   readonly serial: string | undefined
-  readonly ip: string
+  readonly ip: string | undefined
   readonly model: string
   /** The node's TFTP directory on the first publish target. */
   readonly tftpDir: string

@@ -92,10 +92,14 @@ function addressChecker(input: unknown): (node: unknown, i: number) => Problem[]
     { ip: address(at(input, 'netboot', 'server')), name: "the server's address (netboot.server)" },
     { ip: address(at(input, 'netboot', 'nfs', 'server')), name: "the NFS server's address (netboot.nfs.server)" },
   ]
+  const range = at(input, 'netboot', 'dhcp', 'mode') === 'range'
   return (node, i) => {
+    const path = ['nodes', i, 'ip']
+    if (range && typeof node === 'object' && node !== null && at(node, 'ip') === undefined) {
+      return [{ path, message: "required with dhcp mode 'range' (dnsmasq gives each node its fixed address); only mode 'proxy' knows nodes by MAC alone" }]
+    }
     const ip = address(at(node, 'ip'))
     if (ip === undefined) return []
-    const path = ['nodes', i, 'ip']
     const problems = servers.filter((s) => s.ip === ip).map((s) => ({ path, message: `${formatIPv4(ip)} is ${s.name}` }))
     if (subnet && outside(ip, subnet)) problems.push({ path, message: `${formatIPv4(ip)} is not in ${subnet.name}` })
     return problems

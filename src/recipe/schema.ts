@@ -75,7 +75,7 @@ const nodeSchema = strict({
   hostname: matching(isNodeHostname, (q) => `${q} is not a valid host name (lower-case letters, digits and "-", not at either end, at most 63 characters)`),
   mac: field((t) => checked(normalizeMac(t), `${JSON.stringify(t)} is not a MAC address (like dc:a6:32:01:02:03)`)),
   serial: field((t) => checked(normalizeSerial(t), `${JSON.stringify(t)} is not a board serial number (8 or 16 hex digits)`)).optional(),
-  ip: ipv4,
+  ip: ipv4.optional(),
   model: field((t) => {
     const parsed = parseModel(t)
     return 'model' in parsed ? { value: parsed.model } : parsed

@@ -134,8 +134,12 @@ export interface NodeInput {
    * ROM asks TFTP for its low 8 digits, which must differ between nodes.
    */
   serial?: string
-  /** Fixed IPv4 address, unique among the nodes; in `range` mode inside the server's subnet. */
-  ip: string
+  /**
+   * Fixed IPv4 address, unique among the nodes. Required in `range` mode (inside the server's
+   * subnet); optional in `proxy` mode, where the existing DHCP server may hand out any address (the
+   * node is then known by its MAC alone, see the README on proxy mode).
+   */
+  ip?: string
   /** Board model; decides the TFTP layout. A Zero 2 W or 3A+ cannot boot from the network and is refused. */
   model: PiModel
   /** Extra kernel command line arguments for this node only, one argument per entry (no spaces). */
@@ -190,7 +194,8 @@ export interface Node {
   readonly mac: string
   /** Lower case hex, when given. */
   readonly serial?: string
-  readonly ip: string
+  /** The node's fixed address; absent only in proxy mode. */
+  readonly ip?: string
   readonly model: NetbootModel
   readonly cmdline: readonly string[]
   readonly config: readonly string[]

@@ -52,7 +52,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(shared === undefined ? {} : { shared }),
       ...(iface === undefined ? {} : { interface: iface }),
     },
-    nodes: parsed.nodes.map(({ serial, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }) })),
+    nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),
     publish,
   }
 }

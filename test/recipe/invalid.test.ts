@@ -48,6 +48,7 @@ const cases: Record<string, Case> = {
   'serial-invalid': { problems: ['nodes[0].serial: "1234567" is not a board serial number (8 or 16 hex digits)'] },
   'ip-not-an-address': { problems: ['netboot.server: "192.168.1.300" is not an IPv4 address'] },
   'node-ip-is-server': { problems: ["nodes[0].ip: 192.168.1.1 is the server's address (netboot.server)"] },
+  'node-ip-missing-in-range-mode': { problems: ["nodes[1].ip: required with dhcp mode 'range'"] },
   'node-ip-outside-subnet': { problems: ["nodes[0].ip: 192.168.2.21 is not in the server's subnet (192.168.1.0/24)"] },
   'dhcp-mode-invalid': { problems: ['netboot.dhcp.mode: must be "proxy" or "range", not "static"'] },
   'dhcp-range-reversed': { problems: ['netboot.dhcp.end: 192.168.1.100 comes before the start of the range (192.168.1.200)'] },

@@ -42,7 +42,7 @@ test('a minimal recipe gets every default: publish under outDir, netmask, NFS pa
   assert.equal(recipe, expected)
 })
 
-test('every field given: SSH targets split user@host, relative folders resolve from the recipe, serials lower case', async () => {
+test('every field given (a proxy-mode node without an address too): SSH targets split user@host, relative folders resolve from the recipe, serials lower case', async () => {
   const recipe = await loadRecipe(join(valid, 'full.ts'))
   const expected: Recipe = {
     file: join(valid, 'full.ts'),
@@ -60,6 +60,7 @@ test('every field given: SSH targets split user@host, relative folders resolve f
       { hostname: 'desk-01', mac: 'dc:a6:32:0a:0b:0c', serial: '10000000abcdef01', ip: '10.42.0.11', model: '4B', cmdline: ['quiet'], config: ['dtparam=audio=off'] },
       { hostname: 'desk-02', mac: 'd8:3a:dd:00:00:02', serial: 'a1b2c3d4', ip: '10.42.0.12', model: '5', cmdline: [], config: [] },
       { hostname: 'desk-03', mac: 'b8:27:eb:00:00:03', ip: '10.42.0.13', model: '3B', cmdline: [], config: [] },
+      { hostname: 'desk-04', mac: '2c:cf:67:00:00:04', model: '5', cmdline: [], config: [] },
     ],
     publish: [
       {
