@@ -6,19 +6,16 @@
  * id at boot, the hostname comes from DHCP), `/etc/hosts` lists the fleet, the first-boot and
  * swap-file services are masked, and the network managers leave the root's interface alone.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
 import { StageError } from '../errors.ts'
 import { netbootCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { enableUnit, exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
 import { IDENTITY_SCRIPT, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF } from '../netboot/identity.ts'
+import { accountsScript, accountsUnit, ACCOUNTS_DIR, ACCOUNTS_FILES, ACCOUNTS_SCRIPT_PATH, ACCOUNTS_UNIT } from '../netboot/accounts.ts'
 import {
-  accountsScript,
-  accountsUnit,
-  ACCOUNTS_SCRIPT_PATH,
-  ACCOUNTS_UNIT,
   dhcpcdConf,
   FIRST_BOOT_UNITS,
   hostsFile,
@@ -47,7 +44,7 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], shared: shared ?? null, nfsServer: nfs.server }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -110,9 +107,31 @@ async function installShared(ctx: LayerContext): Promise<void> {
   if (!shared) return
   await mkdir(await resolveInRoot(ctx.root, shared.mount, { followLast: true }), { recursive: true })
   if (!shared.accounts) return
+  await moveAccounts(ctx.root)
   await putFile(ctx.root, ACCOUNTS_SCRIPT_PATH, accountsScript(shared.mount), 0o755)
   await putFile(ctx.root, `/etc/systemd/system/${ACCOUNTS_UNIT}`, accountsUnit(shared.mount))
   await enableUnit(ctx.root, ACCOUNTS_UNIT, 'multi-user.target')
+}
+
+/**
+ * `/etc/passwd`, `group`, `shadow` and `gshadow` move to ACCOUNTS_DIR (owner, mode and times kept)
+ * and become relative symlinks to it, over which the node binds the shared folder's `etc/` at boot.
+ */
+async function moveAccounts(root: string): Promise<void> {
+  const dir = await resolveInRoot(root, ACCOUNTS_DIR, { followLast: true })
+  await mkdir(dir, { recursive: true, mode: 0o755 })
+  for (const name of ACCOUNTS_FILES) {
+    const file = await resolveInRoot(root, `/etc/${name}`)
+    const info = await lstat(file).catch(() => undefined)
+    if (!info?.isFile()) continue
+    const copy = join(dir, name)
+    await copyFile(file, copy)
+    await chown(copy, info.uid, info.gid)
+    await chmod(copy, info.mode & 0o7777)
+    await utimes(copy, info.atime, info.mtime)
+    await rm(file)
+    await symlink(relative(dirname(file), copy), file)
+  }
 }
 
 /** The image's fstab without local disks and swap, plus the tmpfs mounts (and `extra` lines). */

@@ -1,7 +1,7 @@
 /** The shared folder: mounted read-write after the root, exported read-write, optionally serving the accounts. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { readFile, readlink, stat } from 'node:fs/promises'
+import { lstat, readFile, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build } from '../../src/build.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
@@ -17,6 +17,7 @@ test.after(async () => {
 
 test('a shared folder is mounted over NFS read-write, exported read-write, and can serve the accounts', async () => {
   const recipe = project.recipe((r) => void (r.netboot.shared = { path: '/srv/pibake/shared', mount: '/home', accounts: true }))
+  await project.write('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n')
   await build(recipe, { outDir: project.out })
   assert.equal(await leftovers(project.dir), [])
   const root = join(project.out, 'publish/nfs/test-node/current')
@@ -25,8 +26,17 @@ test('a shared folder is mounted over NFS read-write, exported read-write, and c
   assert.ok((await stat(join(root, 'home'))).isDirectory())
   assert.is(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/pibake-accounts.service')), '/etc/systemd/system/pibake-accounts.service')
   const script = await readFile(join(root, 'usr/lib/pibake/accounts'), 'utf8')
-  assert.match(script, 'dir=/home/etc')
-  assert.match(script, 'mount --bind "$dir/$name" "/etc/$name"')
+  assert.match(script, 'shared=/home/etc')
+  assert.match(script, 'mount --bind "$shared" "$image"')
+  // /etc's account files point into the folder the node binds the shared etc/ over; the image's
+  // own copies stay there for early boot, with their owners and modes.
+  for (const name of ['passwd', 'shadow']) {
+    assert.is(await readlink(join(root, 'etc', name)), `../var/lib/pibake/accounts/${name}`)
+  }
+  const shadow = await lstat(join(root, 'var/lib/pibake/accounts/shadow'))
+  assert.ok(shadow.isFile())
+  assert.is(shadow.mode & 0o7777, 0o640, 'shadow keeps its mode')
+  assert.match(await readFile(join(root, 'var/lib/pibake/accounts/passwd'), 'utf8'), /^root:x:0:0:/m)
   const exports = await readFile(join(project.out, 'publish/exports'), 'utf8')
   assert.match(exports, /^\/srv\/pibake\/shared 10\.99\.0\.0\/24\(rw,sync,no_root_squash,no_subtree_check,fsid=\d+\)$/m)
 })

@@ -1,0 +1,109 @@
+/**
+ * Shared accounts (`netboot.shared.accounts`): the fleet's passwd, group, shadow and gshadow live in
+ * `<shared folder>/etc/`, edited in one place with shadow's usual tools, and every node sees an edit
+ * at once, without a reboot.
+ *
+ * How: in the image, `/etc/passwd` (and the three others) become relative symlinks to
+ * `/var/lib/pibake/accounts/<name>`, a real folder holding the image's own copies, so early boot
+ * (systemd, udev, tmpfiles) resolves users and groups before the network is up. At boot, once the
+ * shared folder is mounted, `pibake-accounts.service` seeds `<shared>/etc/` from those copies when a
+ * file is missing (and adds accounts a newer image brought that the shared files lack), then
+ * bind-mounts the *folder* `<shared>/etc` over `/var/lib/pibake/accounts`. A folder bind stays valid
+ * when shadow's tools replace a file inside it by rename; a bind of the file itself would keep
+ * showing the replaced (stale) file.
+ *
+ * Editing: `/etc` is read-only on a node, and shadow's tools lock and replace files beside the
+ * database, so they are given the shared folder as their prefix: on a node
+ * `useradd --prefix /shared …`, `usermod --prefix`, `userdel --prefix`, `groupadd --prefix`;
+ * passwords with `chpasswd -c YESCRYPT --root /shared` (Debian bookworm's chpasswd has `--root`,
+ * not `--prefix`). On the NFS server, the same with the shared folder's path there.
+ */
+
+export const ACCOUNTS_FILES = ['passwd', 'group', 'shadow', 'gshadow'] as const
+/** Where `/etc/<name>` points: the image's copies, then (bound over them) the shared folder's `etc/`. */
+export const ACCOUNTS_DIR = '/var/lib/pibake/accounts'
+export const ACCOUNTS_UNIT = 'pibake-accounts.service'
+export const ACCOUNTS_SCRIPT_PATH = '/usr/lib/pibake/accounts'
+/** Copied to `<shared>/etc/` once, so that `useradd --prefix` there behaves as in the image (private groups, uid ranges). */
+export const ACCOUNTS_DEFAULTS = ['login.defs', 'default/useradd'] as const
+
+/**
+ * The boot script. Seeds and merges under a lock folder (mkdir is atomic on the NFS server), so two
+ * nodes booting together never append the same account twice; every file is written beside its
+ * target with the image copy's owner and mode, then renamed over it: no reader sees half a file.
+ */
+export function accountsScript(mount: string): string {
+  return `#!/bin/sh
+# pibake: serve the fleet's accounts from the shared folder: one edit serves every node.
+# /etc/{${ACCOUNTS_FILES.join(',')}} point into ${ACCOUNTS_DIR}, the image's copies; this binds
+# ${mount}/etc over that folder. Edit with --prefix ${mount} (see the README).
+set -eu
+umask 077
+image=${ACCOUNTS_DIR}
+shared=${mount}/etc
+if mountpoint -q "$image"; then
+  echo "pibake-accounts: $image is already served from $shared"
+  exit 0
+fi
+[ -d "$shared" ] || mkdir -m 755 "$shared"
+lock=$shared/.pibake-accounts.lock
+tries=0
+until mkdir "$lock" 2>/dev/null; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then
+    echo "pibake-accounts: $lock held for 30 s (a node stopped while seeding?): taking it over" >&2
+    break
+  fi
+  sleep 0.5
+done
+trap 'rmdir "$lock"' EXIT
+
+# place REFERENCE TARGET < content: written beside TARGET with REFERENCE's owner and mode, then renamed.
+place() {
+  tmp=$2.pibake-$$
+  cat > "$tmp"
+  chown "$(stat -c %u:%g "$1")" "$tmp"
+  chmod "$(stat -c %a "$1")" "$tmp"
+  mv -f "$tmp" "$2"
+}
+
+for name in ${ACCOUNTS_FILES.join(' ')}; do
+  [ -f "$image/$name" ] || continue
+  if [ ! -e "$shared/$name" ]; then
+    place "$image/$name" "$shared/$name" < "$image/$name"
+    echo "pibake-accounts: seeded $shared/$name from the image"
+    continue
+  fi
+  # Accounts the image has and the shared file lacks (a package added to the recipe made them).
+  added=$(awk -F: 'NR == FNR { have[$1] = 1; next } $1 != "" && !($1 in have) { printf "%s ", $1 }' "$shared/$name" "$image/$name")
+  [ -n "$added" ] || continue
+  awk -F: 'NR == FNR { have[$1] = 1; print; next } $1 != "" && !($1 in have)' "$shared/$name" "$image/$name" | place "$shared/$name" "$shared/$name"
+  echo "pibake-accounts: added the image's $added to $shared/$name"
+done
+for path in ${ACCOUNTS_DEFAULTS.join(' ')}; do
+  if [ -f "/etc/$path" ] && [ ! -e "$shared/$path" ]; then
+    [ -d "$(dirname "$shared/$path")" ] || mkdir -m 755 "$(dirname "$shared/$path")"
+    place "/etc/$path" "$shared/$path" < "/etc/$path"
+  fi
+done
+mount --bind "$shared" "$image"
+echo "pibake-accounts: accounts served from $shared"
+`
+}
+
+export function accountsUnit(mount: string): string {
+  return `[Unit]
+Description=Serve passwd, group and shadow from the shared folder (pibake)
+RequiresMountsFor=${mount}
+Before=systemd-user-sessions.service ssh.service sshd.service
+ConditionKernelCommandLine=nfsroot
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${ACCOUNTS_SCRIPT_PATH}
+
+[Install]
+WantedBy=multi-user.target
+`
+}
