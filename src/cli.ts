@@ -15,6 +15,8 @@ usage:
   pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees
   pibake demo-image [--arch arm64|armhf|all] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
+  pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR] [--json]
+                                                    Raspberry Pis asking for a boot that the site does not know
 
 Stages: image, extract, overlay, customize, netboot, publish.  Exit status: 0 ok, 1 failed, 2 bad usage or recipe, 130 interrupted.`
 
@@ -29,6 +31,10 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   mtime: { type: 'boolean' },
   arch: { type: 'string' },
+  interface: { type: 'string' },
+  seconds: { type: 'string' },
+  log: { type: 'string' },
+  recipe: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
 

@@ -23,6 +23,7 @@ export type {
 } from './recipe/types.ts'
 export { build, plan, type BuildOptions, type BuildResult } from './build.ts'
 export { clean } from './clean.ts'
+export { discover, type DiscoverOptions, type DiscoverSource, type Discovered } from './site/discover.ts'
 export { nodeStatus, type NodeStatus } from './nodes.ts'
 export { takeSnapshot, readSnapshot, writeSnapshot, diffSnapshots, formatDiff, diffToJson } from './snapshot/index.ts'
 export type { Snapshot, Entry, Diff, Change } from './snapshot/index.ts'

@@ -14,6 +14,10 @@ export interface Values {
   readonly output?: string | undefined
   readonly mtime?: boolean | undefined
   readonly arch?: string | undefined
+  readonly interface?: string | undefined
+  readonly seconds?: string | undefined
+  readonly log?: string | undefined
+  readonly recipe?: string[] | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -26,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./snapshot.ts')).diffCommand,
   'demo-image': async () => (await import('./demo.ts')).demoCommand,
   clean: async () => (await import('./clean.ts')).cleanCommand,
+  discover: async () => (await import('./discover.ts')).discoverCommand,
 }
 
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {

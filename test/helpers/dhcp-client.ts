@@ -44,7 +44,15 @@ const TEXT_OPTIONS = new Set([12, 15, 17, 60, 66, 67])
 const NUMBER_OPTIONS = new Set([51, 58, 59])
 const COOKIE = 0x63825363
 
-export function encodeDiscover(mac: string, xid: number, vendorClass = PI_VENDOR_CLASS): Buffer {
+/** What a DISCOVER carries beyond the defaults, for clients that are not (or are more exactly) a Pi. */
+export interface DiscoverExtras {
+  /** Option 97 (client machine id) payload, type byte included: the Pi 4/5 bootloader sends 17 bytes. */
+  readonly clientMachineId?: Buffer
+  /** Leave out option 93 (client architecture), as a PC's plain DHCP client does. */
+  readonly noArch?: boolean
+}
+
+export function encodeDiscover(mac: string, xid: number, vendorClass = PI_VENDOR_CLASS, extras: DiscoverExtras = {}): Buffer {
   const packet = Buffer.alloc(300)
   packet.writeUInt8(1, 0) // BOOTREQUEST
   packet.writeUInt8(1, 1) // Ethernet
@@ -54,11 +62,13 @@ export function encodeDiscover(mac: string, xid: number, vendorClass = PI_VENDOR
   Buffer.from(mac.split(/[:-]/).map((h) => Number.parseInt(h, 16))).copy(packet, 28)
   packet.writeUInt32BE(COOKIE, 236)
   const vendor = Buffer.from(vendorClass)
+  const machineId = extras.clientMachineId
   const options = Buffer.from([
     53, 1, 1, // DHCPDISCOVER
-    93, 2, 0, 0, // client architecture 0, as the Pi bootloader sends
+    ...(extras.noArch ? [] : [93, 2, 0, 0]), // client architecture 0, as the Pi bootloader sends
     55, 7, 1, 3, 43, 54, 60, 66, 67, // parameters requested
-    60, vendor.length, ...vendor,
+    ...(vendor.length ? [60, vendor.length, ...vendor] : []),
+    ...(machineId ? [97, machineId.length, ...machineId] : []),
     255,
   ])
   options.copy(packet, 240)
@@ -136,7 +146,7 @@ function cString(bytes: Buffer): string {
 }
 
 /** Sends one DISCOVER and returns every answer that arrives within `timeoutMs`. */
-export async function discover(mac: string, timeoutMs: number, vendorClass?: string): Promise<Offer[]> {
+export async function discover(mac: string, timeoutMs: number, vendorClass?: string, extras?: DiscoverExtras): Promise<Offer[]> {
   const xid = randomBytes(4).readUInt32BE(0)
   const socket = createSocket({ type: 'udp4', reuseAddr: true })
   const offers: Offer[] = []
@@ -151,7 +161,7 @@ export async function discover(mac: string, timeoutMs: number, vendorClass?: str
   })
   try {
     socket.setBroadcast(true)
-    const packet = encodeDiscover(mac, xid, vendorClass)
+    const packet = encodeDiscover(mac, xid, vendorClass, extras)
     sent = performance.now()
     await new Promise<void>((resolve, reject) => socket.send(packet, 67, '255.255.255.255', (error) => (error ? reject(error) : resolve())))
     await new Promise((resolve) => setTimeout(resolve, timeoutMs))
@@ -163,12 +173,20 @@ export async function discover(mac: string, timeoutMs: number, vendorClass?: str
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { mac: { type: 'string' }, timeout: { type: 'string', default: '3' }, 'vendor-class': { type: 'string' } },
+    options: {
+      mac: { type: 'string' },
+      timeout: { type: 'string', default: '3' },
+      'vendor-class': { type: 'string' },
+      'client-machine-id': { type: 'string' },
+      'no-arch': { type: 'boolean' },
+    },
   })
   if (!values.mac) {
-    process.stderr.write('usage: dhcp-client.ts --mac <mac> [--timeout <seconds>] [--vendor-class <text>]\n')
+    process.stderr.write('usage: dhcp-client.ts --mac <mac> [--timeout <seconds>] [--vendor-class <text>] [--client-machine-id <hex>] [--no-arch]\n')
     process.exit(2)
   }
-  const offers = await discover(values.mac, Number(values.timeout) * 1000, values['vendor-class'])
+  const machineId = values['client-machine-id']
+  const extras = { clientMachineId: machineId ? Buffer.from(machineId.replaceAll(':', ''), 'hex') : undefined, noArch: values['no-arch'] }
+  const offers = await discover(values.mac, Number(values.timeout) * 1000, values['vendor-class'], extras)
   process.stdout.write(`${JSON.stringify({ offers }, null, 2)}\n`)
 }
