@@ -53,14 +53,6 @@ export interface DiscoverExtras {
 }
 
 export function encodeDiscover(mac: string, xid: number, vendorClass = PI_VENDOR_CLASS, extras: DiscoverExtras = {}): Buffer {
-  const packet = Buffer.alloc(300)
-  packet.writeUInt8(1, 0) // BOOTREQUEST
-  packet.writeUInt8(1, 1) // Ethernet
-  packet.writeUInt8(6, 2)
-  packet.writeUInt32BE(xid, 4)
-  packet.writeUInt16BE(0x8000, 10) // broadcast the answers: we have no address yet
-  Buffer.from(mac.split(/[:-]/).map((h) => Number.parseInt(h, 16))).copy(packet, 28)
-  packet.writeUInt32BE(COOKIE, 236)
   const vendor = Buffer.from(vendorClass)
   const machineId = extras.clientMachineId
   const options = Buffer.from([
@@ -71,6 +63,15 @@ export function encodeDiscover(mac: string, xid: number, vendorClass = PI_VENDOR
     ...(machineId ? [97, machineId.length, ...machineId] : []),
     255,
   ])
+  // 300 bytes at least, as BOOTP clients send; more when the options need it (never cut them off).
+  const packet = Buffer.alloc(Math.max(300, 240 + options.length))
+  packet.writeUInt8(1, 0) // BOOTREQUEST
+  packet.writeUInt8(1, 1) // Ethernet
+  packet.writeUInt8(6, 2)
+  packet.writeUInt32BE(xid, 4)
+  packet.writeUInt16BE(0x8000, 10) // broadcast the answers: we have no address yet
+  Buffer.from(mac.split(/[:-]/).map((h) => Number.parseInt(h, 16))).copy(packet, 28)
+  packet.writeUInt32BE(COOKIE, 236)
   options.copy(packet, 240)
   return packet
 }
