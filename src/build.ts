@@ -22,6 +22,8 @@ export interface BuildOptions {
   /** Stages to leave out. */
   readonly skip?: readonly string[]
   readonly refresh?: boolean
+  /** Take nodes this recipe lists from the other recipes of its site (a move), instead of refusing. */
+  readonly take?: boolean
 }
 
 export interface BuildResult {
@@ -59,7 +61,7 @@ export async function plan(recipeOrFile: string | Recipe, options: BuildOptions 
   const workspace = new Workspace(outDir, recipe.name, cleanup, signal)
   const emit = options.onEvent ?? (() => {})
   try {
-    const ctx = { recipe, workspace, signal, emit, cleanup, options: { refresh: options.refresh ?? false } }
+    const ctx = { recipe, workspace, signal, emit, cleanup, options: { refresh: options.refresh ?? false, take: options.take ?? false } }
     const result = await planStages(STAGES, ctx, runOptions(outDir, emit, options))
     return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) }
   } finally {
@@ -68,7 +70,7 @@ export async function plan(recipeOrFile: string | Recipe, options: BuildOptions 
 }
 
 function runOptions(outDir: string, emit: EventSink, options: BuildOptions): RunOptions {
-  return { outDir, emit, signal: options.signal ?? new AbortController().signal, force: options.force, skip: options.skip, refresh: options.refresh }
+  return { outDir, emit, signal: options.signal ?? new AbortController().signal, force: options.force, skip: options.skip, refresh: options.refresh, take: options.take }
 }
 
 async function openLog(outDir: string, recipe: string): Promise<{ file: string; sink: EventSink; close: () => Promise<void> }> {

@@ -3,7 +3,7 @@
  * to exit codes. The only place that calls process.exit.
  */
 import { parseArgs } from 'node:util'
-import { InterruptedError, PibakeError, RecipeError, UsageError, indent } from './errors.ts'
+import { InterruptedError, PibakeError, RecipeError, SiteConflictError, UsageError, indent } from './errors.ts'
 
 const USAGE = `pibake: bake Raspberry Pi OS images into diskless network-boot systems
 
@@ -66,7 +66,7 @@ function report(error: unknown): number {
   }
   if (error instanceof PibakeError) {
     process.stderr.write(`pibake: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`)
-    return error instanceof RecipeError || error instanceof UsageError ? 2 : 1
+    return error instanceof RecipeError || error instanceof UsageError || error instanceof SiteConflictError ? 2 : 1
   }
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`pibake: ${error.message}\n\n${USAGE}\n`)

@@ -48,6 +48,18 @@ export class CommandError extends PibakeError {
   }
 }
 
+/**
+ * A recipe clashes with the other recipes of the site it publishes to (a node in two of them,
+ * settings the one boot server cannot apply to both); found before anything is copied.
+ */
+export class SiteConflictError extends PibakeError {
+  readonly problems: readonly string[]
+  constructor(site: string, problems: readonly string[], hint?: string) {
+    super(`the site ${site} cannot take this recipe: ${problems.length} conflict${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p}`).join('\n')}`, hint)
+    this.problems = problems
+  }
+}
+
 /** A command line that doesn't make sense. */
 export class UsageError extends PibakeError {}
 

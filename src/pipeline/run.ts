@@ -22,6 +22,8 @@ export interface RunOptions {
   readonly skip?: readonly string[]
   /** Refresh package lists and the like even when cached inputs say it isn't needed. */
   readonly refresh?: boolean
+  /** Let publish take nodes from other recipes of the site. */
+  readonly take?: boolean
 }
 
 export interface Plan {
@@ -58,7 +60,7 @@ export async function run(stages: readonly Stage[], recipe: Recipe, options: Run
   const journal = new Journal(journalDir(options.outDir))
   const cleanup = new Cleanup(journal)
   const workspace = new Workspace(options.outDir, recipe.name, cleanup, options.signal)
-  const ctx: StageContext = { recipe, workspace, signal: options.signal, emit: options.emit, cleanup, options: { refresh: options.refresh ?? false } }
+  const ctx: StageContext = { recipe, workspace, signal: options.signal, emit: options.emit, cleanup, options: { refresh: options.refresh ?? false, take: options.take ?? false } }
   try {
     const result = await plan(stages, ctx, options)
     options.emit({ type: 'plan', recipe: recipe.name, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) })

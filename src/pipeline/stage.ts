@@ -12,7 +12,7 @@ export interface StageContext {
   /** Undos for this run (loop devices, mounts): run when the build ends, however it ends. */
   readonly cleanup: Cleanup
   /** Options given on the command line that stages may read. */
-  readonly options: { readonly refresh: boolean }
+  readonly options: { readonly refresh: boolean; readonly take: boolean }
 }
 
 /** Where a layer stage writes: the merged, writable views of the root and boot trees. */

@@ -11,13 +11,11 @@ import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
 import type { Node } from '../recipe/types.ts'
 import { exec } from '../system/exec.ts'
+import { treeBytes } from '../system/du.ts'
 import { ROOTFS_ARGS, rsync } from '../system/rsync.ts'
-import { currentBuild, listBuilds, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
+import { currentBuild, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
 import { switchSymlink } from './fsops.ts'
 import { publishIdentities } from './identity.ts'
-
-/** Builds kept besides the live one, for rollback and for clients still running them. */
-export const KEEP_BUILDS = 3
 
 export interface LocalTarget {
   readonly nfs: string
@@ -28,6 +26,8 @@ export interface Published {
   readonly id: string
   /** False when the same content was already live and nothing was copied. */
   readonly copied: boolean
+  /** Bytes of the new build's root tree (when copied). */
+  readonly bytes?: number
 }
 
 export async function publishLocal(ctx: LayerContext, target: LocalTarget, views: { root: string; boot: string }, key: string): Promise<Published> {
@@ -46,8 +46,7 @@ export async function publishLocal(ctx: LayerContext, target: LocalTarget, views
   await linkNodes(ctx, target, id)
   for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, join(target.tftp, macDir(node.mac)))
   await switchSymlink(join(recipeDir(target.nfs, ctx.recipe.name), 'current'), `builds/${id}`)
-  await prune(ctx, target)
-  return { id, copied: true }
+  return { id, copied: true, bytes: await treeBytes(join(buildsDir(target, ctx), id), ctx.signal) }
 }
 
 function buildsDir(target: LocalTarget, ctx: LayerContext): string {
@@ -61,6 +60,7 @@ function tftpBuilds(target: LocalTarget, ctx: LayerContext): string {
 async function publishRoot(ctx: LayerContext, target: LocalTarget, root: string, id: string, live: BuildRecord | undefined): Promise<void> {
   const builds = buildsDir(target, ctx)
   const partial = join(builds, `.${id}.partial`)
+  await resumePartial(ctx, builds, partial)
   await mkdir(partial, { recursive: true })
   ctx.emit({ type: 'step', stage: 'publish', step: `root filesystem → ${join(builds, id)}` })
   await rsync(root, partial, {
@@ -72,9 +72,26 @@ async function publishRoot(ctx: LayerContext, target: LocalTarget, root: string,
   await rename(partial, join(builds, id))
 }
 
+/**
+ * A publish that was cut off left a `.<id>.partial` tree: the newest one becomes this build's partial
+ * tree (rsync then sends only what differs), older ones are removed. One build of a recipe runs at a
+ * time (the build lock), so no other run is writing them.
+ */
+async function resumePartial(ctx: LayerContext, builds: string, partial: string): Promise<void> {
+  const stale = (await readdir(builds).catch(() => [] as string[])).filter((name) => /^\..+\.partial$/.test(name)).sort()
+  const newest = stale.pop()
+  for (const name of stale) await rm(join(builds, name), { recursive: true, force: true })
+  if (!newest) return
+  ctx.emit({ type: 'info', stage: 'publish', message: `resuming the cut-off publish in ${join(builds, newest)}` })
+  await rename(join(builds, newest), partial)
+}
+
 /** `builds/<recipe>/<id>/common/` holds the boot files; each node's directory hard-links them and has its own cmdline.txt. */
 async function publishBoot(ctx: LayerContext, target: LocalTarget, boot: string, id: string, live: BuildRecord | undefined): Promise<void> {
   const partial = join(tftpBuilds(target, ctx), `.${id}.partial`)
+  for (const name of await readdir(tftpBuilds(target, ctx)).catch(() => [] as string[])) {
+    if (/^\..+\.partial$/.test(name)) await rm(join(tftpBuilds(target, ctx), name), { recursive: true, force: true })
+  }
   const common = join(partial, 'common')
   await mkdir(common, { recursive: true })
   ctx.emit({ type: 'step', stage: 'publish', step: `boot files → ${join(tftpBuilds(target, ctx), id)}` })
@@ -128,18 +145,5 @@ async function linkNodes(ctx: LayerContext, target: LocalTarget, id: string): Pr
   for (const node of ctx.recipe.nodes) {
     const name = macDir(node.mac)
     await switchSymlink(join(target.tftp, name), join('builds', ctx.recipe.name, id, name))
-  }
-}
-
-/** Removes all but the newest KEEP_BUILDS builds; the live one is always kept. */
-async function prune(ctx: LayerContext, target: LocalTarget): Promise<void> {
-  const builds = await listBuilds(target.nfs, ctx.recipe.name)
-  const live = await currentBuild(target.nfs, ctx.recipe.name)
-  for (const old of builds.slice(0, Math.max(0, builds.length - KEEP_BUILDS))) {
-    if (old.id === live?.id) continue
-    ctx.emit({ type: 'info', stage: 'publish', message: `removing old build ${old.id}` })
-    await rm(join(tftpBuilds(target, ctx), old.id), { recursive: true, force: true })
-    await rm(join(buildsDir(target, ctx), old.id), { recursive: true, force: true })
-    await rm(join(buildsDir(target, ctx), `${old.id}.json`), { force: true })
   }
 }

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, posix } from 'node:path'
 import * as z from 'zod'
-import type { Destination, PublishTarget } from './types.ts'
+import { DEFAULT_KEEP, type Destination, type PublishTarget } from './types.ts'
 import { checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
 import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
@@ -118,8 +118,12 @@ function destinationSchema(dir: string) {
 
 function publishTargetSchema(dir: string) {
   const destination = destinationSchema(dir)
-  return strict({ nfs: destination, tftp: destination, config: destination.optional() }).transform(
-    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp }),
+  const keep = strict({
+    builds: z.number().int().min(1, 'must keep at least the live build (1)').default(DEFAULT_KEEP.builds),
+    days: z.number().min(0, 'must be 0 or more days').default(DEFAULT_KEEP.days),
+  }).default({ ...DEFAULT_KEEP })
+  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep }).transform(
+    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp, keep: target.keep }),
   )
 }
 

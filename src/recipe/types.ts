@@ -42,8 +42,18 @@ export interface PublishTargetInput {
   nfs: DestinationInput
   /** Root of the TFTP tree served by dnsmasq (one directory per node, named by MAC). */
   tftp: DestinationInput
-  /** Where the generated `dnsmasq.conf` and NFS `exports` are written (default: the same destination as `tftp`). */
+  /**
+   * Where the site's server configuration (`dnsmasq.conf`, `exports`, `ganesha.conf`, `hosts`) and
+   * its records (`pibake/<recipe>.json`) are written (default: the same destination as `tftp`).
+   * Every recipe published to the same place shares that configuration.
+   */
   config?: DestinationInput
+  /**
+   * Which builds stay on the target: the newest `builds` (default 3), and every build that was live
+   * within the last `days` (default 7), since a node keeps running the build it booted until it
+   * reboots. `pibake gc` removes the rest; publishing applies it too.
+   */
+  keep?: { builds?: number; days?: number }
 }
 
 export interface ImageInput {
@@ -182,10 +192,14 @@ export type Destination =
   | { readonly kind: 'local'; readonly path: string }
   | { readonly kind: 'ssh'; readonly user: string; readonly host: string; readonly port: number; readonly path: string; readonly identity?: string }
 
+/** Builds kept on a target unless its `keep` says otherwise. */
+export const DEFAULT_KEEP = { builds: 3, days: 7 } as const
+
 export interface PublishTarget {
   readonly nfs: Destination
   readonly tftp: Destination
   readonly config: Destination
+  readonly keep: { readonly builds: number; readonly days: number }
 }
 
 export interface Node {

@@ -4,7 +4,7 @@
  */
 import { dirname, join, resolve } from 'node:path'
 import { RecipeError } from '../errors.ts'
-import type { CustomizeStep, PublishTarget, Recipe } from './types.ts'
+import { DEFAULT_KEEP, type CustomizeStep, type PublishTarget, type Recipe } from './types.ts'
 import { locateSteps } from './locate.ts'
 import { formatProblem, messageFor, problemsFromIssues, type Problem } from './problems.ts'
 import { relationProblems } from './relations.ts'
@@ -65,5 +65,5 @@ function resolveSteps(steps: ParsedRecipe['customize'], file: string): Customize
 
 function defaultTarget(outDir: string): PublishTarget {
   const local = (path: string) => ({ kind: 'local', path }) as const
-  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')) }
+  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')), keep: { ...DEFAULT_KEEP } }
 }

@@ -66,7 +66,8 @@ export function identify(sightings: readonly Sighting[], seen: { first: Date; la
     }
     if (id.serial) {
       const certainty: Certainty = id.format === 'rpi' && !id.macMatches ? 'guess' : 'likely'
-      serial = { serial: id.serial, serialCertainty: certainty, serialHow: `${id.how}; check it against the TFTP prefix the node asks for (<serial>/start4.elf or <serial>/config.txt)` }
+      const how = id.format === 'rpi' ? `the last word of option 97, read little-endian like the board revision (assumed)${id.macMatches ? '' : '; the MAC bytes did not match'}` : id.how
+      serial = { serial: id.serial, serialCertainty: certainty, serialHow: `${how}; check it against the TFTP prefix the node asks for (<serial>/start4.elf or <serial>/config.txt)` }
     } else if (id.format === 'unknown') {
       modelHow = `${modelHow}; ${id.how}`
     }

@@ -25,7 +25,7 @@ export interface MacPrefix {
 
 /** Raspberry Pi Ethernet MAC prefixes (OUIs) and the boards they have been seen on. */
 export const PI_MAC_PREFIXES: readonly MacPrefix[] = [
-  { prefix: 'b8:27:eb', era: 'Raspberry Pi Foundation: Pi 1–3 (3B or 3B+ for netboot)', guess: '3B+' },
+  { prefix: 'b8:27:eb', era: 'Raspberry Pi Foundation: Pi 1 to 3, of which 3B and 3B+ netboot', guess: '3B+' },
   { prefix: 'dc:a6:32', era: 'Raspberry Pi Trading: Pi 4 era (4B, 400, CM4)', guess: '4B' },
   { prefix: 'e4:5f:01', era: 'Raspberry Pi Trading: Pi 4 era (4B, 400, CM4)', guess: '4B' },
   { prefix: '28:cd:c1', era: 'Raspberry Pi Trading: Pi 4 era and later', guess: '4B' },

@@ -36,6 +36,7 @@ test('a minimal recipe gets every default: publish under outDir, netmask, NFS pa
         nfs: { kind: 'local', path: '/var/tmp/pibake-out/publish/nfs' },
         tftp: { kind: 'local', path: '/var/tmp/pibake-out/publish/tftp' },
         config: { kind: 'local', path: '/var/tmp/pibake-out/publish' },
+        keep: { builds: 3, days: 7 },
       },
     ],
   }
@@ -67,11 +68,13 @@ test('every field given (a proxy-mode node without an address too): SSH targets 
         nfs: { kind: 'ssh', user: 'admin', host: 'nfs.lab.example', port: 2222, path: '/export/pibake', identity: join(fixtures, 'fake-ssh-identity') },
         tftp: { kind: 'local', path: join(valid, 'publish/tftp') },
         config: { kind: 'local', path: join(valid, 'publish/tftp') },
+        keep: { builds: 3, days: 7 },
       },
       {
         nfs: { kind: 'local', path: join(valid, 'mirror/nfs') },
         tftp: { kind: 'ssh', user: 'root', host: 'tftp.lab.example', port: 22, path: '/srv/tftp' },
         config: { kind: 'local', path: join(valid, 'mirror/config') },
+        keep: { builds: 5, days: 14 },
       },
     ],
   }

@@ -1,0 +1,63 @@
+/**
+ * The file operations that publishing and the site need on a target host, behind one interface: the
+ * site code never asks whether the host is this machine or one reached over SSH. Paths are absolute
+ * on that host. Everything another machine may read while it changes is written to a temporary name
+ * and renamed into place.
+ */
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { switchSymlink } from './fsops.ts'
+
+export interface HostFiles {
+  /** How messages name the host's files: `/srv/tftp` here, `root@pxe1:/srv/tftp` over SSH. */
+  describe(path: string): string
+  /** A file's text, or undefined when it does not exist. */
+  readText(path: string): Promise<string | undefined>
+  /** Writes through a temporary name, flushed, then renamed: readers see old or new, never half. */
+  writeAtomic(path: string, content: string, mode?: number): Promise<void>
+  /** The names in a folder, or none when it does not exist. */
+  list(dir: string): Promise<string[]>
+  /** A symlink's target, or undefined when `path` is not a symlink. */
+  readlink(path: string): Promise<string | undefined>
+  /** Points the symlink `link` at `target` with one rename (refuses to replace anything but a symlink). */
+  switchSymlink(link: string, target: string): Promise<void>
+  /** Removes a file, link or whole folder; nothing when it is not there. */
+  remove(path: string): Promise<void>
+  exists(path: string): Promise<boolean>
+}
+
+/** The target is this machine (or a folder mounted here). */
+export function localFiles(): HostFiles {
+  return {
+    describe: (path) => path,
+    readText: (path) => readFile(path, 'utf8').catch(ifMissing(undefined)),
+    writeAtomic: writeDurable,
+    list: (dir) => readdir(dir).catch(ifMissing([] as string[])),
+    readlink: (path) => readlink(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'EINVAL' ? undefined : Promise.reject(error))),
+    switchSymlink,
+    remove: (path) => rm(path, { recursive: true, force: true }),
+    exists: (path) => lstat(path).then(() => true, ifMissing(false)),
+  }
+}
+
+/** Text written with fsync before the rename and of the folder after it: it survives a power loss. */
+async function writeDurable(path: string, content: string, mode = 0o644): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const temp = join(dirname(path), `.${basename(path)}.new`)
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode)
+  try {
+    await handle.writeFile(content)
+    await handle.chmod(mode)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, path)
+  const folder = await open(dirname(path), constants.O_RDONLY)
+  await folder.sync().finally(() => folder.close())
+}
+
+function ifMissing<T>(value: T): (error: NodeJS.ErrnoException) => Promise<T> {
+  return (error) => (error.code === 'ENOENT' ? Promise.resolve(value) : Promise.reject(error))
+}

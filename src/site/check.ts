@@ -1,0 +1,66 @@
+/**
+ * What must hold across the recipes of one site: a node belongs to exactly one recipe (no MAC, IP,
+ * host name or serial in two), and the settings the one boot server applies to all of them agree.
+ */
+import { serialPrefix } from '../recipe/node.ts'
+import type { SiteNode, SiteRecord } from './record.ts'
+
+export interface SiteProblem {
+  /** The other recipe involved. */
+  readonly other: string
+  readonly message: string
+  /** A node the other recipe has (MAC), when the problem is a node in both. */
+  readonly mac?: string
+}
+
+const NODE_FIELDS = ['mac', 'ip', 'hostname', 'serial'] as const
+
+/** How `candidate` clashes with the site's other records. */
+export function siteProblems(candidate: SiteRecord, others: readonly SiteRecord[]): SiteProblem[] {
+  const problems: SiteProblem[] = []
+  for (const other of others) {
+    if (other.recipe === candidate.recipe) continue
+    problems.push(...settingProblems(candidate, other))
+    for (const node of candidate.nodes) problems.push(...nodeClashes(candidate.recipe, node, other))
+  }
+  return problems
+}
+
+function nodeClashes(recipe: string, node: SiteNode, other: SiteRecord): SiteProblem[] {
+  const problems: SiteProblem[] = []
+  for (const theirs of other.nodes) {
+    for (const field of NODE_FIELDS) {
+      const mine = key(node, field)
+      if (mine === undefined || mine !== key(theirs, field)) continue
+      const shown = field === 'serial' ? `serial ${node.serial} (TFTP prefix ${mine})` : `${field} ${node[field]}`
+      problems.push({
+        other: other.recipe,
+        mac: theirs.mac,
+        message: `${recipe}: node ${node.hostname} has ${shown}, which the recipe "${other.recipe}" already gives its node ${theirs.hostname}`,
+      })
+    }
+  }
+  return problems
+}
+
+function key(node: SiteNode, field: (typeof NODE_FIELDS)[number]): string | undefined {
+  if (field === 'serial') return node.serial === undefined ? undefined : serialPrefix(node.serial)
+  return node[field]
+}
+
+/** The boot server's settings for the whole site: DHCP, interface, TFTP root, NFS server. */
+function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[] {
+  const settings: [string, (r: SiteRecord) => unknown][] = [
+    ['netboot.server', (r) => r.netboot.server],
+    ['netboot.dhcp', (r) => r.netboot.dhcp],
+    ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
+    ['netboot.nfs', (r) => r.netboot.nfs],
+    ['the TFTP root', (r) => r.paths.tftp],
+  ]
+  return settings.flatMap(([name, get]) => {
+    const mine = JSON.stringify(get(candidate))
+    const theirs = JSON.stringify(get(other))
+    if (mine === theirs) return []
+    return [{ other: other.recipe, message: `${name} differs: ${candidate.recipe} has ${mine}, the recipe "${other.recipe}" at the same site has ${theirs}` }]
+  })
+}

@@ -1,0 +1,130 @@
+/**
+ * What an administrator does to a site after publishing: roll a recipe back, unpublish it, free
+ * space. The CLI and the web page call these; each changes the server configuration before the
+ * files it names, so a node is never sent to a tree that is gone.
+ */
+import { join } from 'node:path'
+import { PibakeError } from '../errors.ts'
+import { macDir } from '../netboot/layout.ts'
+import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
+import { withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
+import { planRetention, type Kept } from './retention.ts'
+import { writeSiteConfig } from './render.ts'
+import { readRecord, readSite, removeRecord, writeRecord, type Site } from './store.ts'
+
+export interface RollbackResult {
+  readonly recipe: string
+  readonly from: string | undefined
+  readonly to: string
+  readonly switched: readonly string[]
+  /** Nodes the earlier build has no boot files for (added since): they stay where they are. */
+  readonly skipped: readonly string[]
+}
+
+/** Switches `current` and every node's link of the recipe to `to` (default: the build live before). */
+export async function rollback(site: Site, recipe: string, to?: string, now = new Date()): Promise<RollbackResult> {
+  const record = await requireRecord(site, recipe)
+  const target = to ?? previousBuild(record)
+  if (!target) throw new PibakeError(`${recipe} has no earlier build to roll back to`, `pibake site shows its builds`)
+  if (!record.builds.some((b) => b.id === target)) {
+    throw new PibakeError(`${recipe} has no build ${target}`, `builds: ${record.builds.map((b) => b.id).join(', ') || 'none'}`)
+  }
+  if (!(await site.files.exists(buildRoot(record.paths, recipe, target))) || !(await site.files.exists(bootBuild(record.paths, recipe, target)))) {
+    throw new PibakeError(`build ${target} of ${recipe} is no longer on the target`, 'choose another with --to (pibake site shows what is there)')
+  }
+  const switched: string[] = []
+  const skipped: string[] = []
+  for (const node of record.nodes) {
+    if (!(await site.files.exists(join(bootBuild(record.paths, recipe, target), macDir(node.mac))))) {
+      skipped.push(node.hostname)
+      continue
+    }
+    await site.files.switchSymlink(nodeLink(record.paths, node.mac), nodeLinkTarget(recipe, target, node.mac))
+    switched.push(node.hostname)
+  }
+  await site.files.switchSymlink(join(recipeRoot(record.paths, recipe), 'current'), `builds/${target}`)
+  await writeRecord(site, withLive(record, target, now))
+  return { recipe, from: record.live, to: target, switched, skipped }
+}
+
+/** The build that was live most recently before the live one. */
+function previousBuild(record: SiteRecord): string | undefined {
+  const last = (b: SiteRecord['builds'][number]) => b.live.map((s) => s.until ?? '').sort().at(-1) ?? ''
+  const candidates = record.builds.filter((b) => b.id !== record.live)
+  const wasLive = candidates.filter((b) => b.live.length).sort((a, b) => last(a).localeCompare(last(b)))
+  return (wasLive.at(-1) ?? [...candidates].sort((a, b) => a.created.localeCompare(b.created)).at(-1))?.id
+}
+
+export interface UnpublishResult {
+  readonly recipe: string
+  readonly nodes: readonly string[]
+  readonly builds: readonly string[]
+  readonly configChanged: readonly string[]
+}
+
+/** Takes a recipe off the site: its record and nodes out of the server config first, then its files. */
+export async function unpublish(site: Site, recipe: string): Promise<UnpublishResult> {
+  const record = await requireRecord(site, recipe)
+  const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
+  await removeRecord(site, recipe)
+  const configChanged = await writeSiteConfig(site, others)
+  for (const node of record.nodes) {
+    const link = nodeLink(record.paths, node.mac)
+    if (parseNodeLink(await site.files.readlink(link))?.recipe === recipe) await site.files.remove(link)
+  }
+  await site.files.remove(join(record.paths.tftp, 'builds', recipe))
+  await site.files.remove(recipeRoot(record.paths, recipe))
+  return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged }
+}
+
+export interface GcResult {
+  readonly recipe: string
+  readonly kept: readonly Kept[]
+  readonly removed: readonly Kept[]
+}
+
+export interface GcOptions {
+  /** Only this recipe (default: every recipe of the site). */
+  readonly recipe?: string
+  /** Overrides each record's own retention. */
+  readonly keep?: Partial<Keep>
+  /** Say what would go, remove nothing. */
+  readonly dryRun?: boolean
+  readonly now?: Date
+}
+
+/** Removes the builds no node can still be running, per each recipe's retention; says what was kept and why. */
+export async function gc(site: Site, options: GcOptions = {}): Promise<GcResult[]> {
+  const records = options.recipe ? [await requireRecord(site, options.recipe)] : await readSite(site)
+  const results: GcResult[] = []
+  for (const record of records) {
+    const keep = { ...record.keep, ...options.keep }
+    const plan = planRetention(record, keep, options.now ?? new Date())
+    if (!options.dryRun && plan.remove.length) await removeBuilds(site, record, plan.remove.map((b) => b.id))
+    results.push({ recipe: record.recipe, kept: plan.keep, removed: plan.remove })
+  }
+  return results
+}
+
+/** Removes builds from the target, the record first: a build the record lists is always whole. */
+export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly string[]): Promise<SiteRecord> {
+  if (ids.includes(record.live ?? '')) throw new PibakeError(`refusing to remove the live build ${record.live} of ${record.recipe}`)
+  const updated = withoutBuilds(record, new Set(ids))
+  await writeRecord(site, updated)
+  for (const id of ids) {
+    await site.files.remove(bootBuild(record.paths, record.recipe, id))
+    await site.files.remove(`${buildRoot(record.paths, record.recipe, id)}.json`)
+    await site.files.remove(buildRoot(record.paths, record.recipe, id))
+  }
+  return updated
+}
+
+export async function requireRecord(site: Site, recipe: string): Promise<SiteRecord> {
+  const record = await readRecord(site, recipe)
+  if (record) return record
+  const known = (await readSite(site)).map((r) => r.recipe)
+  throw new PibakeError(
+    `no recipe "${recipe}" is published to the site at ${site.files.describe(site.config)}`,
+    known.length ? `recipes there: ${known.join(', ')}` : 'nothing is published there yet (pibake build publishes)',
+  )
+}

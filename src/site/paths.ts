@@ -1,0 +1,43 @@
+/**
+ * Where a recipe's trees are on its target, in one place:
+ *
+ *   <nfs>/<recipe>/builds/<id>/            a root filesystem (and <id>.json, what it was built from)
+ *   <nfs>/<recipe>/current -> builds/<id>  the live build
+ *   <nfs>/<recipe>/nodes/<mac>/            a node's identity (SSH host keys, hostname)
+ *   <tftp>/builds/<recipe>/<id>/<mac>/     a node's boot files for that build
+ *   <tftp>/<mac> -> builds/<recipe>/<id>/<mac>   what the node boots
+ */
+import { join } from 'node:path'
+import { macDir } from '../netboot/layout.ts'
+
+export interface TreePaths {
+  readonly nfs: string
+  readonly tftp: string
+}
+
+export function recipeRoot(paths: TreePaths, recipe: string): string {
+  return join(paths.nfs, recipe)
+}
+
+export function buildRoot(paths: TreePaths, recipe: string, id: string): string {
+  return join(paths.nfs, recipe, 'builds', id)
+}
+
+export function bootBuild(paths: TreePaths, recipe: string, id: string): string {
+  return join(paths.tftp, 'builds', recipe, id)
+}
+
+export function nodeLink(paths: TreePaths, mac: string): string {
+  return join(paths.tftp, macDir(mac))
+}
+
+/** The relative target of a node's link: its folder in a build of a recipe. */
+export function nodeLinkTarget(recipe: string, id: string, mac: string): string {
+  return join('builds', recipe, id, macDir(mac))
+}
+
+/** The recipe and build a node's link points at, if it is one of pibake's. */
+export function parseNodeLink(target: string | undefined): { recipe: string; id: string } | undefined {
+  const match = target ? /^builds\/([^/]+)\/([^/]+)\/[^/]+$/.exec(target) : null
+  return match ? { recipe: match[1]!, id: match[2]! } : undefined
+}

@@ -1,0 +1,91 @@
+/**
+ * A site is one publish target: one boot server (dnsmasq, TFTP) and its NFS server, serving every
+ * recipe published there. Each recipe has a record at `<config>/pibake/<recipe>.json`: its nodes,
+ * its network settings, where its trees are, which build is live and which were live when. The
+ * server configuration is rendered from all records, never from the recipe being built alone.
+ */
+import { join } from 'node:path'
+import type { Node, PublishTarget, Recipe } from '../recipe/types.ts'
+
+export const RECORD_FORMAT = 1
+
+/** How long builds are kept: the newest `builds`, and every build that was live in the last `days`. */
+export type Keep = PublishTarget['keep']
+
+/** One published build, and when it was the one the nodes booted. */
+export interface SiteBuild {
+  readonly id: string
+  /** ISO time the build was published. */
+  readonly created: string
+  /** Size of its root tree in bytes, when measured. */
+  readonly bytes?: number
+  /** Each time it became live, and until when (absent while it still is). */
+  readonly live: readonly { readonly from: string; readonly until?: string }[]
+}
+
+export type SiteNode = Pick<Node, 'hostname' | 'mac' | 'ip' | 'serial' | 'model'>
+
+export interface SiteRecord {
+  readonly format: typeof RECORD_FORMAT
+  readonly recipe: string
+  /** The recipe file it was last published from (on the machine that built it). */
+  readonly file: string
+  readonly netboot: Recipe['netboot']
+  readonly nodes: readonly SiteNode[]
+  /** Where the trees are on the target: `<nfs>/<recipe>/…` and the TFTP root. */
+  readonly paths: { readonly nfs: string; readonly tftp: string }
+  /** The live build's id, once one is published. */
+  readonly live?: string
+  readonly builds: readonly SiteBuild[]
+  readonly keep: Keep
+  readonly updated: string
+}
+
+/** `<config>/pibake`: the folder of a site's records. */
+export function recordsDir(config: string): string {
+  return join(config, 'pibake')
+}
+
+export function recordFile(config: string, recipe: string): string {
+  return join(recordsDir(config), `${recipe}.json`)
+}
+
+/** The fields of a node the site keeps (a node's cmdline and config lines belong to its build). */
+export function siteNode(node: SiteNode): SiteNode {
+  const { hostname, mac, ip, serial, model } = node
+  return { hostname, mac, model, ...(ip === undefined ? {} : { ip }), ...(serial === undefined ? {} : { serial }) }
+}
+
+/** The record a recipe would have at a site, keeping what the site already knows of its builds. */
+export function recordFor(recipe: Recipe, paths: SiteRecord['paths'], keep: Keep, previous: SiteRecord | undefined, now: Date): SiteRecord {
+  return {
+    format: RECORD_FORMAT,
+    recipe: recipe.name,
+    file: recipe.file,
+    netboot: recipe.netboot,
+    nodes: recipe.nodes.map(siteNode),
+    paths,
+    ...(previous?.live ? { live: previous.live } : {}),
+    builds: previous?.builds ?? [],
+    keep,
+    updated: now.toISOString(),
+  }
+}
+
+/** The record with `id` live from `now` on: the build live before it is live until `now`. */
+export function withLive(record: SiteRecord, id: string, now: Date, bytes?: number): SiteRecord {
+  const at = now.toISOString()
+  if (record.live === id) return record
+  const known = record.builds.some((b) => b.id === id)
+  const builds = [...record.builds, ...(known ? [] : [{ id, created: at, live: [], ...(bytes === undefined ? {} : { bytes }) }])].map((build) => {
+    if (build.id === id) return { ...build, live: [...build.live, { from: at }] }
+    if (build.id === record.live) return { ...build, live: build.live.map((span) => (span.until ? span : { ...span, until: at })) }
+    return build
+  })
+  return { ...record, live: id, builds, updated: at }
+}
+
+/** The record without the builds in `ids` (removed from the target). */
+export function withoutBuilds(record: SiteRecord, ids: ReadonlySet<string>): SiteRecord {
+  return { ...record, builds: record.builds.filter((b) => !ids.has(b.id)) }
+}
