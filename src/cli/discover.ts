@@ -6,8 +6,10 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
+import { localFiles } from '../publish/files.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { discover, type Discovered } from '../site/discover.ts'
+import { readSite } from '../site/store.ts'
 import { outDir, type Values } from './commands.ts'
 
 export async function discoverCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
@@ -31,16 +33,18 @@ export async function discoverCommand(args: readonly string[], values: Values, s
 }
 
 /**
- * The MACs the site at `configDir` already serves.
- * TODO(site): read them from the site records once `readSite(configDir)` lands in src/site/; until
- * then they come from the dnsmasq.conf published there (one `dhcp-host=<mac>,…` per node).
+ * The MACs the site at `configDir` already serves: every node of every recipe recorded there, and
+ * every `dhcp-host=<mac>` of its dnsmasq.conf (which also covers a site published before records).
+ * TODO(site): take the site from `--target` as `pibake site` does, once that option lands.
  */
 export async function knownSiteMacs(configDir: string): Promise<string[]> {
+  const records = await readSite({ files: localFiles(), config: configDir })
   const conf = await readFile(join(configDir, 'dnsmasq.conf'), 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return ''
     throw error
   })
-  return [...conf.matchAll(/^dhcp-host=((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\b/gim)].map((m) => m[1]!.toLowerCase())
+  const fromConf = [...conf.matchAll(/^dhcp-host=((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\b/gim)].map((m) => m[1]!)
+  return [...records.flatMap((record) => record.nodes.map((n) => n.mac)), ...fromConf].map((mac) => mac.toLowerCase())
 }
 
 function parseSeconds(text: string): number {
