@@ -8,13 +8,20 @@ import { InterruptedError, PibakeError, RecipeError, SiteConflictError, UsageErr
 const USAGE = `pibake: bake Raspberry Pi OS images into diskless network-boot systems
 
 usage:
-  pibake build <recipe.ts> [--out DIR] [--from STAGE] [--force] [--skip STAGE]… [--refresh] [--json | --plain]
+  pibake build <recipe.ts> [--out DIR] [--from STAGE] [--force] [--skip STAGE]… [--refresh] [--take] [--json | --plain]
   pibake plan <recipe.ts> [--out DIR] [--json]      verify everything, show which stages are cached
   pibake nodes <recipe.ts> [--out DIR] [--json]     the fleet: MAC, serial, IP, model, TFTP directory, build
   pibake snapshot <dir|build|image.img|snap.json> [-o FILE]
   pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees
-  pibake demo-image [--arch arm64|armhf|all] [--out DIR] [--force]
+  pibake demo-image [--arch arm64|armhf|all] [--release bookworm|trixie] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
+  pibake site [--out DIR | --target DIR] [--json]   the site's recipes, the build each node boots, the builds kept
+  pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
+                                                    switch a recipe and its nodes back to an earlier build
+  pibake unpublish <recipe> [--out DIR | --target DIR] [--json]
+                                                    take a recipe off the site: server config first, then its files
+  pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--out DIR | --target DIR] [--json]
+                                                    remove builds no node can still be running
   pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR] [--json]
                                                     Raspberry Pis asking for a boot that the site does not know
 
@@ -35,6 +42,13 @@ const OPTIONS = {
   seconds: { type: 'string' },
   log: { type: 'string' },
   recipe: { type: 'string', multiple: true },
+  release: { type: 'string' },
+  target: { type: 'string' },
+  to: { type: 'string' },
+  take: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  'keep-days': { type: 'string' },
+  'keep-builds': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -56,7 +70,8 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   const { runCommand } = await import('./cli/commands.ts')
-  return runCommand(command, args, values, controller.signal)
+  const { 'dry-run': dryRun, 'keep-days': keepDays, 'keep-builds': keepBuilds, ...rest } = values
+  return runCommand(command, args, { ...rest, dryRun, keepDays, keepBuilds }, controller.signal)
 }
 
 function report(error: unknown): number {

@@ -18,6 +18,13 @@ export interface Values {
   readonly seconds?: string | undefined
   readonly log?: string | undefined
   readonly recipe?: string[] | undefined
+  readonly release?: string | undefined
+  readonly target?: string | undefined
+  readonly to?: string | undefined
+  readonly take?: boolean | undefined
+  readonly dryRun?: boolean | undefined
+  readonly keepDays?: string | undefined
+  readonly keepBuilds?: string | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -30,6 +37,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./snapshot.ts')).diffCommand,
   'demo-image': async () => (await import('./demo.ts')).demoCommand,
   clean: async () => (await import('./clean.ts')).cleanCommand,
+  site: async () => (await import('./site.ts')).siteCommand,
+  rollback: async () => (await import('./site.ts')).rollbackCommand,
+  unpublish: async () => (await import('./site.ts')).unpublishCommand,
+  gc: async () => (await import('./site.ts')).gcCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
 }
 
@@ -65,7 +76,7 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
   const force = values.force ? true : values.from ? names.slice(names.indexOf(values.from)) : undefined
   const renderer = chooseRenderer(values)
   try {
-    const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh })
+    const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh, take: values.take })
     await renderer.done()
     if (!values.json) process.stderr.write(`pibake: done; log: ${result.log}\n`)
     return 0

@@ -2,13 +2,12 @@
  * The generated range-mode configuration run by the real dnsmasq in test namespaces, answered by
  * busybox udhcpc imitating the Pi bootloader, then the node's files fetched over TFTP with curl.
  */
-import { chmodSync, existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { renderDnsmasqConf } from '../../src/netboot/dnsmasq.ts'
 import { CommandError } from '../../src/errors.ts'
-import { decodePxe, PI_VENDOR_CLASS } from '../helpers/dhcp-client.ts'
+import { decodePxe } from '../helpers/dhcp-client.ts'
+import { piDhcp as piClientDhcp, tftpGet as piClientTftp } from '../helpers/pi-client.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
 import { node, rangeDhcp, recipe } from '../helpers/netboot-recipe.ts'
 import { netbootDir, type NetbootDir } from '../helpers/netboot-tree.ts'
@@ -34,34 +33,8 @@ async function withRangeServer(fn: (lan: TestLan, tree: NetbootDir, log: () => s
   }
 }
 
-/**
- * busybox udhcpc as the Pi bootloader asks: option 93 (architecture 0), the PXEClient vendor class,
- * and option 43 requested (without it dnsmasq leaves the PXE options out of a normal offer).
- * Returns the variables udhcpc hands its script on `bound` (it also puts the address on eth0), or
- * undefined when no server answered.
- */
-async function piDhcp(lan: TestLan, tree: NetbootDir, mac: string): Promise<Record<string, string> | undefined> {
-  await lan.setMac('cli', mac)
-  const envFile = join(tree.dir, `lease-${mac.replaceAll(':', '')}.env`)
-  const script = tree.write('udhcpc.sh', [
-    '#!/bin/sh',
-    '[ "$1" = bound ] || exit 0',
-    `env > "${envFile}"`,
-    'ip addr add "$ip/$mask" dev "$interface"',
-    '',
-  ].join('\n'))
-  chmodSync(script, 0o755)
-  const argv = ['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '2', '-T', '1', '-O', '43', '-x', '0x5d:0000', '-V', PI_VENDOR_CLASS, '-s', script]
-  const result = await lan.run('cli', argv, { okCodes: [1] })
-  if (result.exitCode !== 0 || !existsSync(envFile)) return undefined
-  return Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-}
-
-async function tftpGet(lan: TestLan, tree: NetbootDir, file: string): Promise<Buffer> {
-  const out = join(tree.dir, `fetched-${file.replaceAll('/', '_')}`)
-  await lan.run('cli', ['curl', '--silent', '--show-error', '--max-time', '10', '--output', out, `tftp://${SERVER}/${file}`])
-  return readFileSync(out)
-}
+const piDhcp = (lan: TestLan, tree: NetbootDir, mac: string) => piClientDhcp(lan, 'cli', tree.dir, mac)
+const tftpGet = (lan: TestLan, tree: NetbootDir, file: string) => piClientTftp(lan, 'cli', tree.dir, SERVER, file)
 
 const menu = (lease: Record<string, string>) => decodePxe(Buffer.from(lease.opt43 ?? '', 'hex')).menu
 

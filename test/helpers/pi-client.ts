@@ -1,0 +1,32 @@
+/**
+ * A client on a test LAN that asks like a Raspberry Pi's boot ROM: busybox udhcpc with option 93
+ * (architecture 0), the PXEClient vendor class and option 43 requested (without it dnsmasq leaves
+ * the PXE options out of a normal offer); then curl fetching files over TFTP (binary mode).
+ */
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PI_VENDOR_CLASS } from './dhcp-client.ts'
+import type { TestLan } from './netns.ts'
+
+/**
+ * Returns the variables udhcpc hands its script on `bound` (it also puts the address on the
+ * interface), or undefined when no server answered. `dir` holds the script and the lease file.
+ */
+export async function piDhcp(lan: TestLan, host: string, dir: string, mac: string): Promise<Record<string, string> | undefined> {
+  await lan.setMac(host, mac)
+  const envFile = join(dir, `lease-${mac.replaceAll(':', '')}.env`)
+  const script = join(dir, 'udhcpc.sh')
+  writeFileSync(script, ['#!/bin/sh', '[ "$1" = bound ] || exit 0', `env > "${envFile}"`, 'ip addr add "$ip/$mask" dev "$interface"', ''].join('\n'))
+  chmodSync(script, 0o755)
+  const argv = ['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '2', '-T', '1', '-O', '43', '-x', '0x5d:0000', '-V', PI_VENDOR_CLASS, '-s', script]
+  const result = await lan.run(host, argv, { okCodes: [1] })
+  if (result.exitCode !== 0 || !existsSync(envFile)) return undefined
+  return Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+}
+
+/** Fetches `file` from the TFTP server at `server` into `dir` and returns its bytes. */
+export async function tftpGet(lan: TestLan, host: string, dir: string, server: string, file: string): Promise<Buffer> {
+  const out = join(dir, `fetched-${file.replaceAll('/', '_')}`)
+  await lan.run(host, ['curl', '--silent', '--show-error', '--max-time', '10', '--output', out, `tftp://${server}/${file}`])
+  return readFileSync(out)
+}
