@@ -108,12 +108,13 @@ function destinationSchema(dir: string) {
     path: absolutePath,
     port: z.number().int().min(1, 'must be a TCP port, 1 to 65535').max(65535, 'must be a TCP port, 1 to 65535').default(22),
     identity: field(existingFile(dir)).optional(),
-  }).transform(({ host, path, port, identity }): Destination => {
+    knownHosts: field(existingFile(dir)).optional(),
+  }).transform(({ host, path, port, identity, knownHosts }): Destination => {
     const at = host.lastIndexOf('@')
     const user = at < 0 ? 'root' : host.slice(0, at)
-    return { kind: 'ssh', user, host: host.slice(at + 1), port, path, ...(identity ? { identity } : {}) }
+    return { kind: 'ssh', user, host: host.slice(at + 1), port, path, knownHosts: knownHosts ?? resolvePath(dir, '~/.ssh/known_hosts'), ...(identity ? { identity } : {}) }
   })
-  return z.union([local, ssh], { error: 'must be a local folder (a string) or an SSH destination { host, path, port?, identity? }' })
+  return z.union([local, ssh], { error: 'must be a local folder (a string) or an SSH destination { host, path, port?, identity?, knownHosts? }' })
 }
 
 function publishTargetSchema(dir: string) {
@@ -122,9 +123,15 @@ function publishTargetSchema(dir: string) {
     builds: z.number().int().min(1, 'must keep at least the live build (1)').default(DEFAULT_KEEP.builds),
     days: z.number().min(0, 'must be 0 or more days').default(DEFAULT_KEEP.days),
   }).default({ ...DEFAULT_KEEP })
-  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep }).transform(
-    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp, keep: target.keep }),
+  const command = matching((t) => t.trim() !== '' && !/[\r\n]/.test(t), (q) => `${q} must be one non-empty command line`)
+  const reload = strict({ dnsmasq: command.optional(), exports: command.optional(), ganesha: command.optional(), hosts: command.optional() }).default({})
+  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload }).transform(
+    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp, keep: target.keep, reload: definedOnly(target.reload) }),
   )
+}
+
+function definedOnly<T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
 }
 
 /** The whole recipe; `dir` is the recipe's folder, which relative paths start from. */

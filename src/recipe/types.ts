@@ -32,6 +32,11 @@ export type DestinationInput =
       port?: number
       /** Private key file for the connection, relative to the recipe file; it must exist (default: the SSH agent and ~/.ssh). */
       identity?: string
+      /**
+       * The known_hosts file that vouches for the host's key, relative to the recipe file (default
+       * `~/.ssh/known_hosts`). An unknown or changed host key is refused.
+       */
+      knownHosts?: string
     }
 
 export interface PublishTargetInput {
@@ -54,6 +59,13 @@ export interface PublishTargetInput {
    * reboots. `pibake gc` removes the rest; publishing applies it too.
    */
   keep?: { builds?: number; days?: number }
+  /**
+   * Commands run after a successful publish, each only when the file it names changed: on the
+   * `config` destination's host for `dnsmasq` and `hosts`, on the `nfs` destination's host for
+   * `exports` and `ganesha` (e.g. `{ dnsmasq: 'systemctl reload dnsmasq', exports: 'exportfs -ra' }`).
+   * One shell command line each; a failing one fails the publish with the host's message.
+   */
+  reload?: { dnsmasq?: string; exports?: string; ganesha?: string; hosts?: string }
 }
 
 export interface ImageInput {
@@ -190,7 +202,16 @@ export interface RecipeInput {
 
 export type Destination =
   | { readonly kind: 'local'; readonly path: string }
-  | { readonly kind: 'ssh'; readonly user: string; readonly host: string; readonly port: number; readonly path: string; readonly identity?: string }
+  | {
+      readonly kind: 'ssh'
+      readonly user: string
+      readonly host: string
+      readonly port: number
+      readonly path: string
+      readonly identity?: string
+      /** Absolute path of the known_hosts file to check the host key against. */
+      readonly knownHosts: string
+    }
 
 /** Builds kept on a target unless its `keep` says otherwise. */
 export const DEFAULT_KEEP = { builds: 3, days: 7 } as const
@@ -200,6 +221,7 @@ export interface PublishTarget {
   readonly tftp: Destination
   readonly config: Destination
   readonly keep: { readonly builds: number; readonly days: number }
+  readonly reload: { readonly dnsmasq?: string; readonly exports?: string; readonly ganesha?: string; readonly hosts?: string }
 }
 
 export interface Node {

@@ -65,5 +65,5 @@ function resolveSteps(steps: ParsedRecipe['customize'], file: string): Customize
 
 function defaultTarget(outDir: string): PublishTarget {
   const local = (path: string) => ({ kind: 'local', path }) as const
-  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')), keep: { ...DEFAULT_KEEP } }
+  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')), keep: { ...DEFAULT_KEEP }, reload: {} }
 }

@@ -3,7 +3,7 @@
  * checksum read from its file, and every default applied.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -37,6 +37,7 @@ test('a minimal recipe gets every default: publish under outDir, netmask, NFS pa
         tftp: { kind: 'local', path: '/var/tmp/pibake-out/publish/tftp' },
         config: { kind: 'local', path: '/var/tmp/pibake-out/publish' },
         keep: { builds: 3, days: 7 },
+        reload: {},
       },
     ],
   }
@@ -65,16 +66,18 @@ test('every field given (a proxy-mode node without an address too): SSH targets 
     ],
     publish: [
       {
-        nfs: { kind: 'ssh', user: 'admin', host: 'nfs.lab.example', port: 2222, path: '/export/pibake', identity: join(fixtures, 'fake-ssh-identity') },
+        nfs: { kind: 'ssh', user: 'admin', host: 'nfs.lab.example', port: 2222, path: '/export/pibake', identity: join(fixtures, 'fake-ssh-identity'), knownHosts: join(fixtures, 'known_hosts') },
         tftp: { kind: 'local', path: join(valid, 'publish/tftp') },
         config: { kind: 'local', path: join(valid, 'publish/tftp') },
         keep: { builds: 3, days: 7 },
+        reload: { dnsmasq: 'systemctl reload dnsmasq' },
       },
       {
         nfs: { kind: 'local', path: join(valid, 'mirror/nfs') },
-        tftp: { kind: 'ssh', user: 'root', host: 'tftp.lab.example', port: 22, path: '/srv/tftp' },
+        tftp: { kind: 'ssh', user: 'root', host: 'tftp.lab.example', port: 22, path: '/srv/tftp', knownHosts: join(homedir(), '.ssh/known_hosts') },
         config: { kind: 'local', path: join(valid, 'mirror/config') },
         keep: { builds: 5, days: 14 },
+        reload: {},
       },
     ],
   }

@@ -39,7 +39,7 @@ test('wrong types say what was expected and what was given', () => {
   assert.equal(problems({ ...minimal, nodes: 'node1' }), ['nodes: must be a list, not "node1"'])
   assert.equal(problems({ ...minimal, overlays: [7] }), ['overlays[0]: must be a string, not 7'])
   assert.equal(problems({ ...minimal, publish: [{ nfs: 3, tftp: '/srv/tftp' }] }), [
-    'publish[0].nfs: must be a local folder (a string) or an SSH destination { host, path, port?, identity? }',
+    'publish[0].nfs: must be a local folder (a string) or an SSH destination { host, path, port?, identity?, knownHosts? }',
   ])
 })
 
