@@ -19,10 +19,11 @@ import {
   dhcpcdConf,
   FIRST_BOOT_UNITS,
   hostsFile,
-  NETWORKMANAGER_CONF,
   sharedFstabLine,
 } from '../netboot/diskless.ts'
 import { fstabEntries } from './extract.ts'
+import { CLOUD_INIT_DISABLED_TEXT, disableCloudInit } from '../netboot/cloudinit.ts'
+import { networkManagerConf, unmanageBootInterface } from '../netboot/networkmanager.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
 export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
@@ -39,12 +40,12 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 3,
+  version: 4,
   async verify() {},
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -75,7 +76,8 @@ async function keepNetworkUp(ctx: LayerContext): Promise<void> {
   const dhcpcd = await resolveInRoot(ctx.root, '/etc/dhcpcd.conf', { followLast: true })
   const text = await readFile(dhcpcd, 'utf8').catch(() => undefined)
   if (text !== undefined) await writeFile(dhcpcd, dhcpcdConf(text))
-  if (await exists(ctx.root, '/etc/NetworkManager')) await putFile(ctx.root, '/etc/NetworkManager/conf.d/pibake-nfsroot.conf', NETWORKMANAGER_CONF)
+  await unmanageBootInterface(ctx.root, ctx.recipe.nodes)
+  await disableCloudInit(ctx.root, ctx.boot)
 }
 
 async function rewriteCmdline(ctx: LayerContext): Promise<void> {
