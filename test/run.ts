@@ -24,7 +24,8 @@ function collect(path: string): string[] {
 
 function runFile(file: string): Promise<{ passed: number; failed: number; skipped: number; code: number }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } })
+    // pibake-source: 'pibake' imported by a test (its recipe fixtures) is this checkout's src/index.ts, not the built dist/ (package.json "exports").
+    const child = spawn(process.execPath, ['--conditions=pibake-source', file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } })
     let out = ''
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()

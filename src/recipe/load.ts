@@ -1,11 +1,17 @@
 /**
  * Loads a recipe file: imports the TypeScript module with Node's own type stripping, takes its
  * default export and validates it. Every way that can fail says which file, which line and what to do.
+ *
+ * A recipe may live anywhere (`/etc/pibake/workers.ts`, a site repository without node_modules):
+ * its `import … from 'pibake'` is resolved to the pibake that is running, by a module resolution
+ * hook, so recipe and builder can never be two different versions.
  */
 import { statSync } from 'node:fs'
+import { registerHooks } from 'node:module'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { PibakeError, RecipeError } from '../errors.ts'
+import { SELF_INDEX_URL } from '../self.ts'
 import { describe } from './problems.ts'
 import type { Recipe } from './types.ts'
 import { validateRecipe, type ValidateOptions } from './validate.ts'
@@ -20,10 +26,25 @@ export async function loadRecipe(file: string, options: LoadOptions = {}): Promi
   return validateRecipe(await importDefault(path), path, options)
 }
 
+let resolvingSelf = false
+
+/**
+ * From now on, `import … from 'pibake'` in any module of this process (a recipe, a file it imports)
+ * is the running pibake's own entry module, whether or not a node_modules near the recipe has one.
+ */
+export function resolvePibakeToSelf(): void {
+  if (resolvingSelf) return
+  resolvingSelf = true
+  registerHooks({
+    resolve: (specifier, context, nextResolve) => (specifier === 'pibake' ? { url: SELF_INDEX_URL, shortCircuit: true } : nextResolve(specifier, context)),
+  })
+}
+
 async function importDefault(path: string): Promise<unknown> {
   const stat = statSync(path, { throwIfNoEntry: false })
   if (!stat) throw new PibakeError(`recipe ${path} does not exist`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')
   if (!stat.isFile()) throw new PibakeError(`recipe ${path} is not a file`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')
+  resolvePibakeToSelf()
   let module: Record<string, unknown>
   try {
     module = (await import(pathToFileURL(path).href)) as Record<string, unknown>
@@ -63,14 +84,13 @@ function syntaxHint(code: string | undefined): string {
 
 function loadHint(code: string | undefined, message: string): string {
   if (code === 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING') {
-    return 'Node does not strip types from TypeScript under node_modules: link pibake into the project (npm link pibake) rather than installing a copy'
+    return 'Node does not strip types from TypeScript files under node_modules: keep the recipe and the .ts files it imports outside node_modules'
   }
   if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
     return 'Node ran the recipe module and it threw: fix the line shown'
   }
-  if (message.includes("'pibake'")) {
-    return "recipes import defineRecipe from 'pibake': keep the recipe in pibake's own folder, or in a project that links pibake (npm link pibake)"
-  }
+  // 'pibake' itself always resolves (resolvePibakeToSelf): what is missing is a subpath of it.
+  if (message.includes("'pibake'")) return "import from 'pibake' itself (import { defineRecipe } from 'pibake'): the package has no subpaths"
   return 'the recipe imports a module that cannot be found; imports of local files need their .ts extension'
 }
 

@@ -101,7 +101,7 @@ const cases: Record<string, Case> = {
   'throws-while-loading': { problems: [`loading it threw Error: LAB_SERVER is not set (at ${invalid}/throws-while-loading.ts:6:9)`] },
   'syntax-error': { problems: ['syntax error at line 6: Unexpected token `,`'], hint: 'fix the syntax' },
   'unsupported-syntax': { problems: ['syntax error at line 3: TypeScript enum is not supported in strip-only mode'], hint: 'erasable TypeScript' },
-  'pibake-not-found': { problems: ["loading it threw Error: Cannot find package 'pibake'"], hint: 'npm link pibake' },
+  'pibake-subpath': { problems: ["loading it threw Error: Cannot find package 'pibake'"], hint: 'the package has no subpaths' },
   'imports-missing-file': { problems: ['loading it threw Error: Cannot find module'], hint: 'need their .ts extension' },
 }
 
