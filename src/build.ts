@@ -2,10 +2,11 @@
 import { createWriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { fanOut, type BuildEvent, type EventSink, type PlannedStage } from './pipeline/events.ts'
+import { fanOut, type BuildEvent, type BuildSummary, type EventSink, type PlannedStage } from './pipeline/events.ts'
 import { acquireLock } from './pipeline/lock.ts'
 import { plan as planStages, run, type RunOptions } from './pipeline/run.ts'
 import { STAGES } from './pipeline/stages.ts'
+import { collectSummary } from './pipeline/summary.ts'
 import { Workspace } from './pipeline/workspace.ts'
 import { Cleanup } from './system/cleanup.ts'
 import { loadRecipe } from './recipe/load.ts'
@@ -22,6 +23,11 @@ export interface BuildOptions {
   /** Stages to leave out. */
   readonly skip?: readonly string[]
   readonly refresh?: boolean
+  /**
+   * `apt-get dist-upgrade` after the recipe's customize steps. The customize stage then re-runs
+   * only when one of the image's apt archives has changed since its cached result was made.
+   */
+  readonly upgrade?: boolean
   /** Take nodes this recipe lists from the other recipes of its site (a move), instead of refusing. */
   readonly take?: boolean
 }
@@ -31,6 +37,8 @@ export interface BuildResult {
   readonly stages: readonly PlannedStage[]
   /** The JSON-lines log of this run. */
   readonly log: string
+  /** Published or unchanged, seconds per stage, bytes per target: also the build's last event. */
+  readonly summary: BuildSummary
 }
 
 /** Loads the recipe (a path, or an already validated Recipe), plans, and runs every stage that isn't cached. */
@@ -38,13 +46,17 @@ export async function build(recipeOrFile: string | Recipe, options: BuildOptions
   const outDir = resolve(options.outDir ?? 'out')
   const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
   const log = await openLog(outDir, recipe.name)
-  const emit = fanOut(log.sink, options.onEvent ?? (() => {}))
+  const collector = collectSummary(recipe.name)
+  const emit = fanOut(collector.sink, log.sink, options.onEvent ?? (() => {}))
   const release = await acquireLock(join(outDir, 'work', recipe.name))
   try {
     const result = await run(STAGES, recipe, runOptions(outDir, emit, options))
-    return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })), log: log.file }
+    const summary = collector.summary()
+    emit({ type: 'summary', ...summary })
+    return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })), log: log.file, summary }
   } catch (error) {
     emit({ type: 'warning', message: `build failed: ${error instanceof Error ? error.message : String(error)}` })
+    emit({ type: 'summary', ...collector.summary(error) })
     throw error
   } finally {
     await release()
@@ -61,7 +73,7 @@ export async function plan(recipeOrFile: string | Recipe, options: BuildOptions 
   const workspace = new Workspace(outDir, recipe.name, cleanup, signal)
   const emit = options.onEvent ?? (() => {})
   try {
-    const ctx = { recipe, workspace, signal, emit, cleanup, options: { refresh: options.refresh ?? false, take: options.take ?? false } }
+    const ctx = { recipe, workspace, signal, emit, cleanup, options: { refresh: options.refresh ?? false, upgrade: options.upgrade ?? false, take: options.take ?? false } }
     const result = await planStages(STAGES, ctx, runOptions(outDir, emit, options))
     return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) }
   } finally {
@@ -70,7 +82,7 @@ export async function plan(recipeOrFile: string | Recipe, options: BuildOptions 
 }
 
 function runOptions(outDir: string, emit: EventSink, options: BuildOptions): RunOptions {
-  return { outDir, emit, signal: options.signal ?? new AbortController().signal, force: options.force, skip: options.skip, refresh: options.refresh, take: options.take }
+  return { outDir, emit, signal: options.signal ?? new AbortController().signal, force: options.force, skip: options.skip, refresh: options.refresh, upgrade: options.upgrade, take: options.take }
 }
 
 async function openLog(outDir: string, recipe: string): Promise<{ file: string; sink: EventSink; close: () => Promise<void> }> {

@@ -25,11 +25,16 @@ export interface Values {
   readonly dryRun?: boolean | undefined
   readonly keepDays?: string | undefined
   readonly keepBuilds?: string | undefined
+  readonly upgrade?: boolean | undefined
+  readonly onCalendar?: string | undefined
+  readonly unitDir?: string | undefined
+  readonly remove?: boolean | undefined
+  readonly print?: boolean | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   build: async () => buildCommand,
   plan: async () => (await import('./plan.ts')).planCommand,
   nodes: async () => (await import('./nodes.ts')).nodesCommand,
@@ -42,7 +47,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   unpublish: async () => (await import('./site.ts')).unpublishCommand,
   gc: async () => (await import('./site.ts')).gcCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
+  schedule: async () => (await import('./schedule.ts')).scheduleCommand,
 }
+
+/** The commands, for the help text's completeness test. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS)
 
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   const load = COMMANDS[name]
@@ -69,6 +78,7 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
   const file = oneArgument(args, 'one recipe file')
   const { build } = await import('../build.ts')
   const { STAGES } = await import('../pipeline/stages.ts')
+  const { formatSummary } = await import('../pipeline/summary.ts')
   const names = STAGES.map((s) => s.name)
   for (const stage of [values.from, ...(values.skip ?? [])]) {
     if (stage !== undefined && !names.includes(stage)) throw new UsageError(`no stage named "${stage}"`, `stages: ${names.join(', ')}`)
@@ -76,9 +86,9 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
   const force = values.force ? true : values.from ? names.slice(names.indexOf(values.from)) : undefined
   const renderer = chooseRenderer(values)
   try {
-    const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh, take: values.take })
+    const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh, upgrade: values.upgrade, take: values.take })
     await renderer.done()
-    if (!values.json) process.stderr.write(`pibake: done; log: ${result.log}\n`)
+    if (!values.json) process.stderr.write(`pibake: ${formatSummary(result.summary)}\npibake: log: ${result.log}\n`)
     return 0
   } finally {
     await renderer.done()

@@ -2,7 +2,7 @@ import { plan } from '../build.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
 
 export async function planCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
-  const result = await plan(oneArgument(args, 'one recipe file'), { outDir: outDir(values), signal })
+  const result = await plan(oneArgument(args, 'one recipe file'), { outDir: outDir(values), signal, refresh: values.refresh, upgrade: values.upgrade })
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ recipe: result.recipe.name, stages: result.stages })}\n`)
     return 0

@@ -15,6 +15,7 @@ import { CommandError, PibakeError } from '../errors.ts'
 import type { PackagesStep, RemoveStep } from '../recipe/types.ts'
 import { setAside } from '../system/chroot.ts'
 import { Cleanup } from '../system/cleanup.ts'
+import type { ExecResult } from '../system/exec.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
@@ -34,7 +35,7 @@ export const APT_OPTIONS: readonly string[] = [
 
 const APT_ENV = { APT_LISTCHANGES_FRONTEND: 'none', UCF_FORCE_CONFFOLD: '1' }
 
-type Apt = (args: readonly string[]) => Promise<void>
+type Apt = (args: readonly string[]) => Promise<ExecResult>
 
 export async function installPackages(step: PackagesStep, ctx: StepContext): Promise<void> {
   await withApt(ctx, async (apt, cache) => {
@@ -70,7 +71,7 @@ export async function removePackages(step: RemoveStep, ctx: StepContext): Promis
 }
 
 /** Runs `use` with apt-get bound to the cache, man-db's index rebuild set aside, and the cache locked. */
-async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Promise<void>): Promise<void> {
+export async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Promise<void>): Promise<void> {
   const cache = await openAptCache(ctx)
   const release = await lockCache(cache, ctx.signal, ctx.info)
   const undo = new Cleanup()
@@ -79,9 +80,7 @@ async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache) => Pro
     await setAside(ctx.root, { path: '/var/lib/man-db/auto-update' }, undo)
     const binds = cacheBinds(cache)
     for (const bind of binds) await ensureFolder(ctx.root, bind.target, undo)
-    const apt: Apt = async (args) => {
-      await ctx.run(['apt-get', ...APT_OPTIONS, ...args], { binds, env: APT_ENV })
-    }
+    const apt: Apt = (args) => ctx.run(['apt-get', ...APT_OPTIONS, ...args], { binds, env: APT_ENV })
     await use(apt, cache)
   } finally {
     const errors = await undo.run()

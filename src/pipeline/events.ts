@@ -13,6 +13,38 @@ export type BuildEvent =
   | { readonly type: 'log'; readonly stage: string; readonly line: string }
   | { readonly type: 'info'; readonly stage?: string; readonly message: string }
   | { readonly type: 'warning'; readonly stage?: string; readonly message: string }
+  | ({ readonly type: 'published'; readonly stage: 'publish' } & PublishedTarget)
+  | ({ readonly type: 'summary' } & BuildSummary)
+
+/** What publishing did at one target. */
+export interface PublishedTarget {
+  /** The target's NFS folder (where the root filesystems go). */
+  readonly target: string
+  /** The build now live there. */
+  readonly id: string
+  /** False when that content was live already and nothing was copied. */
+  readonly copied: boolean
+  /** Bytes of file content sent there (files already there are not sent again; 0 when nothing was copied). */
+  readonly bytes: number
+}
+
+/** The last event of a build: what a monitor needs to know about it. */
+export interface BuildSummary {
+  readonly recipe: string
+  /**
+   * `published`: a new build went live at some target; `unchanged`: every target had it live
+   * already; `not-published`: the publish stage was skipped; `failed`: nothing was published.
+   */
+  readonly result: 'published' | 'unchanged' | 'not-published' | 'failed'
+  /** The live build after this run (the first target's), when publish ran. */
+  readonly build?: string
+  /** Every stage: how it ended, and the seconds it ran. */
+  readonly stages: readonly { readonly name: string; readonly status: 'done' | 'cached' | 'skipped' | 'failed'; readonly seconds?: number }[]
+  readonly targets: readonly PublishedTarget[]
+  readonly seconds: number
+  /** Why the build failed. */
+  readonly error?: string
+}
 
 export interface PlannedStage {
   readonly name: string

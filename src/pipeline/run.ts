@@ -22,6 +22,8 @@ export interface RunOptions {
   readonly skip?: readonly string[]
   /** Refresh package lists and the like even when cached inputs say it isn't needed. */
   readonly refresh?: boolean
+  /** `apt-get dist-upgrade` after the recipe's customize steps (see the customize stage). */
+  readonly upgrade?: boolean
   /** Let publish take nodes from other recipes of the site. */
   readonly take?: boolean
 }
@@ -36,7 +38,7 @@ export async function plan(stages: readonly Stage[], ctx: StageContext, options:
   let parent = ''
   let rerun = false
   for (const stage of stages) {
-    const skipped = options.skip?.includes(stage.name) ? 'skipped on the command line' : stage.skip?.(ctx.recipe)
+    const skipped = options.skip?.includes(stage.name) ? 'skipped on the command line' : stage.skip?.(ctx.recipe, ctx.options)
     if (skipped) {
       planned.push({ name: stage.name, stage, status: 'skipped', reason: skipped })
       continue
@@ -46,8 +48,10 @@ export async function plan(stages: readonly Stage[], ctx: StageContext, options:
     const key = manifestKey(manifest)
     const stored = await readManifest(ctx.workspace.stageDir(stage.name))
     const forced = options.force === true || options.force?.includes(stage.name)
-    const cached: boolean = stage.kind !== 'final' && !forced && !rerun && stored?.key === key && (await (stage.intact?.(ctx) ?? true))
-    const reason = cached ? 'cached' : forced ? 'forced' : stage.kind === 'final' ? 'always runs' : stored?.key === key ? 'an earlier stage runs' : whatChanged(stored, manifest)
+    const reusable: boolean = stage.kind !== 'final' && !forced && !rerun && stored?.key === key && (await (stage.intact?.(ctx) ?? true))
+    const stale: string | undefined = reusable ? await stage.stale?.(ctx) : undefined
+    const cached: boolean = reusable && !stale
+    const reason = cached ? 'cached' : forced ? 'forced' : stage.kind === 'final' ? 'always runs' : (stale ?? (stored?.key === key ? 'an earlier stage runs' : whatChanged(stored, manifest)))
     planned.push({ name: stage.name, stage, status: cached ? 'cached' : 'run', reason, key, manifest })
     rerun ||= !cached && stage.kind !== 'final'
     parent = key
@@ -60,7 +64,7 @@ export async function run(stages: readonly Stage[], recipe: Recipe, options: Run
   const journal = new Journal(journalDir(options.outDir))
   const cleanup = new Cleanup(journal)
   const workspace = new Workspace(options.outDir, recipe.name, cleanup, options.signal)
-  const ctx: StageContext = { recipe, workspace, signal: options.signal, emit: options.emit, cleanup, options: { refresh: options.refresh ?? false, take: options.take ?? false } }
+  const ctx: StageContext = { recipe, workspace, signal: options.signal, emit: options.emit, cleanup, options: { refresh: options.refresh ?? false, upgrade: options.upgrade ?? false, take: options.take ?? false } }
   try {
     const result = await plan(stages, ctx, options)
     options.emit({ type: 'plan', recipe: recipe.name, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) })

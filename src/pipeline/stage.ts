@@ -12,7 +12,7 @@ export interface StageContext {
   /** Undos for this run (loop devices, mounts): run when the build ends, however it ends. */
   readonly cleanup: Cleanup
   /** Options given on the command line that stages may read. */
-  readonly options: { readonly refresh: boolean; readonly take: boolean }
+  readonly options: { readonly refresh: boolean; readonly upgrade: boolean; readonly take: boolean }
 }
 
 /** Where a layer stage writes: the merged, writable views of the root and boot trees. */
@@ -37,13 +37,15 @@ export interface Stage {
   readonly kind: 'layer' | 'output' | 'final'
   /** Bump when the stage's code changes what it produces: it is part of the cache key. */
   readonly version: number
-  /** Why the stage does not apply to this recipe, or undefined when it does. */
-  skip?(recipe: Recipe): string | undefined
+  /** Why the stage does not apply to this recipe (with these options), or undefined when it does. */
+  skip?(recipe: Recipe, options: StageContext['options']): string | undefined
   /** Checks made before anything touches the host; throws a PibakeError naming the problem. */
   verify(ctx: StageContext): Promise<void>
   /** Everything the stage reads, as JSON: with the parent's key, this is its cache key. */
   inputs(ctx: StageContext): Promise<Record<string, unknown>>
   /** Whether a cached result is still intact (e.g. a cached file still exists). */
   intact?(ctx: StageContext): Promise<boolean>
+  /** Why a cached result no longer stands although the inputs are the same (e.g. upstream changed), or undefined. */
+  stale?(ctx: StageContext): Promise<string | undefined>
   run(ctx: LayerContext): Promise<void>
 }

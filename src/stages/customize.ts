@@ -13,13 +13,14 @@ import { requirePrograms } from '../system/preflight.ts'
 import { stepContext } from '../customize/context.ts'
 import { describeStep, headline, stepError } from '../customize/describe.ts'
 import { runStep, stepInputs } from '../customize/steps.ts'
+import { archivesChanged, upgradeImage } from '../customize/upgrade.ts'
 
 export const customize: Stage = {
   name: 'customize',
   kind: 'layer',
   version: 1,
-  skip(recipe) {
-    return recipe.customize.length ? undefined : 'the recipe has no customize steps'
+  skip(recipe, options) {
+    return recipe.customize.length || options.upgrade ? undefined : 'the recipe has no customize steps'
   },
   async verify(ctx) {
     await requirePrograms(['unshare', 'setpriv', 'chroot', 'mount', 'findmnt'])
@@ -27,11 +28,15 @@ export const customize: Stage = {
     if (arch) await checkEmulation(arch)
   },
   async inputs(ctx) {
-    return { steps: await Promise.all(ctx.recipe.customize.map(stepInputs)) }
+    return { steps: await Promise.all(ctx.recipe.customize.map(stepInputs)), ...(ctx.options.upgrade ? { upgrade: 'dist-upgrade' } : {}) }
   },
   /** `--refresh` means fresh package lists: a result built from cached ones doesn't count then. */
   async intact(ctx) {
     return !(ctx.options.refresh && ctx.recipe.customize.some((step) => step.kind === 'packages'))
+  },
+  /** `--upgrade`: the cached result stands while none of the image's apt archives changed (see customize/upgrade.ts). */
+  async stale(ctx) {
+    return ctx.options.upgrade ? archivesChanged(ctx.workspace.stageDir('customize'), ctx.signal) : undefined
   },
   async run(ctx) {
     const { arch, bootMount } = await ctx.workspace.imageInfo()
@@ -44,7 +49,8 @@ export const customize: Stage = {
       boot: { dir: ctx.boot, mount: bootMount },
       arch,
       cacheDir: ctx.workspace.cache,
-      refresh: ctx.options.refresh,
+      // An upgrade fetches fresh lists anyway: the recipe's packages come from them too.
+      refresh: ctx.options.refresh || ctx.options.upgrade,
       scratch,
       signal: ctx.signal,
       log: (line) => ctx.emit({ type: 'log', stage: 'customize', line }),
@@ -59,6 +65,13 @@ export const customize: Stage = {
         throw stepError(step, error)
       })
       timings.push(`${headline(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    }
+    if (ctx.options.upgrade) {
+      ctx.emit({ type: 'step', stage: 'customize', step: 'apt-get dist-upgrade (--upgrade)' })
+      const started = Date.now()
+      const archives = await upgradeImage(steps, ctx.dir)
+      timings.push(`dist-upgrade: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      ctx.emit({ type: 'info', stage: 'customize', message: `upgraded from ${archives.length} apt archive${archives.length === 1 ? '' : 's'}: ${archives.map((a) => a.url).join(', ')}` })
     }
     ctx.emit({ type: 'info', stage: 'customize', message: `${arch} steps took ${timings.join('; ')}` })
   },

@@ -40,6 +40,7 @@ export const publish: Stage = {
       const result = await publishLocal(ctx, { nfs: target.nfs.path, tftp: target.tftp.path }, views, ctx.key)
       const where = join(recipeDir(target.nfs.path, ctx.recipe.name), 'builds', result.id)
       ctx.emit({ type: 'info', stage: 'publish', message: result.copied ? `published build ${result.id} (${formatBytes(result.bytes ?? 0)}) to ${where}` : `build ${result.id} is already live at ${where}: nothing to copy` })
+      ctx.emit({ type: 'published', stage: 'publish', target: target.nfs.path, id: result.id, copied: result.copied, bytes: result.bytes ?? 0 })
       const recorded = await recordPublish(site, result.id, result.bytes)
       report(ctx, target, recorded)
     }

@@ -1,0 +1,199 @@
+/**
+ * What `pibake --help` and `pibake <command> --help` print: the overview, and for each command its
+ * usage line, what it does, its options and an example. Kept apart from cli.ts so that it stays small.
+ */
+
+/** One command's help: `options` are `[flag as typed, what it does]`. */
+export interface CommandHelp {
+  readonly usage: string
+  readonly does: string
+  readonly options: readonly (readonly [string, string])[]
+  readonly examples: readonly string[]
+}
+
+const OUT: readonly [string, string] = ['--out DIR', 'caches, work trees, logs and the default publish target (default ./out)']
+const JSON_OUT: readonly [string, string] = ['--json', 'print JSON instead of text']
+const SITE: readonly (readonly [string, string])[] = [
+  ['--target DIR', "the site's configuration folder (where its dnsmasq.conf and records are)"],
+  ['--out DIR', 'or the default site of this out folder, <out>/publish (default ./out)'],
+  JSON_OUT,
+]
+
+export const HELP: Readonly<Record<string, CommandHelp>> = {
+  build: {
+    usage: 'pibake build <recipe.ts> [options]',
+    does: 'Runs the pipeline (image, extract, overlay, customize, netboot, publish), re-running only the stages whose inputs changed, and publishes when the result differs from the live build. Ends with a summary: published or unchanged, seconds per stage, bytes per target.',
+    options: [
+      OUT,
+      ['--from STAGE', 're-run this stage and every stage after it'],
+      ['--force', 're-run every stage'],
+      ['--skip STAGE', 'leave a stage out (repeatable)'],
+      ['--refresh', "fetch package lists again (re-runs customize when the recipe installs packages)"],
+      ['--upgrade', "apt-get dist-upgrade after the recipe's steps; re-runs customize only when the image's archives changed"],
+      ['--take', 'move nodes this recipe lists from other recipes of the site instead of refusing'],
+      ['--json', 'one JSON event per line on stdout, the last one the summary'],
+      ['--plain', 'labelled lines instead of the task list (the default when not on a terminal)'],
+    ],
+    examples: ['pibake build recipes/cluster-node.ts', 'pibake build /etc/pibake/workers.ts --out /var/lib/pibake --upgrade --json'],
+  },
+  plan: {
+    usage: 'pibake plan <recipe.ts> [options]',
+    does: 'Verifies everything (recipe, image checksum, host tools, the site) and shows which stages are cached and why the others would run. Changes nothing.',
+    options: [OUT, ['--refresh', 'as build --refresh'], ['--upgrade', "as build --upgrade: asks the image's archives whether they changed"], JSON_OUT],
+    examples: ['pibake plan recipes/cluster-node.ts'],
+  },
+  nodes: {
+    usage: 'pibake nodes <recipe.ts> [options]',
+    does: 'The fleet: hostname, MAC, serial, IP, model, TFTP directory and the build each node boots.',
+    options: [OUT, JSON_OUT],
+    examples: ['pibake nodes recipes/cluster-node.ts'],
+  },
+  snapshot: {
+    usage: 'pibake snapshot <dir|build|image.img|snap.json> [-o FILE]',
+    does: 'Records every entry of a tree (path, type, mode, owner, size, content hash, link target, xattrs, hard links) as JSON.',
+    options: [['-o, --output FILE', 'write the snapshot to FILE instead of stdout']],
+    examples: ['pibake snapshot out/publish/nfs/cluster-node/current/ -o live.json'],
+  },
+  diff: {
+    usage: 'pibake diff <a> <b> [options]',
+    does: 'What was added, removed and changed between two trees: directories, published builds, disk images (their root partition) or saved snapshots.',
+    options: [JSON_OUT, ['--mtime', 'also compare modification times']],
+    examples: ['pibake diff out/demo/raspios-demo-arm64.img out/publish/nfs/cluster-node/current/'],
+  },
+  'demo-image': {
+    usage: 'pibake demo-image [options]',
+    does: 'Builds the demo image from Debian packages into <out>/demo/, laid out like Raspberry Pi OS; cached by its inputs.',
+    options: [
+      ['--arch ARCH', 'arm64 (default), armhf or all'],
+      ['--release NAME', 'bookworm (default) or trixie'],
+      OUT,
+      ['--force', 'build it again even when cached'],
+    ],
+    examples: ['pibake demo-image --arch all'],
+  },
+  clean: {
+    usage: 'pibake clean [options]',
+    does: 'Unmounts and detaches what a killed run (SIGKILL, power loss) left under the out folder.',
+    options: [OUT],
+    examples: ['pibake clean --out /var/lib/pibake'],
+  },
+  discover: {
+    usage: 'pibake discover --interface IF [options]',
+    does: 'Listens for DHCP requests from Raspberry Pis the site does not know and prints node entries to paste into a recipe. Answers nobody.',
+    options: [
+      ['--interface IF', 'the interface the Pis are on (required)'],
+      ['--seconds N', 'how long to listen (default 30)'],
+      ['--log FILE', "read the site's dnsmasq log (log-dhcp) instead of listening on UDP 67"],
+      ['--recipe FILE', 'a recipe whose nodes count as known (repeatable)'],
+      OUT,
+      JSON_OUT,
+    ],
+    examples: ['pibake discover --interface eth0 --seconds 60'],
+  },
+  site: {
+    usage: 'pibake site [options]',
+    does: "The site's recipes, the build each node boots, and the builds kept.",
+    options: SITE,
+    examples: ['pibake site --target /srv/pibake/config'],
+  },
+  rollback: {
+    usage: 'pibake rollback <recipe> [options]',
+    does: 'Switches a recipe and its nodes back to an earlier build (by default the one that was live before the live one).',
+    options: [['--to ID', 'the build to switch to'], ...SITE],
+    examples: ['pibake rollback cluster-node --to 20261130-101500-3f2a9c1d'],
+  },
+  unpublish: {
+    usage: 'pibake unpublish <recipe> [options]',
+    does: "Takes a recipe off the site: the server configuration first (its nodes get no boot answer), then its files.",
+    options: SITE,
+    examples: ['pibake unpublish old-lab'],
+  },
+  gc: {
+    usage: 'pibake gc [<recipe>] [options]',
+    does: 'Removes builds that no node can still be running, beyond what the site keeps.',
+    options: [
+      ['--keep-builds N', 'keep the N newest builds of each recipe'],
+      ['--keep-days N', 'keep builds younger than N days'],
+      ['--dry-run', 'say what would be removed, remove nothing'],
+      ...SITE,
+    ],
+    examples: ['pibake gc --keep-builds 2 --dry-run'],
+  },
+  schedule: {
+    usage: 'pibake schedule <recipe.ts> --on-calendar SPEC [options]\n       pibake schedule --remove <recipe.ts | recipe name> [--unit-dir DIR]',
+    does: 'Writes a systemd service and timer (pibake-<recipe>.service and .timer) that rebuild the recipe on a schedule, with absolute paths to this node, this pibake, the recipe and the out folder. A run publishes only when the result differs from the live build, never a failed build; its exit status and the journal say which.',
+    options: [
+      ['--on-calendar SPEC', 'when to run, a systemd calendar spec (daily, Mon *-*-* 04:00, *-*-* 03:30); checked with systemd-analyze'],
+      ['--unit-dir DIR', 'where to write the units (default /etc/systemd/system)'],
+      ['--refresh', 'fetch package lists on every run (build --refresh)'],
+      ['--upgrade', "apt-get dist-upgrade after the recipe's steps on every run (build --upgrade): picks up security fixes"],
+      ['--out DIR', 'the out folder the builds use (default ./out, made absolute)'],
+      ['--print', 'print the units and a cron line (for hosts without systemd) instead of writing'],
+      ['--remove', 'remove the units written for this recipe'],
+    ],
+    examples: [
+      "pibake schedule /etc/pibake/workers.ts --on-calendar 'Sun *-*-* 03:30' --upgrade --out /var/lib/pibake",
+      'systemctl daemon-reload && systemctl enable --now pibake-workers.timer',
+      'journalctl -u pibake-workers.service',
+    ],
+  },
+}
+
+export const USAGE = `pibake: bake Raspberry Pi OS images into diskless network-boot systems
+
+usage:
+  pibake build <recipe.ts> [--out DIR] [--from STAGE] [--force] [--skip STAGE]… [--refresh] [--upgrade] [--take] [--json | --plain]
+  pibake plan <recipe.ts> [--out DIR] [--json]      verify everything, show which stages are cached
+  pibake nodes <recipe.ts> [--out DIR] [--json]     the fleet: MAC, serial, IP, model, TFTP directory, build
+  pibake snapshot <dir|build|image.img|snap.json> [-o FILE]
+  pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees
+  pibake demo-image [--arch arm64|armhf|all] [--release bookworm|trixie] [--out DIR] [--force]
+  pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
+  pibake site [--out DIR | --target DIR] [--json]   the site's recipes, the build each node boots, the builds kept
+  pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
+                                                    switch a recipe and its nodes back to an earlier build
+  pibake unpublish <recipe> [--out DIR | --target DIR] [--json]
+                                                    take a recipe off the site: server config first, then its files
+  pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--out DIR | --target DIR] [--json]
+                                                    remove builds no node can still be running
+  pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR] [--json]
+                                                    Raspberry Pis asking for a boot that the site does not know
+  pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]
+  pibake schedule --remove <recipe.ts> [--unit-dir DIR]
+                                                    rebuild on a schedule: a systemd service and timer
+  pibake <command> --help                           a command's options and an example
+  pibake --version
+
+Stages: image, extract, overlay, customize, netboot, publish.  Exit status: 0 ok, 1 failed, 2 bad usage or recipe, 130 interrupted.`
+
+/** `pibake <command> --help`, or undefined for a command that doesn't exist. */
+export function commandHelp(command: string): string | undefined {
+  const help = HELP[command]
+  if (!help) return undefined
+  const width = Math.max(...help.options.map(([flag]) => flag.length))
+  const options = help.options.map(([flag, what]) => `  ${flag.padEnd(width)}  ${what}`)
+  return [
+    `usage: ${help.usage}`,
+    '',
+    wrap(help.does, 100),
+    '',
+    'options:',
+    ...options,
+    `  ${'-h, --help'.padEnd(width)}  this help`,
+    '',
+    `example${help.examples.length > 1 ? 's' : ''}:`,
+    ...help.examples.map((e) => `  ${e}`),
+  ].join('\n')
+}
+
+function wrap(text: string, width: number): string {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else line = line ? `${line} ${word}` : word
+  }
+  return [...lines, line].join('\n')
+}

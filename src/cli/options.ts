@@ -1,0 +1,33 @@
+/** Every option the command line knows, for node:util's parseArgs; `--keep-days` reaches a command as `keepDays`. */
+export const OPTIONS = {
+  out: { type: 'string' },
+  from: { type: 'string' },
+  force: { type: 'boolean' },
+  skip: { type: 'string', multiple: true },
+  refresh: { type: 'boolean' },
+  json: { type: 'boolean' },
+  plain: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  mtime: { type: 'boolean' },
+  arch: { type: 'string' },
+  interface: { type: 'string' },
+  seconds: { type: 'string' },
+  log: { type: 'string' },
+  recipe: { type: 'string', multiple: true },
+  release: { type: 'string' },
+  target: { type: 'string' },
+  to: { type: 'string' },
+  take: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  'keep-days': { type: 'string' },
+  'keep-builds': { type: 'string' },
+  upgrade: { type: 'boolean' },
+  'on-calendar': { type: 'string' },
+  'unit-dir': { type: 'string' },
+  remove: { type: 'boolean' },
+  print: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const
+
+export type CliOptions = typeof OPTIONS
