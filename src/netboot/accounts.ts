@@ -31,6 +31,8 @@ export const ACCOUNTS_DEFAULTS = ['login.defs', 'default/useradd'] as const
  * The boot script. Seeds and merges under a lock folder (mkdir is atomic on the NFS server), so two
  * nodes booting together never append the same account twice; every file is written beside its
  * target with the image copy's owner and mode, then renamed over it: no reader sees half a file.
+ * Never `cp -a`: over NFSv3 (nfs-ganesha) its copy of permissions fails with "Input/output error"
+ * (no NFSACL), which is what stopped the first version of this script before `shadow`.
  */
 export function accountsScript(mount: string): string {
   return `#!/bin/sh
@@ -47,20 +49,22 @@ if mountpoint -q "$image"; then
 fi
 [ -d "$shared" ] || mkdir -m 755 "$shared"
 lock=$shared/.pibake-accounts.lock
+# A node's clock may be anything before time sync: a stale lock is told by waiting, not by its date.
 tries=0
 until mkdir "$lock" 2>/dev/null; do
   tries=$((tries + 1))
-  if [ "$tries" -ge 60 ]; then
-    echo "pibake-accounts: $lock held for 30 s (a node stopped while seeding?): taking it over" >&2
+  if [ "$tries" -ge 240 ]; then
+    echo "pibake-accounts: $lock held for 2 minutes (a node stopped while seeding?): taking it over" >&2
     break
   fi
   sleep 0.5
 done
 trap 'rmdir "$lock"' EXIT
 
-# place REFERENCE TARGET < content: written beside TARGET with REFERENCE's owner and mode, then renamed.
+# place REFERENCE TARGET < content: written beside TARGET with REFERENCE's owner and mode, then
+# renamed. The temporary name is random: nodes booting alike have the same PIDs.
 place() {
-  tmp=$2.pibake-$$
+  tmp=$(mktemp "$2.pibake-XXXXXX")
   cat > "$tmp"
   chown "$(stat -c %u:%g "$1")" "$tmp"
   chmod "$(stat -c %a "$1")" "$tmp"
