@@ -1,9 +1,10 @@
 /**
  * A Raspberry Pi stand-in for boot tests: `qemu-system-aarch64 -M virt` booting a published kernel,
- * initramfs and command line, inside a test namespace. Its only network is QEMU's user network
- * (slirp): the guest is 10.0.2.15 and reaches the namespace's loopback as 10.0.2.2; the guest's
- * sshd is forwarded to a port on the namespace's loopback. The serial console goes to a file.
- * Stopped by PID (the child is QEMU itself: `ip netns exec` replaces its process).
+ * initramfs and command line, inside a test namespace. Its network is either QEMU's user network
+ * (slirp: the guest is 10.0.2.15, reaches the namespace's loopback as 10.0.2.2, and its sshd is
+ * forwarded to a port on that loopback), or a tap device in the namespace (see tap.ts: the guest
+ * is a host on a test LAN, with the address the LAN's DHCP server gives it). The serial console
+ * goes to a file. Stopped by PID (the child is QEMU itself: `ip netns exec` replaces its process).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,8 +22,13 @@ export interface GuestOptions {
   readonly append: string
   /** The guest's Ethernet MAC address (the node's). */
   readonly mac: string
-  /** Port on the namespace's loopback forwarded to the guest's port 22. */
-  readonly sshPort: number
+  /** User network: port on the namespace's loopback forwarded to the guest's port 22. */
+  readonly sshPort?: number
+  /**
+   * Tap network instead: a tap device already in `netns` (plugged into a bridge there), and where
+   * the guest's sshd is reached from: its address and the namespace of a host on the same LAN.
+   */
+  readonly tap?: { readonly ifname: string; readonly address: string; readonly sshNetns: string }
   /** File that receives the serial console. */
   readonly serialLog: string
   readonly cpus?: number
@@ -44,9 +50,21 @@ export function qemuArgs(options: GuestOptions): string[] {
     '-M', 'virt', '-cpu', 'cortex-a53', '-smp', String(options.cpus ?? 2), '-m', String(options.memoryMiB ?? 1024),
     '-nographic', '-monitor', 'none', '-serial', `file:${options.serialLog}`, '-no-reboot',
     '-kernel', options.kernel, '-initrd', options.initrd, '-append', options.append,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22`,
+    '-netdev', netdev(options),
     '-device', `virtio-net-pci,netdev=n0,mac=${options.mac},romfile=`,
   ]
+}
+
+function netdev(options: GuestOptions): string {
+  if (options.tap) return `tap,id=n0,ifname=${options.tap.ifname},script=no,downscript=no`
+  if (options.sshPort === undefined) throw new Error('a guest needs a tap device or an SSH port on the user network')
+  return `user,id=n0,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22`
+}
+
+/** Where the guest's sshd answers: namespace, address and port. */
+export function sshTarget(guest: Pick<Guest, 'options'>): { netns: string; host: string; port: number } {
+  const { tap, netns, sshPort } = guest.options
+  return tap ? { netns: tap.sshNetns, host: tap.address, port: 22 } : { netns, host: '127.0.0.1', port: sshPort ?? 22 }
 }
 
 export function startGuest(options: GuestOptions): Guest {
@@ -78,14 +96,14 @@ export function startGuest(options: GuestOptions): Guest {
   }
 }
 
-/** Runs a command on the guest as root over SSH (through the forwarded port), bounded in time. */
+/** Runs a command on the guest as root over SSH (the forwarded port, or the guest's LAN address), bounded in time. */
 export function guestSsh(guest: Guest, key: string, command: string, options: { timeoutS?: number; okCodes?: readonly number[] } = {}): Promise<ExecResult> {
-  const { netns, sshPort } = guest.options
+  const { netns, host, port } = sshTarget(guest)
   return exec(
     [
       'ip', 'netns', 'exec', netns, 'timeout', String(options.timeoutS ?? 60),
-      'ssh', '-i', key, '-p', String(sshPort), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', command,
+      'ssh', '-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${host}`, command,
     ],
     { okCodes: options.okCodes },
   )
