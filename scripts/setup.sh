@@ -12,6 +12,8 @@ debian_packages=(
   # netboot servers and clients used by the tests
   dnsmasq nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils openssh-server openssh-client
   busybox-static curl iproute2 qemu-system-arm
+  # systemd-analyze checks calendar specs and the units pibake schedule writes
+  systemd
   # fetching Node.js and npm packages
   ca-certificates
 )

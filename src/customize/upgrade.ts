@@ -30,7 +30,8 @@ const FETCH_TIMEOUT_MS = 60_000
 export async function upgradeImage(ctx: StepContext, stageDir: string): Promise<readonly ArchiveState[]> {
   let archives: readonly ArchiveState[] = []
   await withApt(ctx, async (apt, cache) => {
-    await apt(['update'])
+    // Any archive that cannot be fetched fails the upgrade (apt-get would only warn and use old lists).
+    await apt(['update', '--error-on=any'])
     // Prints, without fetching anything, each file `update` fetches and the name apt keeps it under.
     const { stdout } = await apt(['update', '--print-uris'])
     archives = await archiveStates(stdout, cache.lists)
