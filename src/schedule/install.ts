@@ -80,7 +80,16 @@ export async function scheduleUnits(recipeFile: string, options: ScheduleOptions
 /** Writes the service and the timer, replacing only units pibake wrote before. */
 export async function installSchedule(schedule: Schedule): Promise<void> {
   for (const unit of [schedule.service, schedule.timer]) await refuseForeign(unit.file)
-  for (const unit of [schedule.service, schedule.timer]) await writeFileAtomic(unit.file, unit.text, 0o644)
+  for (const unit of [schedule.service, schedule.timer]) await writeFileAtomic(unit.file, unit.text, 0o644).catch(denied(unit.file))
+}
+
+/** A unit that cannot be written or removed, said with what to do about it. */
+function denied(file: string): (error: NodeJS.ErrnoException) => never {
+  return (error) => {
+    if (typeof error.code !== 'string') throw error
+    const root = error.code === 'EACCES' || error.code === 'EPERM'
+    throw new PibakeError(`cannot change ${file}: ${error.message}`, root ? "systemd's units are root's: run pibake schedule as root (sudo), or give a --unit-dir you can write" : 'give a --unit-dir that is a writable folder', { cause: error })
+  }
 }
 
 export interface Removed {
@@ -102,12 +111,12 @@ export async function removeSchedule(recipe: string, options: { readonly unitDir
   const link = join(dir, 'timers.target.wants', `${name}.timer`)
   const target = await readlink(link).catch(() => undefined)
   if (target !== undefined && basename(target) === `${name}.timer`) {
-    await rm(link)
+    await rm(link).catch(denied(link))
     removed.push(link)
   }
   for (const file of files) {
     if (!(await stat(file).catch(() => undefined))) continue
-    await rm(file)
+    await rm(file).catch(denied(file))
     removed.push(file)
   }
   if (!removed.length) throw new PibakeError(`no units of ${name} in ${dir}`, options.unitDir === undefined ? 'give the --unit-dir they were written to' : undefined)
