@@ -4,13 +4,11 @@
  * apt cache and decompressed images outlive test runs, while everything else starts afresh.
  */
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
-import { leftovers } from '../helpers/leftovers.ts'
 import { fileSha256 } from '../../src/stages/image.ts'
 import { REPO, demoImage } from './demo-root.ts'
 
@@ -97,22 +95,7 @@ const SETUP_SCRIPT = `set -eu
 echo "script ran as $(id -u) with $# argument(s): $*" > /etc/pibake-script
 `
 
-/**
- * What a run left on the host (see helpers/leftovers.ts), less loop devices that pibake detached
- * but that a mount namespace made meanwhile by some other program on this machine still holds
- * (the kernel marks those autoclear: they go when that namespace ends). Mounts are never excused.
- */
-export async function leftBehind(dir: string): Promise<string[]> {
-  for (let attempt = 0; attempt < 20 && (await leftovers(dir)).length; attempt++) await sleep(250)
-  const left = await leftovers(dir)
-  const held = async (line: string) => {
-    const device = /^loop: \/dev\/(loop\d+)/.exec(line)?.[1]
-    return device !== undefined && (await readFile(`/sys/block/${device}/loop/autoclear`, 'utf8').catch(() => '0')).trim() === '1'
-  }
-  const excused = await Promise.all(left.map(held))
-  for (const line of left.filter((_, i) => excused[i])) console.log(`  note: ${line} is detached, held by another program's mount namespace`)
-  return left.filter((_, i) => !excused[i])
-}
+export { leftBehind } from '../helpers/leftovers.ts'
 
 /** Stage statuses from a build's plan event. */
 export function statuses(events: readonly BuildEvent[]): Record<string, string> {
