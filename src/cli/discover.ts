@@ -6,10 +6,9 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
-import { localFiles } from '../publish/files.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { discover, type Discovered } from '../site/discover.ts'
-import { readSite } from '../site/store.ts'
+import { openSite, readSite } from '../site/store.ts'
 import { outDir, type Values } from './commands.ts'
 
 export async function discoverCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
@@ -38,7 +37,7 @@ export async function discoverCommand(args: readonly string[], values: Values, s
  * TODO(site): take the site from `--target` as `pibake site` does, once that option lands.
  */
 export async function knownSiteMacs(configDir: string): Promise<string[]> {
-  const records = await readSite({ files: localFiles(), config: configDir })
+  const records = await readSite(openSite({ kind: 'local', path: configDir }))
   const conf = await readFile(join(configDir, 'dnsmasq.conf'), 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return ''
     throw error

@@ -17,7 +17,7 @@ export function jsonRenderer(out: NodeJS.WritableStream = process.stdout): Rende
 
 /** `stage | line`, one line per event: for logs, CI and terminals that aren't. */
 export function plainRenderer(out: NodeJS.WritableStream = process.stderr): Renderer {
-  let lastProgress = 0
+  const lastProgress = new Map<string, number>()
   const write = (stage: string | undefined, text: string) => out.write(`${(stage ?? 'pibake').padEnd(9)}| ${text}\n`)
   const sink = (event: BuildEvent) => {
     switch (event.type) {
@@ -31,8 +31,8 @@ export function plainRenderer(out: NodeJS.WritableStream = process.stderr): Rend
         if (event.status === 'done' || event.status === 'failed') write(event.stage, `${event.status}${event.ms !== undefined ? ` in ${(event.ms / 1000).toFixed(1)} s` : ''}`)
         break
       case 'progress':
-        if (Date.now() - lastProgress < 2000) break
-        lastProgress = Date.now()
+        if (Date.now() - (lastProgress.get(event.label ?? '') ?? 0) < 2000) break
+        lastProgress.set(event.label ?? '', Date.now())
         write(event.stage, progressText(event))
         break
       case 'step':
@@ -54,7 +54,8 @@ export function plainRenderer(out: NodeJS.WritableStream = process.stderr): Rend
 
 export function progressText(event: Extract<BuildEvent, { type: 'progress' }>): string {
   const amount = (n: number) => (event.unit === 'bytes' ? formatBytes(n) : `${n} files`)
-  return event.total ? `${amount(event.done)} of ${amount(event.total)} (${Math.floor((event.done / event.total) * 100)}%)` : amount(event.done)
+  const text = event.total ? `${amount(event.done)} of ${amount(event.total)} (${Math.floor((event.done / event.total) * 100)}%)` : amount(event.done)
+  return `${event.label ? `${event.label}: ` : ''}${text}${event.files === undefined ? '' : `, ${event.files} files`}`
 }
 
 /** The part of a listr2 task this renderer uses. */
@@ -67,6 +68,7 @@ interface Task {
 export function listrRenderer(fallback: Renderer = plainRenderer()): Renderer {
   const tasks = new Map<string, { task?: Task; settle?: (error?: Error) => void; ended?: { error?: Error } }>()
   let list: Promise<void> | undefined
+  const progress = new Map<string, Map<string, string>>()
   const entry = (stage: string) => tasks.get(stage) ?? tasks.set(stage, {}).get(stage)!
   const end = (stage: string, error?: Error) => {
     const e = entry(stage)
@@ -82,7 +84,11 @@ export function listrRenderer(fallback: Renderer = plainRenderer()): Renderer {
     const stage = 'stage' in event ? event.stage : undefined
     const task = stage ? tasks.get(stage)?.task : undefined
     if (event.type === 'stage-end') end(event.stage, event.status === 'failed' ? new Error(`${event.stage} failed`) : undefined)
-    else if (event.type === 'progress' && task) task.title = `${event.stage} — ${progressText(event)}`
+    else if (event.type === 'progress' && task) {
+      const lines = (progress.get(event.stage) ?? new Map<string, string>()).set(event.label ?? '', progressText(event))
+      progress.set(event.stage, lines)
+      task.title = `${event.stage} — ${[...lines.values()].join('  ·  ')}`
+    }
     else if ((event.type === 'log' || event.type === 'info' || event.type === 'step') && task) task.output = event.type === 'log' ? event.line : event.type === 'step' ? `› ${event.step}` : event.message
     else if (event.type === 'warning') fallback.sink(event)
   }

@@ -2,16 +2,15 @@
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { formatBytes } from '../pipeline/events.ts'
-import { localFiles } from '../publish/files.ts'
 import { gc, rollback, unpublish } from '../site/ops.ts'
 import { siteStatus, type RecipeView } from '../site/status.ts'
-import type { Site } from '../site/store.ts'
+import { openSite, type Site } from '../site/store.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
 
 /** `--target DIR` (a site's configuration folder), or the default target under `--out`. */
 export function siteFromOptions(values: Values): Site {
   const config = values.target ? resolve(values.target) : resolve(outDir(values), 'publish')
-  return { files: localFiles(), config }
+  return openSite({ kind: 'local', path: config })
 }
 
 export async function siteCommand(args: readonly string[], values: Values): Promise<number> {

@@ -9,7 +9,17 @@ export type BuildEvent =
   | { readonly type: 'stage-start'; readonly stage: string }
   | { readonly type: 'stage-end'; readonly stage: string; readonly status: 'done' | 'cached' | 'skipped' | 'failed'; readonly reason?: string; readonly ms?: number }
   | { readonly type: 'step'; readonly stage: string; readonly step: string }
-  | { readonly type: 'progress'; readonly stage: string; readonly done: number; readonly total?: number; readonly unit: 'bytes' | 'files' }
+  | {
+      readonly type: 'progress'
+      readonly stage: string
+      readonly done: number
+      readonly total?: number
+      readonly unit: 'bytes' | 'files'
+      /** Which of several concurrent transfers (a publish target), when there are several. */
+      readonly label?: string
+      /** Files sent so far, beside the bytes. */
+      readonly files?: number
+    }
   | { readonly type: 'log'; readonly stage: string; readonly line: string }
   | { readonly type: 'info'; readonly stage?: string; readonly message: string }
   | { readonly type: 'warning'; readonly stage?: string; readonly message: string }

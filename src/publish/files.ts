@@ -5,7 +5,7 @@
  * and renamed into place.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { switchSymlink } from './fsops.ts'
 
@@ -25,6 +25,14 @@ export interface HostFiles {
   /** Removes a file, link or whole folder; nothing when it is not there. */
   remove(path: string): Promise<void>
   exists(path: string): Promise<boolean>
+  /** Makes a folder and its parents. */
+  mkdir(path: string, mode?: number): Promise<void>
+  /** Renames a file or folder (replacing an empty folder or a file at `to`). */
+  rename(from: string, to: string): Promise<void>
+  /** Creates a file that must not exist yet; false when it does (a lock someone holds). */
+  createExclusive(path: string, content: string): Promise<boolean>
+  /** When a file last changed (ms since the epoch), or undefined when it does not exist. */
+  mtime(path: string): Promise<number | undefined>
 }
 
 /** The target is this machine (or a folder mounted here). */
@@ -38,6 +46,14 @@ export function localFiles(): HostFiles {
     switchSymlink,
     remove: (path) => rm(path, { recursive: true, force: true }),
     exists: (path) => lstat(path).then(() => true, ifMissing(false)),
+    mkdir: async (path, mode = 0o755) => void (await mkdir(path, { recursive: true, mode })),
+    rename,
+    createExclusive: (path, content) =>
+      writeFile(path, content, { flag: 'wx' }).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? false : Promise.reject(error)),
+      ),
+    mtime: (path) => stat(path).then((s) => s.mtimeMs, ifMissing(undefined)),
   }
 }
 

@@ -4,13 +4,12 @@
  * `<nfs>/<recipe>/nodes/<mac>/` (exported to that node alone), where the node's
  * `pibake-identity.service` fetches them at boot.
  */
-import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { macDir } from '../netboot/layout.ts'
 import type { Node } from '../recipe/types.ts'
 import { exec } from '../system/exec.ts'
-import { rsync } from '../system/rsync.ts'
-import { writeFileAtomic } from './fsops.ts'
+import type { Host } from './host.ts'
 
 export const KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const
 
@@ -36,16 +35,24 @@ export async function nodeKeys(out: string, recipe: string, node: Node, signal?:
   return dir
 }
 
-/** Publishes each node's identity folder: its host keys and its hostname. */
-export async function publishIdentities(out: string, recipe: string, nodes: readonly Node[], nfsRecipeDir: string, signal?: AbortSignal): Promise<void> {
-  const root = join(nfsRecipeDir, 'nodes')
-  await mkdir(root, { recursive: true, mode: 0o755 })
+/**
+ * Publishes each node's identity folder, `<nfs>/<recipe>/nodes/<mac>/`: its host keys and its
+ * hostname, staged here in `staging` and sent in one transfer; private keys 0600 in 0700 folders.
+ * Folders of nodes the recipe no longer has are removed.
+ */
+export async function publishIdentities(out: string, recipe: string, nodes: readonly Node[], host: Host, nfsRecipeDir: string, staging: string, signal?: AbortSignal): Promise<void> {
+  await rm(staging, { recursive: true, force: true })
+  await mkdir(staging, { recursive: true, mode: 0o755 })
   for (const node of nodes) {
     const keys = await nodeKeys(out, recipe, node, signal)
-    const dest = join(root, macDir(node.mac))
-    await mkdir(dest, { recursive: true })
-    await chmod(dest, 0o700)
-    await rsync(keys, dest, { args: ['--recursive', '--times', '--perms', '--chown=0:0', '--chmod=F600', '--exclude=.*'], signal })
-    await writeFileAtomic(join(dest, 'hostname'), `${node.hostname}\n`, 0o644)
+    const dest = join(staging, macDir(node.mac))
+    await mkdir(dest, { mode: 0o700 })
+    for (const name of (await readdir(keys)).filter((n) => !n.startsWith('.'))) await copyFile(join(keys, name), join(dest, name))
+    await writeFile(join(dest, 'hostname'), `${node.hostname}\n`)
   }
+  const root = join(nfsRecipeDir, 'nodes')
+  await host.files.mkdir(root)
+  await host.confine(nfsRecipeDir, root)
+  await host.sync(staging, root, { args: ['--recursive', '--times', '--perms', '--delete', '--chown=0:0', '--chmod=D700,F600'], signal })
+  await rm(staging, { recursive: true, force: true })
 }

@@ -55,7 +55,7 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.dhcp', (r) => r.netboot.dhcp],
     ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
     ['netboot.nfs', (r) => r.netboot.nfs],
-    ['the TFTP root', (r) => r.paths.tftp],
+    ['the TFTP root', (r) => r.where.tftp],
   ]
   return settings.flatMap(([name, get]) => {
     const mine = JSON.stringify(get(candidate))

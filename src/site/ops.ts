@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { macDir } from '../netboot/layout.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
-import { withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
+import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { writeSiteConfig } from './render.ts'
-import { readRecord, readSite, removeRecord, writeRecord, type Site } from './store.ts'
+import { readRecord, readSite, removeRecord, treeFiles, writeRecord, type Site } from './store.ts'
 
 export interface RollbackResult {
   readonly recipe: string
@@ -29,20 +29,21 @@ export async function rollback(site: Site, recipe: string, to?: string, now = ne
   if (!record.builds.some((b) => b.id === target)) {
     throw new PibakeError(`${recipe} has no build ${target}`, `builds: ${record.builds.map((b) => b.id).join(', ') || 'none'}`)
   }
-  if (!(await site.files.exists(buildRoot(record.paths, recipe, target))) || !(await site.files.exists(bootBuild(record.paths, recipe, target)))) {
+  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
+  if (!(await nfs.exists(buildRoot(paths, recipe, target))) || !(await tftp.exists(bootBuild(paths, recipe, target)))) {
     throw new PibakeError(`build ${target} of ${recipe} is no longer on the target`, 'choose another with --to (pibake site shows what is there)')
   }
   const switched: string[] = []
   const skipped: string[] = []
   for (const node of record.nodes) {
-    if (!(await site.files.exists(join(bootBuild(record.paths, recipe, target), macDir(node.mac))))) {
+    if (!(await tftp.exists(join(bootBuild(paths, recipe, target), macDir(node.mac))))) {
       skipped.push(node.hostname)
       continue
     }
-    await site.files.switchSymlink(nodeLink(record.paths, node.mac), nodeLinkTarget(recipe, target, node.mac))
+    await tftp.switchSymlink(nodeLink(paths, node.mac), nodeLinkTarget(recipe, target, node.mac))
     switched.push(node.hostname)
   }
-  await site.files.switchSymlink(join(recipeRoot(record.paths, recipe), 'current'), `builds/${target}`)
+  await nfs.switchSymlink(join(recipeRoot(paths, recipe), 'current'), `builds/${target}`)
   await writeRecord(site, withLive(record, target, now))
   return { recipe, from: record.live, to: target, switched, skipped }
 }
@@ -68,12 +69,13 @@ export async function unpublish(site: Site, recipe: string): Promise<UnpublishRe
   const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
   await removeRecord(site, recipe)
   const configChanged = await writeSiteConfig(site, others)
+  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const node of record.nodes) {
-    const link = nodeLink(record.paths, node.mac)
-    if (parseNodeLink(await site.files.readlink(link))?.recipe === recipe) await site.files.remove(link)
+    const link = nodeLink(paths, node.mac)
+    if (parseNodeLink(await tftp.readlink(link))?.recipe === recipe) await tftp.remove(link)
   }
-  await site.files.remove(join(record.paths.tftp, 'builds', recipe))
-  await site.files.remove(recipeRoot(record.paths, recipe))
+  await tftp.remove(join(paths.tftp, 'builds', recipe))
+  await nfs.remove(recipeRoot(paths, recipe))
   return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged }
 }
 
@@ -111,10 +113,11 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
   if (ids.includes(record.live ?? '')) throw new PibakeError(`refusing to remove the live build ${record.live} of ${record.recipe}`)
   const updated = withoutBuilds(record, new Set(ids))
   await writeRecord(site, updated)
+  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const id of ids) {
-    await site.files.remove(bootBuild(record.paths, record.recipe, id))
-    await site.files.remove(`${buildRoot(record.paths, record.recipe, id)}.json`)
-    await site.files.remove(buildRoot(record.paths, record.recipe, id))
+    await tftp.remove(bootBuild(paths, record.recipe, id))
+    await nfs.remove(`${buildRoot(paths, record.recipe, id)}.json`)
+    await nfs.remove(buildRoot(paths, record.recipe, id))
   }
   return updated
 }

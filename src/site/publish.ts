@@ -7,21 +7,15 @@
 import { join } from 'node:path'
 import { SiteConflictError } from '../errors.ts'
 import { macDir } from '../netboot/layout.ts'
-import { localFiles } from '../publish/files.ts'
 import type { PublishTarget, Recipe } from '../recipe/types.ts'
 import { removeBuilds } from './ops.ts'
 import { nodeLink, parseNodeLink, recipeRoot } from './paths.ts'
-import { recordFor, withLive, type SiteRecord } from './record.ts'
-import type { ConfigFile } from './render.ts'
-import { writeSiteConfig } from './render.ts'
+import { recordFor, treePaths, withLive, type SiteRecord } from './record.ts'
+import { writeSiteConfig, type ConfigFile, type NfsMirror } from './render.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { siteProblems } from './check.ts'
-import { readSite, writeRecord, type Site } from './store.ts'
+import { readSite, treeFiles, writeRecord, type Site } from './store.ts'
 
-/** The site a publish target is: its config destination holds the records. */
-export function siteOf(target: PublishTarget): Site {
-  return { files: localFiles(), config: target.config.path }
-}
 
 export interface SitePlan {
   readonly site: Site
@@ -35,11 +29,10 @@ export interface SitePlan {
  * Reads the site and checks the recipe against it; throws SiteConflictError (nothing changed) when a
  * node is in another recipe (unless `take`) or the settings disagree.
  */
-export async function planSite(recipe: Recipe, target: PublishTarget, take: boolean, now = new Date()): Promise<SitePlan> {
-  const site = siteOf(target)
+export async function planSite(site: Site, recipe: Recipe, target: PublishTarget, take: boolean, now = new Date()): Promise<SitePlan> {
   const records = await readSite(site)
   const previous = records.find((r) => r.recipe === recipe.name)
-  const candidate = recordFor(recipe, { nfs: target.nfs.path, tftp: target.tftp.path }, target.keep, previous, now)
+  const candidate = recordFor(recipe, { nfs: target.nfs, tftp: target.tftp }, target.keep, previous, now)
   const problems = siteProblems(candidate, records)
   const blocking = problems.filter((p) => !(take && p.mac))
   if (blocking.length) {
@@ -66,7 +59,7 @@ export interface SitePublished {
 }
 
 /** Records build `id` as live, lets go of nodes, re-renders the server configuration, applies retention. */
-export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, now = new Date()): Promise<SitePublished> {
+export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, mirror?: NfsMirror, now = new Date()): Promise<SitePublished> {
   const { site, candidate } = plan
   const released: string[] = []
   const others: SiteRecord[] = []
@@ -87,7 +80,7 @@ export async function recordPublish(plan: SitePlan, id: string, bytes: number | 
   let record = withLive(candidate, id, now, bytes)
   await writeRecord(site, record)
   released.push(...(await releaseNodes(site, candidate, dropped)))
-  const configChanged = await writeSiteConfig(site, [...others, record])
+  const configChanged = await writeSiteConfig(site, [...others, record], mirror)
   const retention = planRetention(record, record.keep, now)
   if (retention.remove.length) record = await removeBuilds(site, record, retention.remove.map((b) => b.id))
   return { configChanged, removed: retention.remove, kept: retention.keep, released }
@@ -96,10 +89,11 @@ export async function recordPublish(plan: SitePlan, id: string, bytes: number | 
 /** A recipe lets go of nodes: their links, if still its own, and its copy of their identity. */
 async function releaseNodes(site: Site, record: SiteRecord, macs: readonly string[]): Promise<string[]> {
   const names: string[] = []
+  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const mac of macs) {
-    const link = nodeLink(record.paths, mac)
-    if (parseNodeLink(await site.files.readlink(link))?.recipe === record.recipe) await site.files.remove(link)
-    await site.files.remove(join(recipeRoot(record.paths, record.recipe), 'nodes', macDir(mac)))
+    const link = nodeLink(paths, mac)
+    if (parseNodeLink(await tftp.readlink(link))?.recipe === record.recipe) await tftp.remove(link)
+    await nfs.remove(join(recipeRoot(paths, record.recipe), 'nodes', macDir(mac)))
     names.push(record.nodes.find((n) => n.mac === mac)?.hostname ?? mac)
   }
   return names

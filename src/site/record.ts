@@ -5,7 +5,7 @@
  * server configuration is rendered from all records, never from the recipe being built alone.
  */
 import { join } from 'node:path'
-import type { Node, PublishTarget, Recipe } from '../recipe/types.ts'
+import type { Destination, Node, PublishTarget, Recipe } from '../recipe/types.ts'
 
 export const RECORD_FORMAT = 1
 
@@ -32,13 +32,18 @@ export interface SiteRecord {
   readonly file: string
   readonly netboot: Recipe['netboot']
   readonly nodes: readonly SiteNode[]
-  /** Where the trees are on the target: `<nfs>/<recipe>/…` and the TFTP root. */
-  readonly paths: { readonly nfs: string; readonly tftp: string }
+  /** Where the trees are: `<nfs>/<recipe>/…` and the TFTP root, each here or on a host over SSH. */
+  readonly where: { readonly nfs: Destination; readonly tftp: Destination }
   /** The live build's id, once one is published. */
   readonly live?: string
   readonly builds: readonly SiteBuild[]
   readonly keep: Keep
   readonly updated: string
+}
+
+/** The paths of a record's trees on their hosts. */
+export function treePaths(record: SiteRecord): { nfs: string; tftp: string } {
+  return { nfs: record.where.nfs.path, tftp: record.where.tftp.path }
 }
 
 /** `<config>/pibake`: the folder of a site's records. */
@@ -57,14 +62,14 @@ export function siteNode(node: SiteNode): SiteNode {
 }
 
 /** The record a recipe would have at a site, keeping what the site already knows of its builds. */
-export function recordFor(recipe: Recipe, paths: SiteRecord['paths'], keep: Keep, previous: SiteRecord | undefined, now: Date): SiteRecord {
+export function recordFor(recipe: Recipe, where: SiteRecord['where'], keep: Keep, previous: SiteRecord | undefined, now: Date): SiteRecord {
   return {
     format: RECORD_FORMAT,
     recipe: recipe.name,
     file: recipe.file,
     netboot: recipe.netboot,
     nodes: recipe.nodes.map(siteNode),
-    paths,
+    where,
     ...(previous?.live ? { live: previous.live } : {}),
     builds: previous?.builds ?? [],
     keep,

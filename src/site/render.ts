@@ -8,6 +8,7 @@ import { hostsFile } from '../netboot/diskless.ts'
 import { renderSiteDnsmasqConf } from '../netboot/dnsmasq.ts'
 import { renderSiteExports, renderSiteGanesha, type FleetExports } from '../netboot/exports.ts'
 import { macDir } from '../netboot/layout.ts'
+import type { HostFiles } from '../publish/files.ts'
 import type { SiteRecord } from './record.ts'
 import type { Site } from './store.ts'
 
@@ -21,24 +22,39 @@ export function renderSite(records: readonly SiteRecord[]): Record<ConfigFile, s
   const fleets = byName.map((r) => ({ name: r.recipe, file: r.file, netboot: r.netboot, nodes: r.nodes }))
   const exports = byName.map(fleetExports)
   return {
-    'dnsmasq.conf': renderSiteDnsmasqConf(fleets, { tftpRoot: byName[0]!.paths.tftp }),
+    'dnsmasq.conf': renderSiteDnsmasqConf(fleets, { tftpRoot: byName[0]!.where.tftp.path }),
     exports: renderSiteExports(exports),
     'ganesha.conf': renderSiteGanesha(exports),
     hosts: hostsFile(byName.flatMap((r) => r.nodes)),
   }
 }
 
-/** Writes every file whose text differs from what the site has; returns the names of those. */
-export async function writeSiteConfig(site: Site, records: readonly SiteRecord[]): Promise<ConfigFile[]> {
+/** The files the NFS server reads: copied to the NFS host too when it is not the configuration's host. */
+export const NFS_FILES: readonly ConfigFile[] = ['exports', 'ganesha.conf']
+
+/** A second place for the NFS server's files: a folder on the NFS host. */
+export interface NfsMirror {
+  readonly files: HostFiles
+  readonly dir: string
+}
+
+/**
+ * Writes every file whose text differs from what the site has (and the NFS files to `mirror`, when
+ * given); returns the names of the files that changed in either place.
+ */
+export async function writeSiteConfig(site: Site, records: readonly SiteRecord[], mirror?: NfsMirror): Promise<ConfigFile[]> {
   const rendered = renderSite(records)
-  const changed: ConfigFile[] = []
-  for (const name of CONFIG_FILES) {
-    const path = join(site.config, name)
-    if ((await site.files.readText(path)) === rendered[name]) continue
-    await site.files.writeAtomic(path, rendered[name])
-    changed.push(name)
+  const places = [{ files: site.files, dir: site.config, names: CONFIG_FILES }, ...(mirror ? [{ ...mirror, names: NFS_FILES }] : [])]
+  const changed = new Set<ConfigFile>()
+  for (const place of places) {
+    for (const name of place.names) {
+      const path = join(place.dir, name)
+      if ((await place.files.readText(path)) === rendered[name]) continue
+      await place.files.writeAtomic(path, rendered[name])
+      changed.add(name)
+    }
   }
-  return changed
+  return CONFIG_FILES.filter((name) => changed.has(name))
 }
 
 /** Where a recipe's trees are on the NFS server, as its exports name them. */

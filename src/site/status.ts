@@ -1,8 +1,8 @@
 /** A site as an administrator looks at it: each recipe, the build each node boots, the builds kept. */
 import { parseNodeLink, nodeLink } from './paths.ts'
-import type { SiteNode } from './record.ts'
+import { treePaths, type SiteNode } from './record.ts'
 import { planRetention } from './retention.ts'
-import { readSite, type Site } from './store.ts'
+import { readSite, treeFiles, type Site } from './store.ts'
 
 export interface NodeView extends SiteNode {
   /** The recipe and build its TFTP link points at now (another recipe's after a move). */
@@ -42,7 +42,7 @@ export async function siteStatus(site: Site, now = new Date()): Promise<SiteView
       const why = new Map([...retention.keep.map((k) => [k.id, `kept: ${k.why}`] as const), ...retention.remove.map((k) => [k.id, 'the next gc removes it'] as const)])
       const nodes = await Promise.all(
         record.nodes.map(async (node) => {
-          const link = parseNodeLink(await site.files.readlink(nodeLink(record.paths, node.mac)))
+          const link = parseNodeLink(await treeFiles(site, record, 'tftp').readlink(nodeLink(treePaths(record), node.mac)))
           return { ...node, boots: link ? { recipe: link.recipe, build: link.id } : undefined }
         }),
       )

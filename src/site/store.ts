@@ -1,13 +1,28 @@
 /** Reading and writing a site's records through the target's files. */
 import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
+import { HostPool } from '../publish/hosts.ts'
+import type { Destination } from '../recipe/types.ts'
 import { RECORD_FORMAT, recordFile, recordsDir, type SiteRecord } from './record.ts'
 
 /** A site: where its records and server configuration live, and how to reach its files. */
 export interface Site {
+  /** The files of the host holding the configuration folder. */
   readonly files: HostFiles
   /** The folder holding `dnsmasq.conf`, `exports`, … and `pibake/<recipe>.json`. */
   readonly config: string
+  /** The hosts of the recipes' trees (NFS and TFTP), reached through the same connections. */
+  readonly hosts: HostPool
+}
+
+/** The site whose configuration is at `config` (close it with `site.hosts.close()`). */
+export function openSite(config: Destination, hosts = new HostPool()): Site {
+  return { files: hosts.get(config).files, config: config.path, hosts }
+}
+
+/** The files of the host a record's NFS or TFTP tree is on. */
+export function treeFiles(site: Site, record: SiteRecord, tree: 'nfs' | 'tftp'): HostFiles {
+  return site.hosts.get(record.where[tree]).files
 }
 
 /** Every recipe recorded at the site, by name. */
@@ -48,7 +63,7 @@ export async function removeRecord(site: Site, recipe: string): Promise<void> {
 function isRecord(value: unknown): value is SiteRecord {
   if (typeof value !== 'object' || value === null) return false
   const r = value as Record<string, unknown>
-  return r.format === RECORD_FORMAT && typeof r.recipe === 'string' && Array.isArray(r.nodes) && Array.isArray(r.builds) && typeof r.netboot === 'object' && typeof r.paths === 'object'
+  return r.format === RECORD_FORMAT && typeof r.recipe === 'string' && Array.isArray(r.nodes) && Array.isArray(r.builds) && typeof r.netboot === 'object' && typeof r.where === 'object'
 }
 
 function damaged(site: Site, file: string, why: string): PibakeError {

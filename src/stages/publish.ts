@@ -1,33 +1,49 @@
 /**
- * publish: copies the finished root and boot trees to every target, then hands the recipe to the
- * target's site, which records it and renders the server configuration (dnsmasq.conf, exports,
- * ganesha.conf, hosts) from every recipe published there. Never cached: it compares the live build
- * with what it would publish and copies only when they differ.
+ * publish: copies the finished root and boot trees to every target (concurrently; one failing target
+ * does not stop the others), then hands the recipe to the target's site, which records it and
+ * renders the server configuration (dnsmasq.conf, exports, ganesha.conf, hosts) from every recipe
+ * published there, and runs the target's reload commands for the files that changed. Never cached:
+ * it compares the live build with what it would publish and copies only when they differ.
  */
 import { join } from 'node:path'
-import { PreflightError } from '../errors.ts'
+import PQueue from 'p-queue'
+import { PibakeError, PreflightError, StageError } from '../errors.ts'
 import { formatBytes } from '../pipeline/events.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { recipeDir } from '../publish/builds.ts'
-import { publishLocal } from '../publish/local.ts'
-import type { Destination, PublishTarget } from '../recipe/types.ts'
-import { planSite, recordPublish } from '../site/publish.ts'
+import type { Host } from '../publish/host.ts'
+import { HostPool, sameHost } from '../publish/hosts.ts'
+import { lockPublish } from '../publish/lock.ts'
+import { publishTrees, type Published } from '../publish/trees.ts'
+import type { PublishTarget } from '../recipe/types.ts'
+import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
+import type { ConfigFile } from '../site/render.ts'
+import { openSite } from '../site/store.ts'
 import { requirePrograms } from '../system/preflight.ts'
+import { UnreachableError } from '../system/ssh.ts'
 
 export const publish: Stage = {
   name: 'publish',
   kind: 'final',
-  version: 2,
+  version: 3,
   async verify(ctx) {
-    await requirePrograms(['rsync', 'cp', 'du'])
+    await requirePrograms(['rsync', 'cp'])
+    if (ctx.recipe.publish.some((t) => [t.nfs, t.tftp, t.config].some((d) => d.kind === 'ssh'))) await requirePrograms(['ssh', 'ssh-keygen', 'ssh-keyscan'])
+    const several = ctx.recipe.publish.length > 1
     for (const [index, target] of ctx.recipe.publish.entries()) {
-      for (const [field, destination] of Object.entries(destinations(target))) {
-        if (destination.kind !== 'local') {
-          throw new PreflightError(`publish[${index}].${field}: publishing over SSH is not supported yet`, 'publish to a local directory (an NFS export mounted here works too)')
-        }
+      const hosts = new HostPool()
+      try {
+        await reachable(hosts.get(target.nfs), target.nfs.path, `publish[${index}].nfs`, true)
+        await reachable(hosts.get(target.tftp), target.tftp.path, `publish[${index}].tftp`, false)
+        // Before anything is copied: the recipe must fit the site it joins.
+        await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
+      } catch (error) {
+        // A host that is down only fails its own target; an untrusted key or a conflict stops the build.
+        if (!several || !(error instanceof PreflightError && error.cause instanceof UnreachableError)) throw error
+        ctx.emit({ type: 'warning', stage: 'publish', message: `${error.message}: the other targets are published, this one fails` })
+      } finally {
+        await hosts.close()
       }
-      // Before anything is copied: the recipe must fit the site it joins.
-      await planSite(ctx.recipe, target, ctx.options.take)
     }
   },
   async inputs(ctx) {
@@ -35,25 +51,106 @@ export const publish: Stage = {
   },
   async run(ctx) {
     const views = await ctx.workspace.mountFinal(ctx.cleanup)
-    for (const target of ctx.recipe.publish) {
-      const site = await planSite(ctx.recipe, target, ctx.options.take)
-      const result = await publishLocal(ctx, { nfs: target.nfs.path, tftp: target.tftp.path }, views, ctx.key)
-      const where = join(recipeDir(target.nfs.path, ctx.recipe.name), 'builds', result.id)
-      ctx.emit({ type: 'info', stage: 'publish', message: result.copied ? `published build ${result.id} (${formatBytes(result.bytes ?? 0)}) to ${where}` : `build ${result.id} is already live at ${where}: nothing to copy` })
-      ctx.emit({ type: 'published', stage: 'publish', target: target.nfs.path, id: result.id, copied: result.copied, bytes: result.bytes ?? 0 })
-      const recorded = await recordPublish(site, result.id, result.bytes)
-      report(ctx, target, recorded)
-    }
+    const targets = ctx.recipe.publish
+    const queue = new PQueue({ concurrency: targets.length })
+    const results = await Promise.allSettled(targets.map((target, index) => queue.add(() => publishTarget(ctx, target, index, views))))
+    const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [`${targetName(targets[index]!, index)}: ${message(result.reason)}`] : []))
+    if (failed.length === 1 && targets.length === 1) throw (results[0] as PromiseRejectedResult).reason
+    if (failed.length) throw new StageError('publish', `${failed.length} of ${targets.length} targets failed\n${failed.map((f) => `  - ${f}`).join('\n')}`, 'the other targets were published; fix these and publish again')
   },
 }
 
-function destinations(target: PublishTarget): Record<'nfs' | 'tftp' | 'config', Destination> {
-  return { nfs: target.nfs, tftp: target.tftp, config: target.config }
+/** The destination's host answers, and the NFS host has rsync (a root filesystem needs it). */
+async function reachable(host: Host, path: string, field: string, needsRsync: boolean): Promise<void> {
+  try {
+    await host.files.exists(path)
+  } catch (error) {
+    if (error instanceof PibakeError) throw new PreflightError(`${field}: ${error.message}`, error.hint, { cause: error })
+    throw error
+  }
+  if (needsRsync && !(await host.hasRsync())) {
+    throw new PreflightError(`${field}: ${host.name} has no rsync, which a root filesystem needs (hard links, ACLs, xattrs)`, 'install it there: apt-get install rsync')
+  }
 }
 
-function report(ctx: LayerContext, target: PublishTarget, recorded: Awaited<ReturnType<typeof recordPublish>>): void {
-  const info = (message: string) => ctx.emit({ type: 'info', stage: 'publish', message })
+async function publishTarget(ctx: LayerContext, target: PublishTarget, index: number, views: { root: string; boot: string }): Promise<void> {
+  const hosts = new HostPool()
+  const label = ctx.recipe.publish.length > 1 ? targetName(target, index) : undefined
+  const tctx = labelled(ctx, label, join(ctx.dir, `target-${index}`))
+  try {
+    const nfs = { host: hosts.get(target.nfs), path: target.nfs.path }
+    const tftp = { host: hosts.get(target.tftp), path: target.tftp.path }
+    const release = await lockPublish(nfs.host.files, recipeDir(nfs.path, ctx.recipe.name), `${ctx.recipe.name} on ${nfs.host.name}`)
+    try {
+      const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
+      const result = await publishTrees(tctx, { nfs, tftp }, views, ctx.key)
+      ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
+      const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
+      const recorded = await recordPublish(site, result.id, result.root?.totalBytes, mirror)
+      report(tctx, target, result, recorded)
+      await reload(tctx, target, hosts, recorded.configChanged, result.id)
+    } finally {
+      await release()
+    }
+  } finally {
+    await hosts.close()
+  }
+}
+
+const RELOADED: Record<keyof PublishTarget['reload'], ConfigFile> = { dnsmasq: 'dnsmasq.conf', exports: 'exports', ganesha: 'ganesha.conf', hosts: 'hosts' }
+
+/** The target's reload commands for the files that changed: NFS ones on the NFS host, the others on the configuration's. */
+async function reload(ctx: LayerContext, target: PublishTarget, hosts: HostPool, changed: readonly ConfigFile[], id: string): Promise<void> {
+  for (const [name, command] of Object.entries(target.reload) as [keyof PublishTarget['reload'], string][]) {
+    if (!changed.includes(RELOADED[name])) continue
+    const host = hosts.get(name === 'exports' || name === 'ganesha' ? target.nfs : target.config)
+    ctx.emit({ type: 'step', stage: 'publish', step: `reload ${name} on ${host.name}: ${command}` })
+    try {
+      await host.shell(command, { signal: ctx.signal, onLine: (line) => ctx.emit({ type: 'log', stage: 'publish', line }) })
+    } catch (error) {
+      throw new StageError('publish', `build ${id} is live, but reloading ${name} on ${host.name} failed: ${message(error)}`, `fix it there and run the command again: ${command}`)
+    }
+  }
+}
+
+function report(ctx: LayerContext, target: PublishTarget, result: Published, recorded: SitePublished): void {
+  const info = (text: string) => ctx.emit({ type: 'info', stage: 'publish', message: text })
+  const where = join(recipeDir(target.nfs.path, ctx.recipe.name), 'builds', result.id)
+  if (!result.copied) info(`build ${result.id} is already live at ${where}: nothing to copy, 0 bytes sent`)
+  else {
+    const root = result.root!
+    info(`published build ${result.id} (${formatBytes(root.totalBytes)}) to ${where}: ${root.transferred} files, ${formatBytes(root.literalBytes)} of content sent`)
+  }
   if (recorded.configChanged.length) info(`site ${target.config.path}: wrote ${recorded.configChanged.join(', ')}`)
   if (recorded.released.length) info(`nodes no longer served by ${ctx.recipe.name}: ${recorded.released.join(', ')}`)
   for (const build of recorded.removed) info(`removed old build ${build.id} (${build.why})`)
 }
+
+/** The stage context for one target: its messages and progress labelled, its own staging folder. */
+function labelled(ctx: LayerContext, label: string | undefined, dir: string): LayerContext {
+  if (!label) return { ...ctx, dir }
+  return {
+    ...ctx,
+    dir,
+    emit: (event) => {
+      if (event.type === 'progress') ctx.emit({ ...event, label })
+      else if (event.type === 'info' || event.type === 'warning') ctx.emit({ ...event, message: `${label}: ${event.message}` })
+      else if (event.type === 'step') ctx.emit({ ...event, step: `${label}: ${event.step}` })
+      else ctx.emit(event)
+    },
+  }
+}
+
+/** `/srv/nfs` or `user@host:/srv/nfs`: a target in the build summary. */
+function destinationName(destination: PublishTarget['nfs']): string {
+  return destination.kind === 'ssh' ? `${destination.user}@${destination.host}:${destination.path}` : destination.path
+}
+
+function targetName(target: PublishTarget, index: number): string {
+  return target.nfs.kind === 'ssh' ? `${target.nfs.user}@${target.nfs.host}:${target.nfs.path}` : `target ${index} (${target.nfs.path})`
+}
+
+function message(error: unknown): string {
+  return error instanceof PibakeError && error.hint ? `${error.message} (${error.hint})` : error instanceof Error ? error.message : String(error)
+}
+

@@ -1,36 +1,64 @@
-/** rsync, the one full copy of a build's tree, incremental against the previous build. */
+/** rsync, the one full copy of a build's tree, incremental against the previous build; to this machine or over SSH. */
 import { exec } from './exec.ts'
 
 export interface RsyncOptions {
-  /** An earlier copy: unchanged files are hard-linked to it instead of copied. */
-  readonly linkDest?: string
+  /** An earlier copy on the destination: unchanged files are hard-linked to it instead of copied. */
+  readonly linkDest?: string | undefined
   /** Extra rsync arguments (e.g. `--chmod`). */
   readonly args?: readonly string[]
   readonly signal?: AbortSignal | undefined
-  readonly onProgress?: (bytes: number, percent: number) => void
+  readonly onProgress?: (bytes: number, percent: number, files: number) => void
+  /** The destination is on another host: `user@host`, reached with `shell` (rsync's `-e`). */
+  readonly remote?: { readonly login: string; readonly shell: string }
+}
+
+/** What rsync's `--stats` says it did. */
+export interface RsyncStats {
+  /** Entries in the source tree. */
+  readonly files: number
+  /** Regular files whose content was sent (new or changed). */
+  readonly transferred: number
+  /** Bytes of file content actually sent (not found on the destination already). */
+  readonly literalBytes: number
+  /** Bytes of all regular files in the tree. */
+  readonly totalBytes: number
 }
 
 /** Arguments that keep everything a root filesystem carries: hard links, ACLs, xattrs (file capabilities), numeric owners. */
 export const ROOTFS_ARGS = ['--archive', '--hard-links', '--acls', '--xattrs', '--numeric-ids', '--delete', '--sparse'] as const
 
-/** Copies the contents of `source` into `dest` (both directories). */
-export async function rsync(source: string, dest: string, options: RsyncOptions = {}): Promise<void> {
-  const argv = ['rsync', ...(options.args ?? []), '--info=progress2', '--no-inc-recursive']
+/** Copies the contents of `source` (a local directory) into `dest` (a directory, here or on `remote`). */
+export async function rsync(source: string, dest: string, options: RsyncOptions = {}): Promise<RsyncStats> {
+  const argv = ['rsync', ...(options.args ?? []), '--info=progress2', '--no-inc-recursive', '--stats']
   if (options.linkDest) argv.push(`--link-dest=${options.linkDest}`)
-  argv.push(`${source.replace(/\/$/, '')}/`, `${dest.replace(/\/$/, '')}/`)
-  await exec(argv, {
+  if (options.remote) argv.push('--protect-args', '-e', options.remote.shell)
+  const target = `${dest.replace(/\/$/, '')}/`
+  argv.push(`${source.replace(/\/$/, '')}/`, options.remote ? `${options.remote.login}:${target}` : target)
+  const { stdout } = await exec(argv, {
     signal: options.signal,
     onLine: (line) => {
       const progress = parseProgress(line)
-      if (progress) options.onProgress?.(progress.bytes, progress.percent)
+      if (progress) options.onProgress?.(progress.bytes, progress.percent, progress.files)
     },
     hint: 'a full disk fails here too: check `df -h` on the destination',
   })
+  return parseStats(stdout)
 }
 
-/** Reads rsync's `--info=progress2` line: `  1,234,567  45%  12.34MB/s  0:00:01 (xfr#…)`. */
-export function parseProgress(line: string): { bytes: number; percent: number } | undefined {
+/** Reads rsync's `--info=progress2` line: `  1,234,567  45%  12.34MB/s  0:00:01 (xfr#12, to-chk=…)`. */
+export function parseProgress(line: string): { bytes: number; percent: number; files: number } | undefined {
   const match = /^\s*([\d,]+)\s+(\d+)%/.exec(line)
   if (!match) return undefined
-  return { bytes: Number(match[1]!.replaceAll(',', '')), percent: Number(match[2]) }
+  return { bytes: Number(match[1]!.replaceAll(',', '')), percent: Number(match[2]), files: Number(/xfr#(\d+)/.exec(line)?.[1] ?? 0) }
+}
+
+/** The numbers of rsync's `--stats` summary. */
+export function parseStats(text: string): RsyncStats {
+  const number = (label: string) => Number((new RegExp(`^${label}: ([\\d,]+)`, 'm').exec(text)?.[1] ?? '0').replaceAll(',', ''))
+  return {
+    files: number('Number of files'),
+    transferred: number('Number of regular files transferred'),
+    literalBytes: number('Literal data'),
+    totalBytes: number('Total file size'),
+  }
 }

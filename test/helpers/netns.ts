@@ -83,6 +83,19 @@ export class TestLan {
     await ip('-n', ns, 'link', 'set', 'eth0', 'up')
   }
 
+  /**
+   * Plugs this test process's own network namespace into the LAN with `address` (e.g.
+   * `10.79.0.254/24`), so code under test that runs here (a build publishing over SSH) reaches the
+   * LAN's hosts. The veth goes away with the LAN's namespaces.
+   */
+  async attachHere(address: string): Promise<void> {
+    const here = `pbk${process.pid % 100000}h${lanCount}`
+    await ip('link', 'add', here, 'type', 'veth', 'peer', 'name', 'v-here', 'netns', this.lanNs)
+    await ip('-n', this.lanNs, 'link', 'set', 'v-here', 'master', 'br0', 'up')
+    await ip('addr', 'add', address, 'dev', here)
+    await ip('link', 'set', here, 'up')
+  }
+
   /** Gives a host's eth0 another MAC address (the link goes down and up). */
   async setMac(name: string, mac: string): Promise<void> {
     const ns = this.ns(name)

@@ -9,10 +9,9 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { renderDnsmasqConf } from '../../src/netboot/dnsmasq.ts'
-import { localFiles } from '../../src/publish/files.ts'
 import type { Discovered } from '../../src/site/discover.ts'
 import { recordFor } from '../../src/site/record.ts'
-import { writeRecord } from '../../src/site/store.ts'
+import { openSite, writeRecord } from '../../src/site/store.ts'
 import type { Offer } from '../helpers/dhcp-client.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
 import { node, rangeDhcp, recipe } from '../helpers/netboot-recipe.ts'
@@ -148,7 +147,7 @@ test("log: the site's real dnsmasq with log-dhcp; the unknown Pis come with thei
     // A site known by its records alone (<config>/pibake/<recipe>.json, as publishing writes them).
     const recorded = join(tree.dir, 'recorded')
     const fleet = recipe({ dhcp: rangeDhcp, nodes: [node({ hostname: 'node-1', mac: KNOWN, ip: '10.77.0.11' })] })
-    await writeRecord({ files: localFiles(), config: join(recorded, 'publish') }, recordFor(fleet, { nfs: '/srv/nfs', tftp: '/srv/tftp' }, { builds: 3, days: 7 }, undefined, new Date()))
+    await writeRecord(openSite({ kind: 'local', path: join(recorded, 'publish') }), recordFor(fleet, { nfs: { kind: 'local', path: '/srv/nfs' }, tftp: { kind: 'local', path: '/srv/tftp' } }, { builds: 3, days: 7 }, undefined, new Date()))
     const recordRun = await pibake([...noSite.slice(0, -3), '--out', recorded, '--json'])
     assert.equal((JSON.parse(recordRun.stdout) as Discovered[]).map((d) => d.mac).sort(), [PI3, PI4], recordRun.stderr)
   })

@@ -13,11 +13,11 @@ import { SiteConflictError } from '../../src/errors.ts'
 import { localFiles } from '../../src/publish/files.ts'
 import type { NodeInput, RecipeInput } from '../../src/recipe/types.ts'
 import { gc, rollback, unpublish } from '../../src/site/ops.ts'
-import { readRecord } from '../../src/site/store.ts'
+import { openSite, readRecord } from '../../src/site/store.ts'
 import { siteStatus } from '../../src/site/status.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
 import { withLan } from '../helpers/netns.ts'
 import { piDhcp, tftpGet } from '../helpers/pi-client.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
@@ -26,7 +26,7 @@ const SERVER = '10.78.0.1'
 let arm64: Project
 let armhf: Project
 let publishDir: string
-const site = () => ({ files: localFiles(), config: publishDir })
+const site = () => openSite({ kind: 'local', path: publishDir })
 
 /** A recipe of either project, published to the one site under arm64's out/publish. */
 function recipe(project: Project, name: string, nodes: RecipeInput['nodes'], change?: (input: RecipeInput) => void) {
@@ -60,7 +60,7 @@ test.before(async () => {
   await chmod(arm64.dir, 0o755)
 })
 test.after(async () => {
-  const left = [...(await leftovers(arm64.dir)), ...(await leftovers(armhf.dir))]
+  const left = [...(await leftBehind(arm64.dir)), ...(await leftBehind(armhf.dir))]
   await arm64.remove()
   await armhf.remove()
   assert.equal(left, [], 'no loop device or mount is left')

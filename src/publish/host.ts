@@ -1,0 +1,79 @@
+/**
+ * A machine that publish writes to: this one (a local folder, or one mounted here) or one reached
+ * over SSH. Publishing and the site speak only to this interface; which kind it is stays here.
+ */
+import { link, mkdir, readdir, realpath, stat } from 'node:fs/promises'
+import { join, relative, sep } from 'node:path'
+import { PibakeError } from '../errors.ts'
+import { exec, type ExecResult } from '../system/exec.ts'
+import { rsync, type RsyncOptions, type RsyncStats } from '../system/rsync.ts'
+import { localFiles, type HostFiles } from './files.ts'
+
+export type SyncOptions = Omit<RsyncOptions, 'remote'>
+
+export interface Host {
+  /** `this machine`, or `root@nfs1:2222`. */
+  readonly name: string
+  readonly files: HostFiles
+  /** Copies a local directory's contents into `dest` on the host (rsync, or SFTP where the host has none). */
+  sync(source: string, dest: string, options: SyncOptions): Promise<RsyncStats>
+  /** Makes each of `dirs` a copy of `from` whose files are hard links to `from`'s (no content copied). */
+  linkCopies(from: string, dirs: readonly string[], signal?: AbortSignal): Promise<void>
+  /** An administrator's command line, run by the host's shell. */
+  shell(command: string, options?: { signal?: AbortSignal | undefined; onLine?: (line: string) => void }): Promise<ExecResult>
+  /** Whether the host can receive with rsync (without it, trees go over SFTP, file by file). */
+  hasRsync(): Promise<boolean>
+  /** Throws unless `path`, with every symlink on the host resolved, stays inside `root`. */
+  confine(root: string, path: string): Promise<void>
+  close(): Promise<void>
+}
+
+export function localHost(): Host {
+  return {
+    name: 'this machine',
+    files: localFiles(),
+    sync: (source, dest, options) => rsync(source, dest, options),
+    linkCopies: async (from, dirs, signal) => {
+      for (const dir of dirs) await linkTree(from, dir, signal)
+    },
+    shell: (command, options = {}) => exec(['sh', '-c', command], { signal: options.signal, onLine: options.onLine }),
+    hasRsync: async () => true,
+    confine: async (root, path) => confined(root, path, await realpath(root), await resolveExisting(path)),
+    close: async () => {},
+  }
+}
+
+/** `path` with its existing part resolved (the rest does not exist yet, so it cannot be a link). */
+async function resolveExisting(path: string): Promise<string> {
+  const parts: string[] = []
+  let here = path
+  for (;;) {
+    try {
+      return join(await realpath(here), ...parts.reverse())
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || here === '/') throw error
+      parts.push(here.slice(here.lastIndexOf('/') + 1))
+      here = here.slice(0, here.lastIndexOf('/')) || '/'
+    }
+  }
+}
+
+export function confined(root: string, path: string, resolvedRoot: string, resolvedPath: string): void {
+  const inside = relative(resolvedRoot, resolvedPath)
+  if (inside === '' || (!inside.startsWith(`..${sep}`) && inside !== '..' && !inside.startsWith(sep))) return
+  throw new PibakeError(
+    `${path} leads outside ${root} (it resolves to ${resolvedPath}): refusing to write there`,
+    'a symlink in the published tree points elsewhere; remove it on the server (pibake never writes through one)',
+  )
+}
+
+/** A copy of the tree `from` at `to`, every file hard-linked, folders made anew. */
+async function linkTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  await mkdir(to, { recursive: true, mode: (await stat(from)).mode & 0o7777 })
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const source = join(from, entry.name)
+    if (entry.isDirectory()) await linkTree(source, join(to, entry.name), signal)
+    else await link(source, join(to, entry.name))
+  }
+}

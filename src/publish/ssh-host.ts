@@ -1,0 +1,80 @@
+/**
+ * A target host reached over SSH. Trees go with rsync over the SSH connection (or SFTP when the
+ * host has no rsync); small files, links, renames and removals are single commands over the same
+ * connection, each written to a temporary name and renamed, flushed first, so the host's readers see
+ * old or new and a power loss there keeps one of them.
+ */
+import { PibakeError } from '../errors.ts'
+import { SshConnection, type SshDestination } from '../system/ssh.ts'
+import { rsync } from '../system/rsync.ts'
+import type { HostFiles } from './files.ts'
+import { confined, type Host, type SyncOptions } from './host.ts'
+import { sftpSync } from './sftp.ts'
+
+/** Exit status the helper scripts below use for "not there". */
+const MISSING = 3
+
+export function sshHost(dest: SshDestination): Host {
+  const ssh = new SshConnection(dest)
+  let rsyncThere: Promise<boolean> | undefined
+  const hasRsync = () => (rsyncThere ??= sh('command -v rsync >/dev/null || exit 3', []).then((r) => r.exitCode !== MISSING))
+  const sh = (script: string, args: readonly string[], input?: string) => ssh.run(['sh', '-c', script, 'sh', ...args], { okCodes: [MISSING], ...(input === undefined ? {} : { input }) })
+  const files: HostFiles = {
+    describe: (path) => `${ssh.name}:${path}`,
+    readText: async (path) => {
+      const result = await sh('[ -e "$1" ] || exit 3; cat -- "$1"', [path])
+      return result.exitCode === MISSING ? undefined : result.stdout + (result.stdout ? '\n' : '')
+    },
+    writeAtomic: async (path, content, mode = 0o644) => {
+      const script = 'set -e; mkdir -p -- "$(dirname -- "$1")"; t="$(dirname -- "$1")/.$(basename -- "$1").new"; cat > "$t"; chmod "$2" "$t"; sync "$t" 2>/dev/null || true; mv -f -T -- "$t" "$1"'
+      await sh(script, [path, mode.toString(8)], content)
+    },
+    list: async (dir) => {
+      const result = await sh('[ -d "$1" ] || exit 3; ls -A1 -- "$1"', [dir])
+      return result.exitCode === MISSING ? [] : result.stdout.split('\n').filter(Boolean)
+    },
+    readlink: async (path) => {
+      const result = await sh('[ -L "$1" ] || exit 3; readlink -- "$1"', [path])
+      return result.exitCode === MISSING ? undefined : result.stdout
+    },
+    switchSymlink: async (link, target) => {
+      const script = 'set -e; if [ -e "$1" ] && [ ! -L "$1" ]; then echo "$1 exists and is not a symlink pibake made" >&2; exit 4; fi; mkdir -p -- "$(dirname -- "$1")"; t="$(dirname -- "$1")/.$(basename -- "$1").new"; rm -f -- "$t"; ln -s -- "$2" "$t"; mv -f -T -- "$t" "$1"'
+      await sh(script, [link, target])
+    },
+    remove: async (path) => void (await ssh.run(['rm', '-rf', '--', path])),
+    exists: async (path) => (await sh('[ -e "$1" ] || [ -L "$1" ] || exit 3', [path])).exitCode !== MISSING,
+    mkdir: async (path, mode = 0o755) => void (await ssh.run(['mkdir', '-p', '-m', mode.toString(8), '--', path])),
+    rename: async (from, to) => void (await ssh.run(['mv', '-f', '-T', '--', from, to])),
+    createExclusive: async (path, content) => (await sh('set -C; if cat > "$1"; then exit 0; else exit 3; fi', [path], content)).exitCode !== MISSING,
+    mtime: async (path) => {
+      const result = await sh('[ -e "$1" ] || exit 3; stat -c %Y -- "$1"', [path])
+      return result.exitCode === MISSING ? undefined : Number(result.stdout) * 1000
+    },
+  }
+  return {
+    name: ssh.name,
+    files,
+    sync: async (source, dest, options: SyncOptions) => {
+      if (!(await hasRsync())) return sftpSync(dest, ssh, source, options)
+      const remote = { login: `${ssh.dest.user}@${ssh.dest.host}`, shell: await ssh.rsyncShell() }
+      return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
+    },
+    linkCopies: async (from, dirs, signal) => {
+      if (!dirs.length) return
+      await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...dirs]).catch((error: unknown) => {
+        if (signal?.aborted) throw signal.reason
+        throw error
+      })
+    },
+    hasRsync,
+    shell: (command, options = {}) => ssh.shell(command, { signal: options.signal, ...(options.onLine ? { onLine: options.onLine } : {}) }),
+    confine: async (root, path) => {
+      const { stdout } = await ssh.run(['readlink', '-m', '--', root, path])
+      const [resolvedRoot, resolvedPath] = stdout.split('\n')
+      if (!resolvedRoot || !resolvedPath) throw new PibakeError(`cannot resolve ${path} on ${ssh.name}`)
+      confined(root, path, resolvedRoot, resolvedPath)
+    },
+    close: () => ssh.close(),
+  }
+}
+

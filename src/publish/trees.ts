@@ -1,0 +1,161 @@
+/**
+ * Publishing a build's trees to a target's hosts (this machine or others over SSH): the root
+ * filesystem into a new build folder next to the previous ones (unchanged files hard-linked there,
+ * not sent), the boot files into a new TFTP build folder with one folder per node, then every node's
+ * TFTP link and `current` switched with one rename each. Running clients keep the build they
+ * booted; nothing live is modified in place. A transfer that was cut off resumes from its `.partial`.
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
+import { macDir, missingBootFiles, type BootNames } from '../netboot/layout.ts'
+import type { LayerContext } from '../pipeline/stage.ts'
+import type { Node } from '../recipe/types.ts'
+import { ROOTFS_ARGS, type RsyncStats } from '../system/rsync.ts'
+import { currentBuild, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
+import type { Host } from './host.ts'
+import { publishIdentities } from './identity.ts'
+
+export interface TreeTarget {
+  readonly nfs: { readonly host: Host; readonly path: string }
+  readonly tftp: { readonly host: Host; readonly path: string }
+}
+
+export interface Published {
+  readonly id: string
+  /** False when the same content was already live and nothing was copied. */
+  readonly copied: boolean
+  /** What the root filesystem's transfer did (absent when nothing was copied). */
+  readonly root?: RsyncStats
+  /** What the boot files' transfer did. */
+  readonly boot?: RsyncStats
+}
+
+const PARTIAL = /^\..+\.partial$/
+
+export async function publishTrees(ctx: LayerContext, target: TreeTarget, views: { root: string; boot: string }, key: string): Promise<Published> {
+  const { nfs, tftp } = target
+  const recipeRoot = recipeDir(nfs.path, ctx.recipe.name)
+  await nfs.host.files.mkdir(recipeRoot)
+  await nfs.host.confine(nfs.path, recipeRoot)
+  const live = await currentBuild(nfs.host.files, nfs.path, ctx.recipe.name)
+  await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, nfs.host, recipeRoot, join(ctx.dir, 'identity'), ctx.signal)
+  const bootNames = await readdir(views.boot)
+  if (live?.key === key) {
+    await linkNodes(ctx, tftp, live.id)
+    for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, bootNames, views.boot)
+    return { id: live.id, copied: false }
+  }
+  const id = newBuildId(key)
+  const root = await publishRoot(ctx, nfs, views.root, id, live)
+  const boot = await publishBoot(ctx, tftp, views.boot, id, live)
+  const record: BuildRecord = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString() }
+  await nfs.host.files.writeAtomic(join(recipeRoot, 'builds', `${id}.json`), `${JSON.stringify(record, null, 2)}\n`)
+  await linkNodes(ctx, tftp, id)
+  for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, bootNames, views.boot)
+  await nfs.host.files.switchSymlink(join(recipeRoot, 'current'), `builds/${id}`)
+  return { id, copied: true, root, boot }
+}
+
+async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
+  const builds = join(recipeDir(nfs.path, ctx.recipe.name), 'builds')
+  const partial = join(builds, `.${id}.partial`)
+  await resumePartial(ctx, nfs.host, builds, partial)
+  await nfs.host.files.mkdir(partial)
+  await nfs.host.confine(nfs.path, partial)
+  ctx.emit({ type: 'step', stage: 'publish', step: `root filesystem → ${nfs.host.files.describe(join(builds, id))}` })
+  const stats = await nfs.host.sync(root, partial, {
+    // A file cut off mid-transfer is kept aside, and the next run continues it.
+    args: [...ROOTFS_ARGS, '--partial-dir=.rsync-partial'],
+    linkDest: live ? join(builds, live.id) : undefined,
+    signal: ctx.signal,
+    onProgress: (bytes, _percent, files) => ctx.emit({ type: 'progress', stage: 'publish', done: bytes, unit: 'bytes', files }),
+  })
+  await nfs.host.files.rename(partial, join(builds, id))
+  return stats
+}
+
+/**
+ * A publish that was cut off left a `.<id>.partial` tree: the newest one becomes this build's partial
+ * tree (rsync then sends only what differs), older ones are removed. One publish of a recipe to a
+ * host runs at a time (the publish lock), so no other run is writing them.
+ */
+async function resumePartial(ctx: LayerContext, host: Host, builds: string, partial: string): Promise<void> {
+  const stale = (await host.files.list(builds)).filter((name) => PARTIAL.test(name)).sort()
+  const newest = stale.pop()
+  for (const name of stale) await host.files.remove(join(builds, name))
+  if (!newest) return
+  ctx.emit({ type: 'info', stage: 'publish', message: `resuming the cut-off publish in ${host.files.describe(join(builds, newest))}` })
+  await host.files.rename(join(builds, newest), partial)
+}
+
+/**
+ * `builds/<recipe>/<id>/common/` holds the boot files; each node's folder hard-links them (made on
+ * the host, nothing sent twice) and then gets its own cmdline.txt (and config.txt), sent in one
+ * transfer that replaces those links with files of their own.
+ */
+async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
+  const builds = join(tftp.path, 'builds', ctx.recipe.name)
+  const partial = join(builds, `.${id}.partial`)
+  for (const name of (await tftp.host.files.list(builds)).filter((n) => PARTIAL.test(n))) await tftp.host.files.remove(join(builds, name))
+  const common = join(partial, 'common')
+  await tftp.host.files.mkdir(common)
+  await tftp.host.confine(tftp.path, partial)
+  ctx.emit({ type: 'step', stage: 'publish', step: `boot files → ${tftp.host.files.describe(join(builds, id))}` })
+  const mode = '--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r'
+  const stats = await tftp.host.sync(boot, common, {
+    args: ['--recursive', '--links', '--times', '--delete', mode],
+    linkDest: live ? join(builds, live.id, 'common') : undefined,
+    signal: ctx.signal,
+  })
+  await tftp.host.linkCopies(common, ctx.recipe.nodes.map((node) => join(partial, macDir(node.mac))), ctx.signal)
+  const own = join(ctx.dir, 'nodes')
+  await stageNodeFiles(ctx, boot, own, join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id))
+  await tftp.host.sync(own, partial, { args: ['--recursive', '--times', mode], signal: ctx.signal })
+  await rm(own, { recursive: true, force: true })
+  await tftp.host.files.rename(partial, join(builds, id))
+  return stats
+}
+
+/** Each node's own cmdline.txt (its build's NFS root) and config.txt (its extra lines), in `<dir>/<mac>/`. */
+async function stageNodeFiles(ctx: LayerContext, boot: string, dir: string, nfsPath: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+  const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
+  const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: nfsPath }
+  for (const node of ctx.recipe.nodes) {
+    const own = join(dir, macDir(node.mac))
+    await mkdir(own, { recursive: true })
+    await writeFile(join(own, 'cmdline.txt'), nodeCmdline(commonCmdline, nfsroot, node.cmdline))
+    if (node.config.length) await writeFile(join(own, 'config.txt'), await nodeConfig(join(boot, 'config.txt'), node))
+  }
+}
+
+/** Warns when a node's tree lacks a file its model's firmware asks for: that node would not boot. */
+async function checkBootFiles(ctx: LayerContext, node: Node, names: readonly string[], boot: string): Promise<void> {
+  const config = node.config.length ? `${await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')}\n${node.config.join('\n')}` : await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
+  const missing = missingBootFiles(node, names.map((name) => `${macDir(node.mac)}/${name}`), bootNames(config))
+  if (missing.length) {
+    ctx.emit({ type: 'warning', stage: 'publish', message: `${node.hostname} (${node.model}) cannot boot from this image: it lacks ${missing.join(', ')}` })
+  }
+}
+
+/** The kernel and initramfs names config.txt sets, if any (`kernel=…`, `initramfs … followkernel`). */
+export function bootNames(config: string): BootNames {
+  const kernel = /^\s*kernel=(\S+)/m.exec(config)?.[1]
+  const initramfs = /^\s*initramfs\s+(\S+)/m.exec(config)?.[1]
+  return { ...(kernel ? { kernel } : {}), ...(initramfs ? { initramfs } : {}) }
+}
+
+/** The image's config.txt with the node's own lines appended under `[all]`. */
+async function nodeConfig(file: string, node: Node): Promise<string> {
+  const base = await readFile(file, 'utf8').catch(() => '')
+  return `${base.trimEnd()}\n\n[all]\n# ${node.hostname} (pibake)\n${node.config.join('\n')}\n`
+}
+
+/** `<tftp>/<mac>` → `builds/<recipe>/<id>/<mac>`, one atomic rename per node. */
+async function linkNodes(ctx: LayerContext, tftp: TreeTarget['tftp'], id: string): Promise<void> {
+  for (const node of ctx.recipe.nodes) {
+    const name = macDir(node.mac)
+    await tftp.host.files.switchSymlink(join(tftp.path, name), join('builds', ctx.recipe.name, id, name))
+  }
+}
