@@ -1,16 +1,20 @@
 /**
  * The boot partition's files, gathered into a folder before they are copied onto the FAT file
  * system: the Pi firmware, the Raspberry Pi device trees of the installed kernel, the kernel and
- * initramfs under the names the firmware looks for, config.txt and cmdline.txt.
+ * initramfs under the names the firmware looks for, config.txt and cmdline.txt; on trixie also
+ * cloud-init's NoCloud seed (`user-data`, `meta-data`, `network-config`).
  */
 import { copyFile, link, mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { cmdlineTxt, configTxt, issueTxt } from './content.ts'
+import { issueTxtTrixie, seedFiles } from './content-trixie.ts'
+import type { DemoRelease } from './release.ts'
 import { BOOT_KERNEL_NAMES, type DemoArch } from './spec.ts'
 
 export interface BootFilesInput {
   readonly arch: DemoArch
+  readonly release: DemoRelease
   /** The staging root, with the kernel installed. */
   readonly staging: string
   readonly kernelVersion: string
@@ -39,7 +43,12 @@ export async function gatherBootFiles(input: BootFilesInput): Promise<void> {
   }
   await writeFile(join(input.dest, 'config.txt'), configTxt(input.arch))
   await writeFile(join(input.dest, 'cmdline.txt'), cmdlineTxt())
-  await writeFile(join(input.dest, 'issue.txt'), issueTxt(input.arch))
+  if (input.release === 'bookworm') {
+    await writeFile(join(input.dest, 'issue.txt'), issueTxt(input.arch))
+    return
+  }
+  await writeFile(join(input.dest, 'issue.txt'), issueTxtTrixie(input.arch))
+  for (const [name, text] of Object.entries(seedFiles())) await writeFile(join(input.dest, name), text)
 }
 
 /**

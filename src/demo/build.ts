@@ -1,6 +1,6 @@
 /**
- * The demo image: a disk image laid out like Raspberry Pi OS Bookworm, built from Debian packages
- * only. It is pibake's built-in default input and the test suite's fixture.
+ * The demo image: a disk image laid out like Raspberry Pi OS Bookworm (or trixie, with `release`),
+ * built from Debian packages only. It is pibake's built-in default input and the test suite's fixture.
  *
  *   debootstrap ─▶ Raspberry Pi OS look ─▶ awkward entries ─▶ boot files ─▶ disk image ─▶ xz + sha256
  *
@@ -9,8 +9,9 @@
  * manifest last, so an interrupted build never leaves an image that looks finished.
  */
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
+import { resolvePath } from '../system/paths.ts'
 import { gatherBootFiles } from './bootfs.ts'
 import { addAwkwardEntries, makeRaspiosLike } from './customize.ts'
 import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot, unmountLeftovers, type RootContext } from './debootstrap.ts'
@@ -20,14 +21,18 @@ import { demoManifest, manifestChanges, readManifest, serializeManifest, type De
 import { STALE_MS, acquireBuildLock, ageMs, keepFresh } from './lock.ts'
 import { findDebianMirror } from './mirror.ts'
 import { checkDemoHost } from './preflight.ts'
+import { DEFAULT_RELEASE, checkRelease, demoStem, type DemoRelease } from './release.ts'
 import { DEMO_SUITE, REQUIRED_MODULES, initramfsModules, type DemoArch } from './spec.ts'
 
 export { DEMO_LABEL_ID, demoPartUuid } from './spec.ts'
+export { DEMO_RELEASES, type DemoRelease } from './release.ts'
 export { AWKWARD_DIR, CAPABILITY_FILE, ETC_LINK } from './customize.ts'
 
 export interface DemoImageOptions {
   arch: DemoArch
-  /** Folder for the image, its manifest and the package caches (`apt-cache-<arch>/`). */
+  /** Which Raspberry Pi OS release to imitate (default bookworm). */
+  release?: DemoRelease
+  /** Folder for the image, its manifest and the package caches (`apt-cache-<stem>/`). */
   outDir: string
   signal?: AbortSignal
   /** Progress: the build's own steps and every line its commands print. */
@@ -40,6 +45,7 @@ export interface DemoImageOptions {
 
 export interface DemoImage {
   arch: DemoArch
+  release: DemoRelease
   img: string
   xz: string
   /** sha256 of the `.img.xz`, as in the `.sha256` file. */
@@ -59,33 +65,38 @@ export interface DemoImagePaths {
   readonly workPrefix: string
 }
 
-export function demoImagePaths(outDir: string, arch: DemoArch): DemoImagePaths {
-  const dir = resolve(outDir)
-  const img = join(dir, `raspios-demo-${arch}.img`)
+/** Bookworm's files are `raspios-demo-<arch>.*`, trixie's `raspios-demo-trixie-<arch>.*`: both live in one folder. */
+export function demoImagePaths(outDir: string, arch: DemoArch, release: DemoRelease = DEFAULT_RELEASE): DemoImagePaths {
+  // Resolved: the image's loop devices and mounts are named by real paths.
+  const dir = resolvePath(outDir)
+  const stem = demoStem(release, arch)
+  const img = join(dir, `${stem}.img`)
   return {
     img,
     xz: `${img}.xz`,
     sha256File: `${img}.xz.sha256`,
-    manifest: join(dir, `raspios-demo-${arch}.manifest.json`),
-    lock: join(dir, `raspios-demo-${arch}.lock`),
-    cacheDir: join(dir, `apt-cache-${arch}`),
-    workPrefix: join(dir, `.raspios-demo-${arch}.work-`),
+    manifest: join(dir, `${stem}.manifest.json`),
+    lock: join(dir, `${stem}.lock`),
+    cacheDir: join(dir, `apt-cache-${stem.replace(/^raspios-demo-/, '')}`),
+    workPrefix: join(dir, `.${stem}.work-`),
   }
 }
 
 export async function buildDemoImage(options: DemoImageOptions): Promise<DemoImage> {
   const arch = checkArch(options.arch)
-  const paths = demoImagePaths(options.outDir, arch)
+  const release = checkRelease(options.release ?? DEFAULT_RELEASE)
+  const paths = demoImagePaths(options.outDir, arch, release)
   const onLine = options.onLine ?? (() => {})
+  // Every release is on the mirror this host's apt uses for bookworm.
   const mirror = options.mirror ?? (await findDebianMirror(DEMO_SUITE))
-  const manifest = demoManifest(arch, mirror)
+  const manifest = demoManifest(arch, mirror, release)
   await mkdir(dirname(paths.manifest), { recursive: true })
   // try/finally rather than `await using`: Node 22.18, which pibake supports, has no using declarations.
   const lock = await acquireBuildLock(paths.lock, (owner) => onLine(`demo image ${arch}: waiting for the build in process ${owner}`), options.signal)
   try {
     const changes = manifestChanges(await readManifest(paths.manifest), manifest)
     if (!options.force && changes.length === 0) {
-      const cached = await cachedImage(paths, arch)
+      const cached = await cachedImage(paths, arch, release)
       if (cached) return cached
       onLine(`demo image ${arch}: files missing beside the manifest, rebuilding`)
     } else {
@@ -98,9 +109,9 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
   }
 }
 
-/** For `pibake demo-image [--arch arm64|armhf] [--force]`. */
+/** For `pibake demo-image [--arch arm64|armhf] [--release bookworm|trixie] [--force]`. */
 export async function demoImageCommand(
-  args: { arch: DemoArch; outDir: string; force?: boolean },
+  args: { arch: DemoArch; release?: DemoRelease; outDir: string; force?: boolean },
   onLine?: (line: string) => void,
 ): Promise<DemoImage> {
   return buildDemoImage({ ...args, ...(onLine ? { onLine } : {}) })
@@ -111,12 +122,12 @@ function checkArch(arch: string): DemoArch {
   throw new PibakeError(`unknown demo image architecture "${arch}"`, 'use arm64 or armhf')
 }
 
-async function cachedImage(paths: DemoImagePaths, arch: DemoArch): Promise<DemoImage | undefined> {
+async function cachedImage(paths: DemoImagePaths, arch: DemoArch, release: DemoRelease): Promise<DemoImage | undefined> {
   const present = await Promise.all([paths.img, paths.xz].map((p) => stat(p).then((s) => s.size > 0, () => false)))
   const line = await readFile(paths.sha256File, 'utf8').catch(() => '')
   const sha256 = /^([0-9a-f]{64}) /.exec(line)?.[1]
   if (!present.every(Boolean) || !sha256) return undefined
-  return { arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: true }
+  return { arch, release, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: true }
 }
 
 interface Run {
@@ -156,9 +167,10 @@ async function removeWorkDir(work: string, run: Run): Promise<void> {
 
 async function makeImage(paths: DemoImagePaths, work: string, manifest: DemoManifest, run: Run): Promise<DemoImage> {
   const { arch } = manifest
-  const step = stepper(arch, run)
+  const release = checkRelease(manifest.suite)
+  const step = stepper(`${release === DEFAULT_RELEASE ? '' : `${release} `}${arch}`, run)
   const staging = join(work, 'root')
-  const root: RootContext = { arch, staging, cacheDir: paths.cacheDir, mirror: manifest.mirror, signal: run.signal, onLine: run.onLine }
+  const root: RootContext = { arch, release, staging, cacheDir: paths.cacheDir, mirror: manifest.mirror, signal: run.signal, onLine: run.onLine }
   await step('debootstrap with kernel', async () => {
     await seedRoot(root)
     await runDebootstrap(root)
@@ -170,9 +182,9 @@ async function makeImage(paths: DemoImagePaths, work: string, manifest: DemoMani
   await step('awkward entries', () => addAwkwardEntries(root))
   const bootDir = join(work, 'boot')
   await step('boot files', async () => {
-    const deb = await fetchFirmwareDeb({ arch, mirror: manifest.mirror, cacheDir: paths.cacheDir, signal: run.signal, onLine: run.onLine })
+    const deb = await fetchFirmwareDeb({ arch, suite: release, mirror: manifest.mirror, cacheDir: paths.cacheDir, signal: run.signal, onLine: run.onLine })
     const firmware = await extractFirmware(deb, join(work, 'firmware'), run.signal)
-    await gatherBootFiles({ arch, staging, kernelVersion: version, firmwareDir: firmware.dir, firmwareLicence: firmware.licence, dest: bootDir })
+    await gatherBootFiles({ arch, release, staging, kernelVersion: version, firmwareDir: firmware.dir, firmwareLicence: firmware.licence, dest: bootDir })
   })
   const img = join(work, basename(paths.img))
   await step('disk image', async () => {
@@ -180,11 +192,11 @@ async function makeImage(paths: DemoImagePaths, work: string, manifest: DemoMani
     await writeImage({ img, layout, bootDir, rootDir: staging, signal: run.signal, onLine: run.onLine })
   })
   const xz = await step('xz', () => compressImage(img, run.signal))
-  return publish(paths, manifest, img, xz)
+  return publish(paths, manifest, release, img, xz)
 }
 
 /** Renames the finished files into place, the manifest last. */
-async function publish(paths: DemoImagePaths, manifest: DemoManifest, img: string, xz: string): Promise<DemoImage> {
+async function publish(paths: DemoImagePaths, manifest: DemoManifest, release: DemoRelease, img: string, xz: string): Promise<DemoImage> {
   const sha256 = await sha256File(xz)
   await writeFile(`${xz}.sha256`, `${sha256}  ${basename(paths.xz)}\n`)
   await rename(img, paths.img)
@@ -192,16 +204,16 @@ async function publish(paths: DemoImagePaths, manifest: DemoManifest, img: strin
   await rename(`${xz}.sha256`, paths.sha256File)
   await writeFile(`${paths.manifest}.tmp`, serializeManifest(manifest))
   await rename(`${paths.manifest}.tmp`, paths.manifest)
-  return { arch: manifest.arch, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
+  return { arch: manifest.arch, release, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
 }
 
-function stepper(arch: DemoArch, run: Run) {
+function stepper(what: string, run: Run) {
   return async <T>(name: string, body: () => Promise<T>): Promise<T> => {
     run.signal?.throwIfAborted()
-    run.onLine(`demo image ${arch}: ${name}`)
+    run.onLine(`demo image ${what}: ${name}`)
     const started = performance.now()
     const result = await body()
-    run.onLine(`demo image ${arch}: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    run.onLine(`demo image ${what}: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     return result
   }
 }

@@ -1,8 +1,8 @@
 /**
- * Makes the debootstrapped root look like Raspberry Pi OS Bookworm: PARTUUID fstab, hostname, the
- * `pi` user, swap file, first-boot units; and adds the awkward entries real images have (hard
- * links, absolute symlinks, device nodes, a fifo, file capabilities, setuid files) so that later
- * stages are tested against them.
+ * Makes the debootstrapped root look like Raspberry Pi OS: PARTUUID fstab, hostname, the `pi` user,
+ * first-boot units, and per release a swap file (bookworm) or trixie's pieces (trixie.ts); and adds
+ * the awkward entries real images have (hard links, absolute symlinks, device nodes, a fifo, file
+ * capabilities, setuid files) so that later stages are tested against them.
  */
 import { chmod, link, lstat, readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -11,9 +11,13 @@ import { exec } from '../system/exec.ts'
 import * as text from './content.ts'
 import { DEMO_HOSTNAME, DEMO_USER } from './spec.ts'
 import { existsInRoot, inRoot, makeRootDir, writeRootFile, writeRootSymlink } from './rootfiles.ts'
+import type { DemoRelease } from './release.ts'
+import { makeTrixieLike } from './trixie.ts'
 
 export interface CustomizeContext {
   readonly staging: string
+  readonly release: DemoRelease
+  readonly mirror: string
   readonly signal?: AbortSignal | undefined
   readonly onLine: (line: string) => void
 }
@@ -26,12 +30,13 @@ export async function makeRaspiosLike(ctx: CustomizeContext): Promise<void> {
   await writeRootFile(root, '/etc/hosts', text.hosts())
   // debootstrap copies the build host's resolv.conf; the image must not carry it.
   await writeRootFile(root, '/etc/resolv.conf', '')
-  await writeRootFile(root, '/etc/dphys-swapfile', text.DPHYS_SWAPFILE)
+  if (ctx.release === 'bookworm') await writeRootFile(root, '/etc/dphys-swapfile', text.DPHYS_SWAPFILE)
+  else await makeTrixieLike(root, ctx.mirror)
   await addUser(ctx)
   await writeRootFile(root, '/etc/sudoers.d/010_pi-nopasswd', text.SUDOERS_PI, 0o440)
   await ensureHostKeys(ctx)
   await ensureMachineId(root)
-  await addFirstBoot(root)
+  await addFirstBoot(root, ctx.release)
 }
 
 async function inChroot(ctx: CustomizeContext, argv: readonly string[]): Promise<void> {
@@ -71,7 +76,7 @@ async function ensureMachineId(root: string): Promise<void> {
 
 const UNIT_DIR = '/usr/lib/systemd/system'
 
-async function addFirstBoot(root: string): Promise<void> {
+async function addFirstBoot(root: string, release: DemoRelease): Promise<void> {
   await writeRootFile(root, text.FIRSTBOOT_PATH, text.FIRSTBOOT, 0o755)
   await writeRootFile(root, '/usr/lib/userconf-pi/userconf-service', text.USERCONF_SERVICE_SCRIPT, 0o755)
   const units = { 'regenerate_ssh_host_keys.service': text.REGENERATE_SSH_HOST_KEYS_SERVICE, 'userconfig.service': text.USERCONFIG_SERVICE }
@@ -80,7 +85,7 @@ async function addFirstBoot(root: string): Promise<void> {
     // What `systemctl enable` writes: an absolute symlink to /lib/systemd/system.
     await writeRootSymlink(root, `/etc/systemd/system/multi-user.target.wants/${name}`, `/lib/systemd/system/${name}`)
   }
-  if (!(await existsInRoot(root, '/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service'))) {
+  if (release === 'bookworm' && !(await existsInRoot(root, '/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service'))) {
     await writeRootSymlink(root, '/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service', '/lib/systemd/system/dphys-swapfile.service')
   }
 }

@@ -18,10 +18,13 @@ import { join } from 'node:path'
 import { PibakeError, CommandError } from '../errors.ts'
 import { exec } from '../system/exec.ts'
 import { mountsUnder, unmount } from '../system/mount.ts'
-import { DEMO_SUITE, demoPackages, initramfsModules, type DemoArch } from './spec.ts'
+import type { DemoRelease } from './release.ts'
+import { demoPackages, initramfsModules, type DemoArch } from './spec.ts'
 
 export interface RootContext {
   readonly arch: DemoArch
+  /** The Debian suite debootstrap installs (the release's name). */
+  readonly release: DemoRelease
   readonly staging: string
   readonly cacheDir: string
   readonly mirror: string
@@ -59,7 +62,7 @@ export async function runDebootstrap(ctx: RootContext): Promise<void> {
   const argv = [
     'unshare', '--mount', '--propagation', 'private',
     'debootstrap', '--variant=minbase', `--arch=${ctx.arch}`, `--cache-dir=${ctx.cacheDir}`,
-    `--include=${demoPackages(ctx.arch).join(',')}`, DEMO_SUITE, ctx.staging, ctx.mirror,
+    `--include=${demoPackages(ctx.arch, ctx.release).join(',')}`, ctx.release, ctx.staging, ctx.mirror,
   ]
   try {
     await exec(argv, {

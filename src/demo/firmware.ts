@@ -8,10 +8,12 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { exec } from '../system/exec.ts'
-import { DEMO_SUITE, FIRMWARE_COMPONENT, FIRMWARE_PACKAGE, type DemoArch } from './spec.ts'
+import { FIRMWARE_COMPONENT, FIRMWARE_PACKAGE, type DemoArch } from './spec.ts'
 
 export interface FirmwareContext {
   readonly arch: DemoArch
+  /** The Debian suite to take the package from. */
+  readonly suite: string
   readonly mirror: string
   /** Holds the private apt tree and the downloaded package between builds. */
   readonly cacheDir: string
@@ -31,7 +33,7 @@ export async function fetchFirmwareDeb(ctx: FirmwareContext): Promise<string> {
       cwd: debDir,
       signal: ctx.signal,
       onLine: (line) => ctx.onLine(line),
-      hint: `${FIRMWARE_PACKAGE} comes from ${ctx.mirror} ${DEMO_SUITE} ${FIRMWARE_COMPONENT}: check that the mirror is reachable`,
+      hint: `${FIRMWARE_PACKAGE} comes from ${ctx.mirror} ${ctx.suite} ${FIRMWARE_COMPONENT}: check that the mirror is reachable`,
     })
   await run(['update'])
   await run(['download', FIRMWARE_PACKAGE])
@@ -46,7 +48,7 @@ async function privateApt(ctx: FirmwareContext, aptDir: string): Promise<string[
   }
   const sourcesList = join(aptDir, 'etc/sources.list')
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg'
-  await writeFile(sourcesList, `deb [signed-by=${keyring}] ${ctx.mirror} ${DEMO_SUITE} ${FIRMWARE_COMPONENT}\n`)
+  await writeFile(sourcesList, `deb [signed-by=${keyring}] ${ctx.mirror} ${ctx.suite} ${FIRMWARE_COMPONENT}\n`)
   return [
     '-o', `Dir::Etc::SourceList=${sourcesList}`,
     '-o', `Dir::Etc::SourceParts=${join(aptDir, 'etc/sources.list.d')}`,

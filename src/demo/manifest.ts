@@ -6,8 +6,10 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import * as content from './content.ts'
+import * as trixie from './content-trixie.ts'
+import { DEFAULT_RELEASE, type DemoRelease } from './release.ts'
 import {
-  BOOT_KERNEL_NAMES, BOOT_SIZE_MIB, BOOT_START_SECTOR, DEMO_BUILDER_VERSION, DEMO_HOSTNAME, DEMO_LABEL_ID, DEMO_SUITE,
+  BOOT_KERNEL_NAMES, BOOT_SIZE_MIB, BOOT_START_SECTOR, DEMO_BUILDER_VERSION, DEMO_HOSTNAME, DEMO_LABEL_ID,
   DEMO_USER, FIRMWARE_COMPONENT, FIRMWARE_PACKAGE, demoPackages, initramfsModules, type DemoArch,
 } from './spec.ts'
 
@@ -30,14 +32,15 @@ export interface DemoManifest {
   readonly filesDigest: string
 }
 
-export function demoManifest(arch: DemoArch, mirror: string): DemoManifest {
+/** The manifest of one image; the suite is the release (bookworm's manifest is as it always was). */
+export function demoManifest(arch: DemoArch, mirror: string, release: DemoRelease = DEFAULT_RELEASE): DemoManifest {
   return {
     builderVersion: DEMO_BUILDER_VERSION,
     arch,
-    suite: DEMO_SUITE,
+    suite: release,
     mirror,
     variant: 'minbase',
-    packages: demoPackages(arch),
+    packages: demoPackages(arch, release),
     initramfsModules: initramfsModules(arch),
     firmware: `${FIRMWARE_PACKAGE} (${FIRMWARE_COMPONENT})`,
     labelId: DEMO_LABEL_ID,
@@ -46,16 +49,23 @@ export function demoManifest(arch: DemoArch, mirror: string): DemoManifest {
     bootKernelNames: BOOT_KERNEL_NAMES[arch],
     hostname: DEMO_HOSTNAME,
     user: { name: DEMO_USER.name, uid: DEMO_USER.uid, groups: DEMO_USER.groups, passwordHash: DEMO_USER.passwordHash },
-    filesDigest: filesDigest(arch),
+    filesDigest: filesDigest(arch, release, mirror),
   }
 }
 
-function filesDigest(arch: DemoArch): string {
-  const texts = [
-    content.cmdlineTxt(), content.configTxt(arch), content.issueTxt(arch), content.fstab(), content.hosts(),
-    content.DPHYS_SWAPFILE, content.SUDOERS_PI, content.FIRSTBOOT, content.REGENERATE_SSH_HOST_KEYS_SERVICE,
-    content.USERCONFIG_SERVICE, content.USERCONF_SERVICE_SCRIPT,
-  ]
+function filesDigest(arch: DemoArch, release: DemoRelease, mirror: string): string {
+  const texts = release === 'bookworm'
+    ? [
+        content.cmdlineTxt(), content.configTxt(arch), content.issueTxt(arch), content.fstab(), content.hosts(),
+        content.DPHYS_SWAPFILE, content.SUDOERS_PI, content.FIRSTBOOT, content.REGENERATE_SSH_HOST_KEYS_SERVICE,
+        content.USERCONFIG_SERVICE, content.USERCONF_SERVICE_SCRIPT,
+      ]
+    : [
+        content.cmdlineTxt(), content.configTxt(arch), trixie.issueTxtTrixie(arch), content.fstab(), content.hosts(),
+        content.SUDOERS_PI, content.FIRSTBOOT, content.REGENERATE_SSH_HOST_KEYS_SERVICE, content.USERCONFIG_SERVICE,
+        content.USERCONF_SERVICE_SCRIPT, trixie.NETPLAN_NM_ALL, trixie.CLOUD_CFG, trixie.ZRAM_CONF,
+        trixie.debianSources(mirror, 'keyring'), ...Object.values(trixie.seedFiles()),
+      ]
   const hash = createHash('sha256')
   for (const text of texts) hash.update(`${text.length}:${text}`)
   return hash.digest('hex')

@@ -3,11 +3,14 @@
  * manifest, so changing any of it rebuilds the image (and nothing else does).
  */
 
+import { DEFAULT_RELEASE, RELEASE_PACKAGES, type DemoRelease } from './release.ts'
+
 export type DemoArch = 'arm64' | 'armhf'
 
 /** Bump when the builder's code changes the image in a way the other inputs don't capture. */
 export const DEMO_BUILDER_VERSION = 3
 
+/** The suite whose apt source on this host names the mirror (every release is on the same mirror). */
 export const DEMO_SUITE = 'bookworm'
 
 /** MBR disk identifier: the partitions are `PARTUUID=7069626b-01` and `-02` ("pibk"). */
@@ -21,12 +24,6 @@ export function demoPartUuid(partition: 1 | 2): string {
 export const BOOT_START_SECTOR = 8192
 export const BOOT_SIZE_MIB = 512
 
-/** Packages on every demo image (debootstrap `--include`, one dpkg transaction). */
-export const BASE_PACKAGES: readonly string[] = [
-  'systemd-sysv', 'udev', 'kmod', 'iproute2', 'netbase', 'ifupdown', 'openssh-server', 'sudo', 'procps',
-  'nfs-common', 'dphys-swapfile', 'iputils-ping', 'fdisk',
-]
-
 /** The kernel of each architecture, installed with initramfs-tools and busybox in the same transaction. */
 export const KERNEL_PACKAGES: Readonly<Record<DemoArch, readonly string[]>> = {
   arm64: ['linux-image-arm64', 'initramfs-tools', 'busybox'],
@@ -37,7 +34,7 @@ export const KERNEL_PACKAGES: Readonly<Record<DemoArch, readonly string[]>> = {
 export const REQUIRED_MODULES: readonly string[] = ['virtio_pci', 'virtio_net', 'virtio_blk', 'af_packet', 'nfs', 'nfsv3', 'ext4']
 
 /**
- * Raspberry Pi Ethernet drivers present in each Debian kernel package (bookworm 6.1). The Pi 4's
+ * Raspberry Pi Ethernet drivers present in each Debian kernel package (bookworm 6.1, trixie 6.12). The Pi 4's
  * bcmgenet is the module `genet`; armmp has neither genet nor macb. A listed module that the
  * installed kernel lacks is reported, not fatal.
  */
@@ -50,8 +47,8 @@ export function initramfsModules(arch: DemoArch): readonly string[] {
   return [...REQUIRED_MODULES, ...PI_ETHERNET_MODULES[arch]]
 }
 
-export function demoPackages(arch: DemoArch): readonly string[] {
-  return [...BASE_PACKAGES, ...KERNEL_PACKAGES[arch]]
+export function demoPackages(arch: DemoArch, release: DemoRelease = DEFAULT_RELEASE): readonly string[] {
+  return [...RELEASE_PACKAGES[release], ...KERNEL_PACKAGES[arch]]
 }
 
 /** Debian's Raspberry Pi firmware package (component non-free-firmware). */

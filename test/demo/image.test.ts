@@ -1,7 +1,8 @@
 /**
- * Builds the demo images (or reuses them: the first run from scratch takes minutes per arch) into
- * out/demo and checks them with the same tools a person would: sfdisk, mtools, debugfs, e2fsck, xz.
- * Nothing is mounted. Each build's output goes to out/demo/build-<arch>.log with timestamps.
+ * Builds the demo images (or reuses them: the first run from scratch takes minutes per image) into
+ * out/demo, bookworm and trixie for both arches, and checks them with the same tools a person would:
+ * sfdisk, mtools, debugfs, e2fsck, xz. Nothing is mounted. Each build's output goes to
+ * out/demo/build-<arch>.log (build-trixie-<arch>.log) with timestamps.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -9,7 +10,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AWKWARD_DIR, CAPABILITY_FILE, DEMO_LABEL_ID, ETC_LINK, buildDemoImage, type DemoImage } from '../../src/demo/build.ts'
+import { AWKWARD_DIR, CAPABILITY_FILE, DEMO_LABEL_ID, ETC_LINK, buildDemoImage, type DemoImage, type DemoRelease } from '../../src/demo/build.ts'
 import { sha256File } from '../../src/demo/disk.ts'
 import { listInitramfs } from '../../src/demo/initramfs.ts'
 import type { DemoArch } from '../../src/demo/spec.ts'
@@ -20,25 +21,29 @@ const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' }
 
 interface Part { node: string; start: number; size: number; type: string }
 
-/** One build (or reuse) per arch and test file; a failed build fails every test of that arch at once. */
-const images = new Map<DemoArch, Promise<DemoImage>>()
+/** One build (or reuse) per image and test file; a failed build fails every test of that image at once. */
+const images = new Map<string, Promise<DemoImage>>()
 
-function demo(arch: DemoArch): Promise<DemoImage> {
-  let image = images.get(arch)
+function demo(arch: DemoArch, release: DemoRelease = 'bookworm'): Promise<DemoImage> {
+  let image = images.get(`${release}-${arch}`)
   if (!image) {
-    image = buildLogged(arch)
-    images.set(arch, image)
+    image = buildLogged(arch, release)
+    images.set(`${release}-${arch}`, image)
   }
   return image
 }
 
-async function buildLogged(arch: DemoArch): Promise<DemoImage> {
+function logName(arch: DemoArch, release: DemoRelease): string {
+  return join(outDir, release === 'bookworm' ? `build-${arch}.log` : `build-${release}-${arch}.log`)
+}
+
+async function buildLogged(arch: DemoArch, release: DemoRelease): Promise<DemoImage> {
   mkdirSync(outDir, { recursive: true })
-  const log = join(outDir, `build-${arch}.log`)
+  const log = logName(arch, release)
   writeFileSync(log, '')
   const started = Date.now()
   const onLine = (line: string) => appendFileSync(log, `${((Date.now() - started) / 1000).toFixed(1).padStart(7)} ${line}\n`)
-  const image = await buildDemoImage({ arch, outDir, onLine }).catch((error: unknown) => {
+  const image = await buildDemoImage({ arch, release, outDir, onLine }).catch((error: unknown) => {
     onLine(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     if (error instanceof Error && error.cause) onLine(`cause: ${String(error.cause)}`)
     throw error
@@ -63,22 +68,32 @@ async function mtype(img: string, path: string): Promise<string> {
   return (await exec(['mtype', '-i', `${img}@@${boot}`, `::${path}`], { env: MTOOLS_ENV })).stdout
 }
 
+/** The kernel version whose modules an initramfs holds (`usr/lib/modules/<version>/…` or `lib/modules/…`). */
+function kernelOf(files: readonly string[]): string {
+  return files.map((f) => /^(?:usr\/)?lib\/modules\/([^/]+)\//.exec(f)?.[1]).find(Boolean) ?? ''
+}
+
 async function debugfs(img: string, request: string): Promise<string> {
   const { root } = await offsets(img)
   return (await exec(['debugfs', '-R', request, `${img}?offset=${root}`])).stdout
 }
 
-for (const arch of ['arm64', 'armhf'] as const) {
-  test(`${arch}: builds or reuses the image, its .xz and .sha256`, async () => {
-    const image = await demo(arch)
-    assert.is(image.img, join(outDir, `raspios-demo-${arch}.img`))
+const IMAGES = [['bookworm', 'arm64'], ['bookworm', 'armhf'], ['trixie', 'arm64'], ['trixie', 'armhf']] as const
+
+for (const [release, arch] of IMAGES) {
+  const name = release === 'bookworm' ? arch : `${release} ${arch}`
+  const stem = release === 'bookworm' ? `raspios-demo-${arch}` : `raspios-demo-${release}-${arch}`
+  test(`${name}: builds or reuses the image, its .xz and .sha256`, async () => {
+    const image = await demo(arch, release)
+    assert.is(image.img, join(outDir, `${stem}.img`))
+    assert.is(image.release, release)
     assert.is(image.xz, `${image.img}.xz`)
     assert.is(image.sha256File, `${image.xz}.sha256`)
-    assert.is(await readFile(image.sha256File, 'utf8'), `${image.sha256}  raspios-demo-${arch}.img.xz\n`)
+    assert.is(await readFile(image.sha256File, 'utf8'), `${image.sha256}  ${stem}.img.xz\n`)
   })
 
-  test(`${arch}: MBR with FAT32 boot at 8192 and a Linux root, fixed label-id`, async () => {
-    const { label, id, parts } = await partitions((await demo(arch)).img)
+  test(`${name}: MBR with FAT32 boot at 8192 and a Linux root, fixed label-id`, async () => {
+    const { label, id, parts } = await partitions((await demo(arch, release)).img)
     assert.is(label, 'dos')
     assert.is(id, `0x${DEMO_LABEL_ID}`)
     assert.is(parts.length, 2)
@@ -89,8 +104,8 @@ for (const arch of ['arm64', 'armhf'] as const) {
     assert.is(parts[1]?.start, 8192 + 512 * 2048)
   })
 
-  test(`${arch}: boot partition has the firmware, config.txt and a Raspberry Pi OS cmdline.txt`, async () => {
-    const { img } = await demo(arch)
+  test(`${name}: boot partition has the firmware, config.txt and a Raspberry Pi OS cmdline.txt`, async () => {
+    const { img } = await demo(arch, release)
     const { boot } = await offsets(img)
     const names = (await exec(['mdir', '-i', `${img}@@${boot}`, '-b', '::/'], { env: MTOOLS_ENV })).stdout.split('\n').map((l) => l.replace('::/', ''))
     for (const name of ['bootcode.bin', 'start4.elf', 'fixup4.dat', 'config.txt', 'cmdline.txt', 'bcm2711-rpi-4-b.dtb', 'LICENCE.broadcom']) {
@@ -109,8 +124,8 @@ for (const arch of ['arm64', 'armhf'] as const) {
   })
 
   const kernels = arch === 'arm64' ? [['kernel8.img', 'initramfs8'], ['kernel_2712.img', 'initramfs_2712']] : [['kernel7.img', 'initramfs7'], ['kernel7l.img', 'initramfs7l']]
-  test(`${arch}: kernel and an initramfs that can mount an NFS root`, async () => {
-    const { img } = await demo(arch)
+  test(`${name}: kernel and an initramfs that can mount an NFS root`, async () => {
+    const { img } = await demo(arch, release)
     const { boot } = await offsets(img)
     const dir = await mkdtemp(join(tmpdir(), 'pibake-demo-test-'))
     try {
@@ -122,8 +137,11 @@ for (const arch of ['arm64', 'armhf'] as const) {
       const files = await listInitramfs(join(dir, kernels[0]?.[1] ?? ''))
       assert.ok(files.includes('scripts/nfs'), 'scripts/nfs')
       assert.ok(files.includes('usr/bin/nfsmount'), 'klibc nfsmount')
+      // Trixie's modules are xz-compressed, and its kernel has virtio_pci built in.
+      const builtin = await debugfs(img, `cat /usr/lib/modules/${kernelOf(files)}/modules.builtin`)
       for (const mod of ['nfs', 'nfsv3', 'virtio_net', 'virtio_pci']) {
-        assert.ok(files.some((f) => f.endsWith(`/${mod}.ko`)), `${mod}.ko in the initramfs`)
+        const inside = files.some((f) => new RegExp(`/${mod}\\.ko(\\.xz|\\.zst)?$`).test(f)) || builtin.includes(`/${mod}.ko\n`)
+        assert.ok(inside, `${mod}.ko in the initramfs or built into the kernel`)
       }
       assert.ok(files.length < 1500, `a short module list, not MODULES=most (${files.length} files)`)
     } finally {
@@ -131,8 +149,8 @@ for (const arch of ['arm64', 'armhf'] as const) {
     }
   })
 
-  test(`${arch}: root is laid out like Raspberry Pi OS`, async () => {
-    const { img } = await demo(arch)
+  test(`${name}: root is laid out like Raspberry Pi OS`, async () => {
+    const { img } = await demo(arch, release)
     const fstab = await debugfs(img, 'cat /etc/fstab')
     assert.match(fstab, new RegExp(`^PARTUUID=${DEMO_LABEL_ID}-02\\s+/\\s+ext4\\s+defaults,noatime\\s+0\\s+1$`, 'm'))
     assert.match(fstab, new RegExp(`^PARTUUID=${DEMO_LABEL_ID}-01\\s+/boot/firmware\\s+vfat\\s+defaults\\s+0\\s+2$`, 'm'))
@@ -145,17 +163,18 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const ssh = await debugfs(img, 'ls -p /etc/ssh')
     for (const key of ['ssh_host_ed25519_key', 'ssh_host_rsa_key', 'ssh_host_ecdsa_key.pub']) assert.ok(ssh.includes(`/${key}/`), key)
     assert.match(await debugfs(img, 'stat /usr/lib/raspberrypi-sys-mods/firstboot'), /Mode:\s+0755/)
-    for (const unit of ['regenerate_ssh_host_keys.service', 'userconfig.service', 'dphys-swapfile.service']) {
+    const swap = release === 'bookworm' ? ['dphys-swapfile.service'] : []
+    for (const unit of ['regenerate_ssh_host_keys.service', 'userconfig.service', ...swap]) {
       assert.match(await debugfs(img, `stat /etc/systemd/system/multi-user.target.wants/${unit}`), /Type: symlink/, unit)
     }
-    assert.match(await debugfs(img, 'cat /etc/dphys-swapfile'), /^CONF_SWAPSIZE=\d+$/m)
+    if (release === 'bookworm') assert.match(await debugfs(img, 'cat /etc/dphys-swapfile'), /^CONF_SWAPSIZE=\d+$/m)
     assert.match(await debugfs(img, 'cat /etc/initramfs-tools/initramfs.conf'), /^MODULES=list$/m)
     assert.not.match(await debugfs(img, 'ls -p /var/cache/apt/archives'), /\.deb\//)
     assert.not.match(await debugfs(img, 'ls -p /etc/initramfs-tools'), /dpkg-dist/)
   })
 
-  test(`${arch}: root has the awkward entries real images have`, async () => {
-    const { img } = await demo(arch)
+  test(`${name}: root has the awkward entries real images have`, async () => {
+    const { img } = await demo(arch, release)
     const a = await debugfs(img, `stat ${AWKWARD_DIR}/hardlink-a`)
     const b = await debugfs(img, `stat ${AWKWARD_DIR}/hardlink-b`)
     assert.is(/Inode: (\d+)/.exec(a)?.[1], /Inode: (\d+)/.exec(b)?.[1], 'hard links share an inode')
@@ -169,27 +188,62 @@ for (const arch of ['arm64', 'armhf'] as const) {
     assert.match(await debugfs(img, `ea_list ${CAPABILITY_FILE}`), /security\.capability/)
   })
 
-  test(`${arch}: e2fsck finds the root clean`, async () => {
-    const { img } = await demo(arch)
+  if (release === 'trixie') {
+    test(`${name}: boots like Raspberry Pi OS trixie: NetworkManager through netplan, cloud-init, zram swap, deb822 sources`, async () => {
+      const { img } = await demo(arch, release)
+      assert.match(await debugfs(img, 'cat /usr/lib/netplan/00-network-manager-all.yaml'), /^ {2}renderer: NetworkManager$/m)
+      assert.match(await debugfs(img, 'cat /etc/cloud/cloud.cfg.d/99_raspberry-pi.cfg'), /seedfrom: file:\/\/\/boot\/firmware\//)
+      assert.match(await debugfs(img, 'cat /etc/systemd/zram-generator.conf'), /^\[zram0\]$/m)
+      const sources = await debugfs(img, 'cat /etc/apt/sources.list.d/debian.sources')
+      assert.match(sources, /^Suites: trixie trixie-updates$/m)
+      assert.match(sources, /^Signed-By: \/usr\/share\/keyrings\/debian-archive-keyring\.(pgp|gpg)$/m)
+      assert.not.match(await debugfs(img, 'ls -p /etc/apt'), /\/sources\.list\//, 'no one-line sources.list')
+      for (const program of ['/usr/sbin/NetworkManager', '/usr/bin/cloud-init', '/usr/sbin/netplan', '/usr/lib/systemd/system-generators/zram-generator']) {
+        assert.match(await debugfs(img, `stat ${program}`), /Type: (regular|symlink)/, program)
+      }
+      assert.not.match(await debugfs(img, 'stat /etc/cloud/cloud-init.disabled'), /Type:/, 'cloud-init is enabled in the image')
+      assert.match(await debugfs(img, 'stat /bin'), /Fast link dest: "usr\/bin"/, 'merged /usr')
+      assert.match(await debugfs(img, 'cat /usr/lib/os-release'), /^VERSION_CODENAME=trixie$/m)
+    })
+
+    test(`${name}: the boot partition has the NoCloud seed, its first user from user-data`, async () => {
+      const { img } = await demo(arch, release)
+      assert.match(await mtype(img, '/user-data'), /^#cloud-config\n[^]*^users:\n {2}- name: pi$/m)
+      assert.match(await mtype(img, '/meta-data'), /^instance-id: /m)
+      assert.match(await mtype(img, '/network-config'), /^ {2}renderer: NetworkManager$/m)
+    })
+
+    if (arch === 'arm64') {
+      test(`${name}: Debian's trixie kernel brings the Pi 5 device tree, beside kernel_2712.img`, async () => {
+        const { img } = await demo(arch, release)
+        const { boot } = await offsets(img)
+        const names = (await exec(['mdir', '-i', `${img}@@${boot}`, '-b', '::/'], { env: MTOOLS_ENV })).stdout
+        for (const file of ['bcm2712-rpi-5-b.dtb', 'kernel_2712.img', 'initramfs_2712']) assert.ok(names.includes(`::/${file}`), file)
+      })
+    }
+  }
+
+  test(`${name}: e2fsck finds the root clean`, async () => {
+    const { img } = await demo(arch, release)
     const { root } = await offsets(img)
     await exec(['e2fsck', '-fn', `${img}?offset=${root}`])
   })
 
-  test(`${arch}: the .xz holds the same bytes as the .img, and the .sha256 matches the .xz`, async () => {
-    const image = await demo(arch)
+  test(`${name}: the .xz holds the same bytes as the .img, and the .sha256 matches the .xz`, async () => {
+    const image = await demo(arch, release)
     const unpacked = (await exec(['sh', '-euc', 'xz -dc "$1" | sha256sum', 'sh', image.xz])).stdout.split(' ')[0]
     assert.is(unpacked, await sha256File(image.img))
     assert.is(await sha256File(image.xz), image.sha256)
     await exec(['sha256sum', '--check', '--status', image.sha256File], { cwd: outDir })
   })
 
-  test(`${arch}: a second call reuses the image`, async () => {
-    const first = await demo(arch)
+  test(`${name}: a second call reuses the image`, async () => {
+    const first = await demo(arch, release)
     const before = (await stat(first.img)).mtimeMs
     const started = performance.now()
-    const again = await buildDemoImage({ arch, outDir })
+    const again = await buildDemoImage({ arch, release, outDir })
     const seconds = (performance.now() - started) / 1000
-    appendFileSync(join(outDir, `build-${arch}.log`), `cached call: ${seconds.toFixed(2)} s\n`)
+    appendFileSync(logName(arch, release), `cached call: ${seconds.toFixed(2)} s\n`)
     assert.ok(again.cached)
     assert.is(again.sha256, first.sha256)
     assert.is((await stat(first.img)).mtimeMs, before)
