@@ -1,7 +1,7 @@
 /** The library's build and plan: everything `pibake build` and `pibake plan` do. */
 import { createWriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { fanOut, type BuildEvent, type BuildSummary, type EventSink, type PlannedStage } from './pipeline/events.ts'
 import { acquireLock } from './pipeline/lock.ts'
 import { plan as planStages, run, type RunOptions } from './pipeline/run.ts'
@@ -9,11 +9,12 @@ import { STAGES } from './pipeline/stages.ts'
 import { collectSummary } from './pipeline/summary.ts'
 import { Workspace } from './pipeline/workspace.ts'
 import { Cleanup } from './system/cleanup.ts'
+import { resolveDir } from './system/paths.ts'
 import { loadRecipe } from './recipe/load.ts'
 import type { Recipe } from './recipe/types.ts'
 
 export interface BuildOptions {
-  /** Caches, work trees, logs and the default publish targets (default `./out`). */
+  /** Caches, work trees, logs and the default publish targets (default `./out`); created if missing, and resolved (symbolic links followed). */
   readonly outDir?: string
   readonly signal?: AbortSignal
   /** Receives every event of the build. */
@@ -43,7 +44,7 @@ export interface BuildResult {
 
 /** Loads the recipe (a path, or an already validated Recipe), plans, and runs every stage that isn't cached. */
 export async function build(recipeOrFile: string | Recipe, options: BuildOptions = {}): Promise<BuildResult> {
-  const outDir = resolve(options.outDir ?? 'out')
+  const outDir = await resolveDir(options.outDir ?? 'out')
   const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
   const log = await openLog(outDir, recipe.name)
   const collector = collectSummary(recipe.name)
@@ -66,7 +67,7 @@ export async function build(recipeOrFile: string | Recipe, options: BuildOptions
 
 /** Runs every verification and reports which stages are cached; changes nothing on the host. */
 export async function plan(recipeOrFile: string | Recipe, options: BuildOptions = {}): Promise<{ recipe: Recipe; stages: PlannedStage[] }> {
-  const outDir = resolve(options.outDir ?? 'out')
+  const outDir = await resolveDir(options.outDir ?? 'out')
   const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
   const signal = options.signal ?? new AbortController().signal
   const cleanup = new Cleanup()

@@ -8,9 +8,14 @@ import { journalDir } from './pipeline/workspace.ts'
 import { orphanJournals, liveJournals, type Effect } from './system/cleanup.ts'
 import { detachLoop, loopsOf } from './system/losetup.ts'
 import { isMounted, mountsUnder, unmount } from './system/mount.ts'
+import { resolvePath } from './system/paths.ts'
 
-/** Undoes every leftover effect under `<out>`; returns a line per thing undone. */
-export async function clean(outDir: string): Promise<string[]> {
+/**
+ * Undoes every leftover effect under `<out>`; returns a line per thing undone. `out` is resolved
+ * first: the mount table holds real paths, and an `out` behind a symbolic link matches none of them.
+ */
+export async function clean(out: string): Promise<string[]> {
+  const outDir = resolvePath(out)
   const done: string[] = []
   for (const journal of orphanJournals(journalDir(outDir))) {
     for (const effect of [...journal.effects].reverse()) {

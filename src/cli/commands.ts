@@ -1,6 +1,6 @@
 /** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
-import { resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
+import { resolveDirSync } from '../system/paths.ts'
 import { jsonRenderer, listrRenderer, plainRenderer, type Renderer } from './render.ts'
 
 export interface Values {
@@ -59,8 +59,9 @@ export async function runCommand(name: string, args: readonly string[], values: 
   return (await load())(args, values, signal)
 }
 
+/** `--out` (default ./out), created if missing and resolved: the kernel's mount table names it so. */
 export function outDir(values: Values): string {
-  return resolve(values.out ?? 'out')
+  return resolveDirSync(values.out ?? 'out')
 }
 
 export function oneArgument(args: readonly string[], what: string): string {

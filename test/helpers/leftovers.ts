@@ -2,8 +2,11 @@
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from '../../src/system/exec.ts'
+import { resolvePath } from '../../src/system/paths.ts'
 
-export async function leftovers(dir: string): Promise<string[]> {
+/** `folder` is resolved first: losetup and the mount table name files by their real paths. */
+export async function leftovers(folder: string): Promise<string[]> {
+  const dir = resolvePath(folder)
   const { stdout } = await exec(['losetup', '--list', '--noheadings', '--output', 'NAME,BACK-FILE'])
   const loops = stdout.split('\n').filter((line) => line.includes(dir)).map((line) => `loop: ${line.trim()}`)
   const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.split(' ')[1]?.startsWith(dir)).map((line) => `mount: ${line}`)
