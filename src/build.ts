@@ -9,6 +9,8 @@ import { STAGES } from './pipeline/stages.ts'
 import { collectSummary } from './pipeline/summary.ts'
 import { Workspace } from './pipeline/workspace.ts'
 import { Cleanup } from './system/cleanup.ts'
+import { InterruptedError } from './errors.ts'
+import { liveBuilds } from './pipeline/live.ts'
 import { resolveDir } from './system/paths.ts'
 import { loadRecipe } from './recipe/load.ts'
 import type { Recipe } from './recipe/types.ts'
@@ -58,7 +60,7 @@ export async function build(recipeOrFile: string | Recipe, options: BuildOptions
   } catch (error) {
     emit({ type: 'warning', message: `build failed: ${error instanceof Error ? error.message : String(error)}` })
     emit({ type: 'summary', ...collector.summary(error) })
-    throw error
+    throw error instanceof InterruptedError ? await withLiveBuilds(error, recipe) : error
   } finally {
     await release()
     await log.close()
@@ -80,6 +82,13 @@ export async function plan(recipeOrFile: string | Recipe, options: BuildOptions 
   } finally {
     await cleanup.run()
   }
+}
+
+/** The interrupt, its hint saying what each target serves now (asked of the site, once all is undone). */
+async function withLiveBuilds(error: InterruptedError, recipe: Recipe): Promise<InterruptedError> {
+  if (error.live !== undefined) return error
+  const live = await liveBuilds(recipe).catch(() => undefined)
+  return live ? new InterruptedError(error.signal, live) : error
 }
 
 function runOptions(outDir: string, emit: EventSink, options: BuildOptions): RunOptions {

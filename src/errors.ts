@@ -63,11 +63,33 @@ export class SiteConflictError extends PibakeError {
 /** A command line that doesn't make sense. */
 export class UsageError extends PibakeError {}
 
-/** The run was interrupted by SIGINT or SIGTERM. */
+/** What a publish target serves after an interrupted run: its live build's id, or none. */
+export interface LiveBuild {
+  /** The target's configuration folder, as a person would write it (`host:/path` over SSH). */
+  readonly target: string
+  /** The live build's id; undefined when nothing was ever published there. */
+  readonly build: string | undefined
+}
+
+/**
+ * The run was interrupted by SIGINT or SIGTERM. `live`, once known (the site asked after the
+ * interrupt), makes the hint say which build each target still serves, or that none was published.
+ */
 export class InterruptedError extends PibakeError {
-  constructor(signal: string) {
-    super(`interrupted by ${signal}`, 'everything the run had set up was undone; the last published build is still live')
+  readonly signal: string
+  readonly live: readonly LiveBuild[] | undefined
+  constructor(signal: string, live?: readonly LiveBuild[]) {
+    super(`interrupted by ${signal}`, interruptHint(live))
+    this.signal = signal
+    this.live = live
   }
+}
+
+function interruptHint(live: readonly LiveBuild[] | undefined): string {
+  const undone = 'everything the run had set up was undone'
+  if (!live?.length) return undone
+  const each = live.map(({ target, build }) => (build ? `build ${build} is still live at ${target}` : `nothing was ever published to ${target}, so no build is live there`))
+  return `${undone}; ${each.join('; ')}`
 }
 
 export function indent(text: string, prefix = '    '): string {
