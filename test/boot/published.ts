@@ -44,6 +44,8 @@ export interface PublishedBuild {
   readonly id: string
   /** The root tree of the build. */
   readonly root: string
+  /** The folder the nodes share read-write (`netboot.shared.path`), when asked for. */
+  readonly shared?: string
   /** Private key whose public half is in the root's /root/.ssh/authorized_keys. */
   readonly sshKey: string
   /** Seconds the build took, and the demo image (cached or not). */
@@ -53,8 +55,15 @@ export interface PublishedBuild {
   remove(): Promise<void>
 }
 
+export interface PublishOptions {
+  /** A shared folder (`<dir>/shared`, mounted at /shared on the nodes) that also serves the accounts. */
+  readonly sharedAccounts?: boolean
+  /** Another fleet than FLEET's DHCP and nodes (a proxy-mode fleet whose nodes have no fixed address). */
+  readonly fleet?: { readonly dhcp: RecipeInput['netboot']['dhcp']; readonly nodes: RecipeInput['nodes'] }
+}
+
 /** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
-export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBuild> {
+export async function publishDemoBuild(name = 'boot-test', options: PublishOptions = {}): Promise<PublishedBuild> {
   const imageStarted = performance.now()
   const image = await demoImage()
   const imageSeconds = (performance.now() - imageStarted) / 1000
@@ -73,12 +82,19 @@ export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBui
     await chmod(join(overlay, 'rootfs/root'), 0o700)
     await chmod(join(overlay, 'rootfs/root/.ssh'), 0o700)
     await writeFile(join(overlay, 'rootfs/root/.ssh/authorized_keys'), await readFile(`${sshKey}.pub`), { mode: 0o600 })
+    const shared = options.sharedAccounts ? join(dir, 'shared') : undefined
+    if (shared) await mkdir(shared, { mode: 0o755 })
     const input: RecipeInput = {
       name,
       image: { path: image.xz, sha256: image.sha256File, arch: 'arm64' },
       overlays: [overlay],
-      netboot: { server: FLEET.server, dhcp: { ...FLEET.dhcp }, nfs: { server: FLEET.nfsServer } },
-      nodes: FLEET.nodes.map((node) => ({ ...node, cmdline: [...node.cmdline] })),
+      netboot: {
+        server: FLEET.server,
+        dhcp: options.fleet ? options.fleet.dhcp : { ...FLEET.dhcp },
+        nfs: { server: FLEET.nfsServer },
+        ...(shared ? { shared: { path: shared, mount: '/shared', accounts: true } } : {}),
+      },
+      nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, cmdline: [...node.cmdline] })),
     }
     const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
     const started = performance.now()
@@ -97,6 +113,7 @@ export async function publishDemoBuild(name = 'boot-test'): Promise<PublishedBui
       recipeDir,
       id,
       root: join(recipeDir, 'builds', id),
+      ...(shared ? { shared } : {}),
       sshKey,
       seconds: { image: imageSeconds, build: buildSeconds },
       nodeDir: (node) => join(recipeDir, 'nodes', macDir(node.mac)),
