@@ -1,21 +1,22 @@
 /**
- * `pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR] [--json]`:
+ * `pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]`:
  * listens for DHCP requests and prints the Raspberry Pis the site does not know as node entries
  * ready to paste into a recipe.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { discover, type Discovered } from '../site/discover.ts'
-import { openSite, readSite } from '../site/store.ts'
+import { readSite, type Site } from '../site/store.ts'
 import { outDir, type Values } from './commands.ts'
+import { siteFromOptions } from './site.ts'
 
 export async function discoverCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   if (args.length) throw new UsageError(`pibake discover takes no arguments, got ${args.join(' ')}`, 'pibake discover --interface eth0 [--seconds 30]')
   if (!values.interface) throw new UsageError('pibake discover needs --interface', 'the interface the Pis are on, e.g. --interface eth0')
   const seconds = values.seconds === undefined ? 30 : parseSeconds(values.seconds)
-  const known = new Set<string>(await knownSiteMacs(join(outDir(values), 'publish')))
+  const site = siteFromOptions(values)
+  const known = new Set<string>(await knownSiteMacs(site).finally(() => site.hosts.close()))
   for (const file of values.recipe ?? []) {
     const recipe = await loadRecipe(file, { outDir: outDir(values) })
     for (const node of recipe.nodes) known.add(node.mac.toLowerCase())
@@ -32,16 +33,12 @@ export async function discoverCommand(args: readonly string[], values: Values, s
 }
 
 /**
- * The MACs the site at `configDir` already serves: every node of every recipe recorded there, and
- * every `dhcp-host=<mac>` of its dnsmasq.conf (which also covers a site published before records).
- * TODO(site): take the site from `--target` as `pibake site` does, once that option lands.
+ * The MACs the site already serves: every node of every recipe recorded there, and every
+ * `dhcp-host=<mac>` of its dnsmasq.conf (which also covers a site published before records).
  */
-export async function knownSiteMacs(configDir: string): Promise<string[]> {
-  const records = await readSite(openSite({ kind: 'local', path: configDir }))
-  const conf = await readFile(join(configDir, 'dnsmasq.conf'), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return ''
-    throw error
-  })
+export async function knownSiteMacs(site: Site): Promise<string[]> {
+  const records = await readSite(site)
+  const conf = (await site.files.readText(join(site.config, 'dnsmasq.conf'))) ?? ''
   const fromConf = [...conf.matchAll(/^dhcp-host=((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\b/gim)].map((m) => m[1]!)
   return [...records.flatMap((record) => record.nodes.map((n) => n.mac)), ...fromConf].map((mac) => mac.toLowerCase())
 }

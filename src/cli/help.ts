@@ -77,6 +77,12 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     options: [OUT],
     examples: ['pibake clean --out /var/lib/pibake'],
   },
+  doctor: {
+    usage: 'pibake doctor [<recipe.ts>] [options]',
+    does: "Checks this host's prerequisites (root, loop devices, overlayfs, binfmt_misc with qemu-aarch64 and qemu-arm and their F flag, mtools, rsync, sfdisk, xz, ssh for SSH targets, dnsmasq and an NFS server for a local site, free space) and says which Debian package or command fixes each. Exits 1 when something the recipe (or, without one, any build) needs is missing. build runs the same checks first.",
+    options: [OUT, JSON_OUT],
+    examples: ['pibake doctor', 'sudo pibake doctor recipes/cluster-node.ts --json'],
+  },
   discover: {
     usage: 'pibake discover --interface IF [options]',
     does: 'Listens for DHCP requests from Raspberry Pis the site does not know and prints node entries to paste into a recipe. Answers nobody.',
@@ -85,8 +91,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       ['--seconds N', 'how long to listen (default 30)'],
       ['--log FILE', "read the site's dnsmasq log (log-dhcp) instead of listening on UDP 67"],
       ['--recipe FILE', 'a recipe whose nodes count as known (repeatable)'],
-      OUT,
-      JSON_OUT,
+      ...SITE,
     ],
     examples: ['pibake discover --interface eth0 --seconds 60'],
   },
@@ -113,7 +118,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     does: 'Removes builds that no node can still be running, beyond what the site keeps.',
     options: [
       ['--keep-builds N', 'keep the N newest builds of each recipe'],
-      ['--keep-days N', 'keep builds younger than N days'],
+      ['--keep-days N', 'keep every build that was live in the last N days'],
       ['--dry-run', 'say what would be removed, remove nothing'],
       ...SITE,
     ],
@@ -149,6 +154,7 @@ usage:
   pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees
   pibake demo-image [--arch arm64|armhf|all] [--release bookworm|trixie] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
+  pibake doctor [<recipe.ts>] [--out DIR] [--json]  check the host's prerequisites, with what fixes each
   pibake site [--out DIR | --target DIR] [--json]   the site's recipes, the build each node boots, the builds kept
   pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
                                                     switch a recipe and its nodes back to an earlier build
@@ -156,7 +162,7 @@ usage:
                                                     take a recipe off the site: server config first, then its files
   pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--out DIR | --target DIR] [--json]
                                                     remove builds no node can still be running
-  pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR] [--json]
+  pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]
                                                     Raspberry Pis asking for a boot that the site does not know
   pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]
   pibake schedule --remove <recipe.ts> [--unit-dir DIR]

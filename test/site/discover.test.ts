@@ -78,7 +78,7 @@ async function discoverOnLan(lan: TestLan, args: string[]): Promise<{ stdout: st
 
 test('socket: a Pi 4 with option 97 is printed with model and serial; a PC, a known Pi and nobody get answered', async () => {
   await withSite(async (lan, _tree, { out }) => {
-    const { stdout, answers } = await discoverOnLan(lan, ['--seconds', '3', '--out', out, '--json'])
+    const { stdout, answers } = await discoverOnLan(lan, ['--seconds', '8', '--out', out, '--json'])
     const found = JSON.parse(stdout) as Discovered[]
     assert.equal(found.map((d) => d.mac).sort(), [PI3, PI4], stdout)
     const pi4 = found.find((d) => d.mac === PI4)!
@@ -95,7 +95,7 @@ test('socket: a Pi 4 with option 97 is printed with model and serial; a PC, a kn
 
 test('socket: the printed entries paste into a recipe, with how each field was inferred', async () => {
   await withSite(async (lan, _tree, { out }) => {
-    const { stdout } = await discoverOnLan(lan, ['--seconds', '2', '--out', out])
+    const { stdout } = await discoverOnLan(lan, ['--seconds', '6', '--out', out])
     assert.match(stdout, `{ hostname: 'pi-aabbcc', mac: '${PI4}', model: '4B', serial: '1a2b3c4d' },`)
     assert.match(stdout, `{ hostname: 'pi-010205', mac: '${PI3}', model: '3B+' },`)
     assert.match(stdout, /model 4B \(sure\): option 97: "RPi4" magic, revision 0xc03111 \(Pi 4B\), MAC bytes match/)
@@ -111,7 +111,7 @@ test('socket: the printed entries paste into a recipe, with how each field was i
 test("socket beside the site's dnsmasq in the same namespace: both hear the broadcasts (SO_REUSEADDR)", async () => {
   await withSite(async (lan, tree, { out, conf }) => {
     const dnsmasq = await startDnsmasq(lan, 'srv', conf, tree.dir)
-    const { stdout, answers } = await discoverOnLan(lan, ['--seconds', '3', '--out', out, '--json'])
+    const { stdout, answers } = await discoverOnLan(lan, ['--seconds', '8', '--out', out, '--json'])
     assert.equal((JSON.parse(stdout) as Discovered[]).map((d) => d.mac).sort(), [PI3, PI4])
     assert.ok(answers.get(KNOWN)?.some((o) => o.yiaddr === '10.77.0.11'), 'dnsmasq still answers the known node')
     assert.equal(answers.get(PI4), [], 'the unknown Pi gets no answer')
@@ -122,7 +122,7 @@ test("socket beside the site's dnsmasq in the same namespace: both hear the broa
 test("log: the site's real dnsmasq with log-dhcp; the unknown Pis come with their interface, no option 97", async () => {
   await withSite(async (lan, tree, { out, conf }) => {
     const dnsmasq = await startDnsmasq(lan, 'srv', conf, tree.dir)
-    const run = pibake(['discover', '--interface', 'eth0', '--seconds', '3', '--log', dnsmasq.logFile, '--out', out, '--json'])
+    const run = pibake(['discover', '--interface', 'eth0', '--seconds', '6', '--log', dnsmasq.logFile, '--out', out, '--json'])
     const answers = await keepAsking(lan, run)
     const { code, stdout, stderr } = await run
     assert.is(code, 0, stderr)
