@@ -9,6 +9,7 @@ import { STAGES } from './pipeline/stages.ts'
 import { collectSummary } from './pipeline/summary.ts'
 import { Workspace } from './pipeline/workspace.ts'
 import { Cleanup } from './system/cleanup.ts'
+import { requireHost } from './doctor/index.ts'
 import { InterruptedError } from './errors.ts'
 import { liveBuilds } from './pipeline/live.ts'
 import { resolveDir } from './system/paths.ts'
@@ -48,6 +49,8 @@ export interface BuildResult {
 export async function build(recipeOrFile: string | Recipe, options: BuildOptions = {}): Promise<BuildResult> {
   const outDir = await resolveDir(options.outDir ?? 'out')
   const recipe = typeof recipeOrFile === 'string' ? await loadRecipe(recipeOrFile, { outDir }) : recipeOrFile
+  // pibake doctor's checks, before anything is touched: every missing prerequisite named at once.
+  await requireHost(recipe, outDir)
   const log = await openLog(outDir, recipe.name)
   const collector = collectSummary(recipe.name)
   const emit = fanOut(collector.sink, log.sink, options.onEvent ?? (() => {}))

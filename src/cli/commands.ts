@@ -42,6 +42,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   diff: async () => (await import('./snapshot.ts')).diffCommand,
   'demo-image': async () => (await import('./demo.ts')).demoCommand,
   clean: async () => (await import('./clean.ts')).cleanCommand,
+  doctor: async () => (await import('./doctor.ts')).doctorCommand,
   site: async () => (await import('./site.ts')).siteCommand,
   rollback: async () => (await import('./site.ts')).rollbackCommand,
   unpublish: async () => (await import('./site.ts')).unpublishCommand,

@@ -16,13 +16,22 @@ const PACKAGE_OF: Record<string, string> = {
   setpriv: 'util-linux',
   findmnt: 'util-linux',
   chroot: 'coreutils',
+  cp: 'coreutils',
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  'ssh-keyscan': 'openssh-client',
+}
+
+/** The Debian package that provides `program` (its own name when unknown). */
+export function packageOf(program: string): string {
+  return PACKAGE_OF[program] ?? program
 }
 
 export async function requirePrograms(programs: readonly string[]): Promise<void> {
   const missing: string[] = []
   for (const program of programs) if (!(await haveProgram(program))) missing.push(program)
   if (missing.length) {
-    const packages = [...new Set(missing.map((p) => PACKAGE_OF[p] ?? p))]
+    const packages = [...new Set(missing.map(packageOf))]
     throw new PreflightError(`missing programs: ${missing.join(', ')}`, `install them: apt-get install ${packages.join(' ')} (or run scripts/setup.sh)`)
   }
   if (process.getuid?.() !== 0) {
