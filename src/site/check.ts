@@ -3,6 +3,7 @@
  * host name or serial in two), and the settings the one boot server applies to all of them agree.
  */
 import { serialPrefix } from '../recipe/node.ts'
+import type { Destination } from '../recipe/types.ts'
 import type { SiteNode, SiteRecord } from './record.ts'
 
 export interface SiteProblem {
@@ -48,6 +49,11 @@ function key(node: SiteNode, field: (typeof NODE_FIELDS)[number]): string | unde
   return node[field]
 }
 
+/** Where a destination is (host and path), whatever key or known_hosts file reaches it. */
+function place(dest: Destination): string {
+  return dest.kind === 'local' ? dest.path : `${dest.user}@${dest.host}:${dest.port}:${dest.path}`
+}
+
 /** The boot server's settings for the whole site: DHCP, interface, TFTP root, NFS server. */
 function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[] {
   const settings: [string, (r: SiteRecord) => unknown][] = [
@@ -55,7 +61,7 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.dhcp', (r) => r.netboot.dhcp],
     ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
     ['netboot.nfs', (r) => r.netboot.nfs],
-    ['the TFTP root', (r) => r.where.tftp],
+    ['the TFTP root', (r) => place(r.where.tftp)],
   ]
   return settings.flatMap(([name, get]) => {
     const mine = JSON.stringify(get(candidate))
