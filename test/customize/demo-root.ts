@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildDemoImage } from '../../src/demo/build.ts'
+import { buildDemoImage, type DemoRelease } from '../../src/demo/build.ts'
 import { Cleanup } from '../../src/system/cleanup.ts'
 import { attachLoop } from '../../src/system/losetup.ts'
 import { mount, mountOverlay } from '../../src/system/mount.ts'
@@ -28,12 +28,12 @@ export interface DemoRoot {
   remove(): Promise<readonly Error[]>
 }
 
-export async function demoImage(arch: 'arm64' | 'armhf') {
-  return buildDemoImage({ arch, outDir: DEMO_DIR })
+export async function demoImage(arch: 'arm64' | 'armhf', release: DemoRelease = 'bookworm') {
+  return buildDemoImage({ arch, release, outDir: DEMO_DIR })
 }
 
-export async function mountDemoRoot(arch: 'arm64' | 'armhf'): Promise<DemoRoot> {
-  const image = await demoImage(arch)
+export async function mountDemoRoot(arch: 'arm64' | 'armhf', release: DemoRelease = 'bookworm'): Promise<DemoRoot> {
+  const image = await demoImage(arch, release)
   const dir = await mkdtemp(join(tmpdir(), `pibake-demo-root-${arch}-`))
   const cleanup = new Cleanup()
   const base = join(dir, 'base')
