@@ -7,6 +7,10 @@
  * (whatever name udev gives it: eth0, end0, enp0s1…) and by the names the kernel uses for it.
  * An unmanaged device is never activated, whatever connection profile matches it, so nothing
  * netplan generates can touch it either; other devices (Wi-Fi) stay NetworkManager's.
+ *
+ * The hostname is pibake's too (DHCP's, or pibake-identity's from the NFS server): with the image's
+ * /etc/hostname empty, NetworkManager would otherwise set its fallback `localhost.localdomain`
+ * before pibake-identity runs (seen on the trixie boot test), so `hostname-mode=none`.
  */
 import type { Node } from '../recipe/types.ts'
 import { exists, putFile } from '../system/rootfiles.ts'
@@ -22,6 +26,10 @@ export function networkManagerConf(nodes: readonly Pick<Node, 'mac'>[]): string 
   return `# pibake: the root filesystem is mounted over the wired interface the kernel configured at
 # boot (ip=dhcp). NetworkManager must never take it down or re-address it, whatever netplan or a
 # connection profile says: each node's boot interface (by MAC, whatever its name) is unmanaged.
+# The hostname comes from DHCP or pibake-identity, never from NetworkManager.
+[main]
+hostname-mode=none
+
 [keyfile]
 unmanaged-devices+=${specs.join(';')}
 `

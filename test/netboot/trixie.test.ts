@@ -21,6 +21,7 @@ async function tree(files: Record<string, string>): Promise<{ dir: string; root:
 test('NetworkManager leaves every node boot interface alone, by MAC and by kernel name, adding to the image list', () => {
   const conf = networkManagerConf([{ mac: 'DC:A6:32:00:00:01' }, { mac: 'e4:5f:01:00:00:02' }])
   assert.match(conf, /^\[keyfile\]$/m)
+  assert.match(conf, /^\[main\]\nhostname-mode=none$/m)
   assert.match(conf, /^unmanaged-devices\+=mac:dc:a6:32:00:00:01;mac:e4:5f:01:00:00:02;interface-name:eth0;interface-name:end0$/m)
 })
 
