@@ -7,10 +7,10 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
-import { buildDemoImage } from '../../src/demo/build.ts'
+import { buildDemoImage, type DemoRelease } from '../../src/demo/build.ts'
 import { macDir } from '../../src/netboot/layout.ts'
 import type { Node, Recipe, RecipeInput } from '../../src/recipe/types.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
@@ -60,12 +60,18 @@ export interface PublishOptions {
   readonly sharedAccounts?: boolean
   /** Another fleet than FLEET's DHCP and nodes (a proxy-mode fleet whose nodes have no fixed address). */
   readonly fleet?: { readonly dhcp: RecipeInput['netboot']['dhcp']; readonly nodes: RecipeInput['nodes'] }
+  /** The demo image's release (default bookworm). */
+  readonly release?: DemoRelease
+  /** Files added to the root by the overlay: path in the image → content and mode. */
+  readonly rootFiles?: Readonly<Record<string, { readonly content: string; readonly mode: number }>>
+  /** A node published as another model than FLEET says, by hostname (a Pi 5 on trixie). */
+  readonly models?: Readonly<Record<string, RecipeInput['nodes'][number]['model']>>
 }
 
 /** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
 export async function publishDemoBuild(name = 'boot-test', options: PublishOptions = {}): Promise<PublishedBuild> {
   const imageStarted = performance.now()
-  const image = await demoImage()
+  const image = await demoImage(options.release)
   const imageSeconds = (performance.now() - imageStarted) / 1000
   const dir = await mkdtemp(join(tmpdir(), 'pibake-boot-'))
   // An interrupted test (Ctrl-C: the namespace helpers stop their servers, then exit) must not leave
@@ -82,6 +88,11 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
     await chmod(join(overlay, 'rootfs/root'), 0o700)
     await chmod(join(overlay, 'rootfs/root/.ssh'), 0o700)
     await writeFile(join(overlay, 'rootfs/root/.ssh/authorized_keys'), await readFile(`${sshKey}.pub`), { mode: 0o600 })
+    for (const [path, file] of Object.entries(options.rootFiles ?? {})) {
+      await mkdir(dirname(join(overlay, 'rootfs', path)), { recursive: true })
+      await writeFile(join(overlay, 'rootfs', path), file.content)
+      await chmod(join(overlay, 'rootfs', path), file.mode)
+    }
     const shared = options.sharedAccounts ? join(dir, 'shared') : undefined
     if (shared) await mkdir(shared, { mode: 0o755 })
     const input: RecipeInput = {
@@ -94,7 +105,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
         nfs: { server: FLEET.nfsServer },
         ...(shared ? { shared: { path: shared, mount: '/shared', accounts: true } } : {}),
       },
-      nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, cmdline: [...node.cmdline] })),
+      nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, model: options.models?.[node.hostname] ?? node.model, cmdline: [...node.cmdline] })),
     }
     const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
     const started = performance.now()
@@ -143,10 +154,10 @@ async function removeProject(dir: string, out: string): Promise<void> {
 }
 
 /** The arm64 demo image from out/demo (reused while its inputs are unchanged), its build logged beside it. */
-async function demoImage() {
+async function demoImage(release: DemoRelease = 'bookworm') {
   mkdirSync(DEMO_DIR, { recursive: true })
-  const log = join(DEMO_DIR, 'build-arm64-boot-test.log')
+  const log = join(DEMO_DIR, release === 'bookworm' ? 'build-arm64-boot-test.log' : `build-${release}-arm64-boot-test.log`)
   const started = Date.now()
   const onLine = (line: string) => appendFileSync(log, `${((Date.now() - started) / 1000).toFixed(1).padStart(7)} ${line}\n`)
-  return buildDemoImage({ arch: 'arm64', outDir: DEMO_DIR, onLine })
+  return buildDemoImage({ arch: 'arm64', release, outDir: DEMO_DIR, onLine })
 }
