@@ -37,7 +37,8 @@ export async function freshOut(): Promise<void> {
 
 /**
  * `steps` is the source text of the customize list's items, one step per line or more. The recipe
- * has one node, `alpha`, with the MAC `mac` (its TFTP folder is `publish/tftp/<mac with dashes>`).
+ * has one node with the MAC `mac` (its TFTP folder is `publish/tftp/<mac with dashes>`), named and
+ * addressed after it: the recipes of these tests share one site, where a node belongs to one recipe.
  */
 export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, mac = 'dc:a6:32:00:00:01'): Promise<RecipeProject> {
   // The demo's raw .img (not its .xz): no 1.7 GB decompressed copy per demo image in the cache.
@@ -71,12 +72,21 @@ export default {
   name: ${JSON.stringify(name)},
   image: { path: ${JSON.stringify(image)}, sha256: ${JSON.stringify(sha256)} },
   netboot: { server: '10.99.0.1', dhcp: { mode: 'proxy', network: '10.99.0.0' }, nfs: { server: '10.99.0.2' } },
-  nodes: [{ hostname: 'alpha', mac: ${JSON.stringify(mac)}, ip: '10.99.0.11', model: '4B' }],
+  nodes: [{ hostname: ${JSON.stringify(nodeName(mac))}, mac: ${JSON.stringify(mac)}, ip: ${JSON.stringify(nodeIp(mac))}, model: '4B' }],
   customize: [
 ${steps}
   ],
 }
 `
+}
+
+/** `node-01` and 10.99.0.101 for a MAC ending in :01. */
+function nodeName(mac: string): string {
+  return `node-${mac.slice(-2)}`
+}
+
+function nodeIp(mac: string): string {
+  return `10.99.0.${100 + Number.parseInt(mac.slice(-2), 16)}`
 }
 
 const HELLO_SERVICE = `[Unit]
