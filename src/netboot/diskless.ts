@@ -32,13 +32,6 @@ export function dhcpcdConf(text: string): string {
   return `${text.trimEnd()}\n\n${DHCPCD_MARK}: keep its configuration when the link goes down.\nnolink\n`
 }
 
-/** NetworkManager must leave the wired boot interface as the kernel configured it. */
-export const NETWORKMANAGER_CONF = `# pibake: the root filesystem is mounted over the wired interface the kernel configured
-# at boot (ip=dhcp); NetworkManager must not take it down to reconfigure it.
-[keyfile]
-unmanaged-devices=interface-name:eth0;interface-name:end0
-`
-
 /** Units of Raspberry Pi OS's first boot and of the swap file: meaningless on a shared read-only root. */
 export const FIRST_BOOT_UNITS = [
   'regenerate_ssh_host_keys.service',
