@@ -5,7 +5,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Test } from 'uvu'
+import { stepContext, type StepContext } from '../../src/customize/context.ts'
+import { runStep } from '../../src/customize/steps.ts'
 import { buildDemoImage, type DemoRelease } from '../../src/demo/build.ts'
+import type { CustomizeStep } from '../../src/recipe/types.ts'
 import { Cleanup } from '../../src/system/cleanup.ts'
 import { attachLoop } from '../../src/system/losetup.ts'
 import { mount, mountOverlay } from '../../src/system/mount.ts'
@@ -75,5 +79,45 @@ export async function snapshotDemoRoot(arch: 'arm64' | 'armhf'): Promise<Snapsho
     return await takeSnapshot(demo.base)
   } finally {
     for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
+  }
+}
+
+/** The step suites' fixture: a demo root (a fresh layer per test), a step context on it, its messages. */
+export interface StepsOnDemo {
+  /** A folder of this machine for the test's own files (the step context's scratch and apt cache). */
+  readonly host: () => string
+  readonly infos: string[]
+  /** Runs one step, as the recipe's first, in the demo root. */
+  step(fields: Record<string, unknown>): ReturnType<typeof runStep>
+  /** A path inside the demo root. */
+  inImage(path: string): string
+}
+
+/** Registers the suite's hooks: mount the demo root once, a fresh layer before each test, all undone after. */
+export function stepsOnDemo(suite: Test, release: DemoRelease = 'bookworm'): StepsOnDemo {
+  let demo: DemoRoot
+  let ctx: StepContext
+  let host: string
+  const infos: string[] = []
+  const at = { file: '/srv/recipe.ts', line: 1 }
+  suite.before(async () => {
+    demo = await mountDemoRoot('arm64', release)
+    host = await mkdtemp(join(tmpdir(), `pibake-steps-${release}-`))
+    const options = { root: demo.root, arch: 'arm64' as const, cacheDir: join(host, 'cache'), refresh: false, scratch: host, signal: new AbortController().signal }
+    ctx = stepContext({ ...options, log: () => {}, info: (message) => infos.push(message) })
+  })
+  suite.after(async () => {
+    for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
+    await rm(host, { recursive: true, force: true })
+  })
+  suite.before.each(async () => {
+    await demo.reset()
+    infos.length = 0
+  })
+  return {
+    host: () => host,
+    infos,
+    step: (fields) => runStep({ index: 0, at, ...fields } as CustomizeStep, ctx),
+    inImage: (path) => join(demo.root, path),
   }
 }

@@ -4,46 +4,12 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { lstat, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { stepContext, type StepContext } from '../../src/customize/context.ts'
-import { runStep } from '../../src/customize/steps.ts'
-import type { CustomizeStep } from '../../src/recipe/types.ts'
-import { mountDemoRoot, type DemoRoot } from './demo-root.ts'
+import { stepsOnDemo } from './demo-root.ts'
 import { KEY } from './project.ts'
 
-let demo: DemoRoot
-let ctx: StepContext
-let host: string
-const infos: string[] = []
-const at = { file: '/srv/recipe.ts', line: 1 }
-
-test.before(async () => {
-  demo = await mountDemoRoot('arm64')
-  host = await mkdtemp(join(tmpdir(), 'pibake-steps-'))
-  ctx = stepContext({
-    root: demo.root,
-    arch: 'arm64',
-    cacheDir: join(host, 'cache'),
-    refresh: false,
-    scratch: host,
-    signal: new AbortController().signal,
-    log: () => {},
-    info: (message) => infos.push(message),
-  })
-})
-test.after(async () => {
-  for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
-  await rm(host, { recursive: true, force: true })
-})
-test.before.each(async () => {
-  await demo.reset()
-  infos.length = 0
-})
-
-const step = (fields: Record<string, unknown>) => runStep({ index: 0, at, ...fields } as CustomizeStep, ctx)
-const inImage = (path: string) => join(demo.root, path)
+const { step, inImage, infos, host } = stepsOnDemo(test)
 
 test("an existing user (the image's pi) gets the groups and keys; its uid, home and /etc/shadow's owner and mode stay", async () => {
   const shadow = await stat(inImage('etc/shadow'))
@@ -65,7 +31,7 @@ test('a user whose uid differs from the existing one, or a group whose gid does,
 })
 
 test('copy: a folder is merged into the destination with the owner given; modes from the step or the source', async () => {
-  const source = join(host, 'site')
+  const source = join(host(), 'site')
   await mkdir(join(source, 'conf'), { recursive: true })
   await writeFile(join(source, 'index.html'), '<h1>node</h1>\n')
   await writeFile(join(source, 'conf/app.conf'), 'a=1\n')
@@ -105,7 +71,7 @@ test('enable fails, naming the unit, when the image has no such unit', async () 
 })
 
 test('a script with a #! line runs by it, with its arguments, from a folder that is gone afterwards', async () => {
-  const script = join(host, 'report.sh')
+  const script = join(host(), 'report.sh')
   await writeFile(script, '#!/bin/bash\necho "bash ${BASH_VERSINFO[0]} in $0 with $*" > /root/report\n')
   await step({ kind: 'script', path: script, args: ['a b', 'c'] })
   assert.match(await readFile(inImage('root/report'), 'utf8'), /^bash 5 in \/run\/pibake\/script\/report\.sh with a b c\n$/)

@@ -6,46 +6,12 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { lstat, readFile, readdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { stepContext, type StepContext } from '../../src/customize/context.ts'
-import { runStep } from '../../src/customize/steps.ts'
-import type { CustomizeStep } from '../../src/recipe/types.ts'
-import { mountDemoRoot, type DemoRoot } from './demo-root.ts'
+import { stepsOnDemo } from './demo-root.ts'
 import { HASH, KEY } from './project.ts'
 
-let demo: DemoRoot
-let ctx: StepContext
-let host: string
-const infos: string[] = []
-const at = { file: '/srv/recipe.ts', line: 1 }
-
-test.before(async () => {
-  demo = await mountDemoRoot('arm64', 'trixie')
-  host = await mkdtemp(join(tmpdir(), 'pibake-trixie-steps-'))
-  ctx = stepContext({
-    root: demo.root,
-    arch: 'arm64',
-    cacheDir: join(host, 'cache'),
-    refresh: false,
-    scratch: host,
-    signal: new AbortController().signal,
-    log: () => {},
-    info: (message) => infos.push(message),
-  })
-})
-test.after(async () => {
-  for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
-  await rm(host, { recursive: true, force: true })
-})
-test.before.each(async () => {
-  await demo.reset()
-  infos.length = 0
-})
-
-const step = (fields: Record<string, unknown>) => runStep({ index: 0, at, ...fields } as CustomizeStep, ctx)
-const inImage = (path: string) => join(demo.root, path)
+const { step, inImage, infos, host } = stepsOnDemo(test, 'trixie')
 
 test('the image is trixie with merged /usr and deb822 apt sources only', async () => {
   assert.match(await readFile(inImage('etc/os-release'), 'utf8'), /^VERSION_CODENAME=trixie$/m)
@@ -66,7 +32,7 @@ test("packages: installs from the deb822 sources, leaves the image's lists as th
   assert.equal(await readdir(inImage('var/lib/apt/lists')).catch(() => [] as string[]), listsBefore, "the image's lists are untouched")
   const debs = (await readdir(inImage('var/cache/apt/archives')).catch(() => [] as string[])).filter((n) => n.endsWith('.deb'))
   assert.equal(debs, [], 'no downloaded packages in the image')
-  const cached = await readdir(join(host, 'cache'), { recursive: true })
+  const cached = await readdir(join(host(), 'cache'), { recursive: true })
   assert.ok(cached.some((n) => /trixie.*Packages/.test(n)), 'the trixie lists went to the cache, keyed by the .sources file')
 })
 
