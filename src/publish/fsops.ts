@@ -1,5 +1,5 @@
 /** Filesystem moves that another machine may be reading through: staged, then switched in one rename. */
-import { lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, rename, rm, symlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 
@@ -14,12 +14,4 @@ export async function switchSymlink(link: string, target: string): Promise<void>
   await rm(temp, { force: true })
   await symlink(target, temp)
   await rename(temp, link)
-}
-
-/** Writes a file through a temporary name, so a reader sees the old or the new content, never half. */
-export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(dirname(file), { recursive: true })
-  const temp = join(dirname(file), `.${basename(file)}.new`)
-  await writeFile(temp, content, { mode })
-  await rename(temp, file)
 }

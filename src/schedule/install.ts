@@ -6,7 +6,7 @@
 import { readFile, readlink, realpath, rm, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { PibakeError, UsageError } from '../errors.ts'
-import { writeFileAtomic } from '../publish/fsops.ts'
+import { localFiles } from '../publish/files.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { SELF_CLI, selfVersion } from '../self.ts'
 import { checkCalendar, type Calendar } from './calendar.ts'
@@ -80,7 +80,7 @@ export async function scheduleUnits(recipeFile: string, options: ScheduleOptions
 /** Writes the service and the timer, replacing only units pibake wrote before. */
 export async function installSchedule(schedule: Schedule): Promise<void> {
   for (const unit of [schedule.service, schedule.timer]) await refuseForeign(unit.file)
-  for (const unit of [schedule.service, schedule.timer]) await writeFileAtomic(unit.file, unit.text, 0o644).catch(denied(unit.file))
+  for (const unit of [schedule.service, schedule.timer]) await localFiles().writeAtomic(unit.file, unit.text, 0o644).catch(denied(unit.file))
 }
 
 /** A unit that cannot be written or removed, said with what to do about it. */
