@@ -13,6 +13,11 @@ export interface ExportsOptions {
   /** Path on the NFS server of the folder the nodes share read-write. */
   readonly sharedPath?: string
   /**
+   * Whether the shared folder maps the nodes' root to the anonymous user (`root_squash`; default
+   * true). The root and identity folders never do: a node's root must read its root-only files.
+   */
+  readonly sharedRootSquash?: boolean
+  /**
    * Who may mount, in the server's syntax (`10.0.0.0/24`, a host, `*`); several separated by spaces.
    * Default: the netboot subnet of the recipe.
    */
@@ -27,6 +32,8 @@ export interface ExportsOptions {
 interface Export {
   readonly path: string
   readonly access: 'ro' | 'rw'
+  /** Root on the node is the server's anonymous user here. */
+  readonly squash: boolean
   readonly fsid: number
   /** Who may mount it: the recipe's clients, or for a node's own folder that node alone. */
   readonly clients: readonly string[]
@@ -54,13 +61,13 @@ export function renderSiteExports(fleets: readonly FleetExports[]): string {
     '# Add them to /etc/exports on the NFS server, then run: exportfs -ra',
   ]
   for (const item of siteExportList(fleets)) {
-    const flags = `${item.access === 'rw' ? 'rw,sync' : 'ro'},no_root_squash,no_subtree_check,fsid=${item.fsid}`
+    const flags = `${item.access === 'rw' ? 'rw,sync' : 'ro'},${item.squash ? 'root_squash' : 'no_root_squash'},no_subtree_check,fsid=${item.fsid}`
     lines.push(`${exportsPath(item.path)} ${item.clients.map((client) => `${client}(${flags})`).join(' ')}`)
   }
   return `${lines.join('\n')}\n`
 }
 
-/** The same exports as nfs-ganesha `EXPORT` blocks (VFS backend, NFSv3 and v4, root not squashed). */
+/** The same exports as nfs-ganesha `EXPORT` blocks (VFS backend, NFSv3 and v4, root squashed where the exports squash it). */
 export function renderGaneshaExports(recipe: ExportsFleet, options: ExportsOptions): string {
   return renderSiteGanesha([{ fleet: recipe, options }])
 }
@@ -78,7 +85,7 @@ export function renderSiteGanesha(fleets: readonly FleetExports[]): string {
       `\tPseudo = ${path};`,
       '\tProtocols = 3, 4;',
       '\tAccess_Type = None;',
-      '\tSquash = No_Root_Squash;',
+      `\tSquash = ${item.squash ? 'Root_Squash' : 'No_Root_Squash'};`,
       '\tSecType = sys;',
       '\tFSAL { Name = VFS; }',
       `\tCLIENT { Clients = ${item.clients.join(', ')}; Access_Type = ${item.access === 'rw' ? 'RW' : 'RO'}; }`,
@@ -130,15 +137,15 @@ function siteExportList(fleets: readonly FleetExports[]): Export[] {
 function exportList(recipe: ExportsFleet, options: ExportsOptions): Export[] {
   const clients = clientList(recipe, options)
   const root = absolute(options.rootPath, 'root path')
-  const list: Export[] = [{ path: root, access: 'ro', fsid: exportFsid(recipe.name, root), clients }]
+  const list: Export[] = [{ path: root, access: 'ro', squash: false, fsid: exportFsid(recipe.name, root), clients }]
   if (options.sharedPath) {
     const shared = absolute(options.sharedPath, 'shared path')
     if (shared === root) throw new PibakeError(`the shared folder ${shared} is the root filesystem folder`, 'give the shared folder its own path')
-    list.push({ path: shared, access: 'rw', fsid: exportFsid(recipe.name, shared), clients })
+    list.push({ path: shared, access: 'rw', squash: options.sharedRootSquash ?? true, fsid: exportFsid(recipe.name, shared), clients })
   }
   for (const node of options.nodes ?? []) {
     const path = absolute(node.path, 'node path')
-    list.push({ path, access: 'ro', fsid: exportFsid(recipe.name, path), clients: node.client ? clientList(recipe, { ...options, clients: node.client }) : clients })
+    list.push({ path, access: 'ro', squash: false, fsid: exportFsid(recipe.name, path), clients: node.client ? clientList(recipe, { ...options, clients: node.client }) : clients })
   }
   return list
 }

@@ -1,6 +1,7 @@
 /**
  * Checks that relate fields to each other: the DHCP range and the nodes' addresses against the
- * server's subnet, and no two nodes sharing a host name, MAC, IP or serial.
+ * server's subnet, no two nodes sharing a host name, MAC, IP or serial, and shared accounts on a
+ * folder that does not squash root.
  *
  * They read the raw input, so that they run even when other fields are wrong, and they skip any
  * value that is itself malformed (the schema reports that one).
@@ -58,7 +59,17 @@ function outside(ip: number, subnet: Subnet): boolean {
 }
 
 export function relationProblems(input: unknown): Problem[] {
-  return [...rangeProblems(input), ...nodeProblems(input)]
+  return [...rangeProblems(input), ...nodeProblems(input), ...sharedProblems(input)]
+}
+
+/** Shared accounts are written by the nodes' root: a squashed root could not seed or edit them. */
+function sharedProblems(input: unknown): Problem[] {
+  if (at(input, 'netboot', 'shared', 'accounts') !== true || at(input, 'netboot', 'shared', 'rootSquash') !== true) return []
+  return [{
+    path: ['netboot', 'shared', 'rootSquash'],
+    message: 'shared accounts need the nodes\' root to write the account files in the shared folder, which root_squash forbids',
+    hint: 'leave out rootSquash (it defaults to false with accounts), or serve the accounts another way (accounts: false)',
+  }]
 }
 
 /** The range lies in the server's subnet (or, when the server's address is itself wrong, in one subnet), start first. */

@@ -67,6 +67,7 @@ const netbootSchema = strict({
     path: absolutePath,
     mount: absolutePath.default('/shared'),
     accounts: z.boolean().default(false),
+    rootSquash: z.boolean().optional(),
   }).optional(),
   interface: matching((t) => /^[^\s/:]{1,15}$/.test(t), (q) => `${q} is not a network interface name`).optional(),
 })

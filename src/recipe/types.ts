@@ -135,6 +135,13 @@ export interface NetbootInput {
      * missing), so that one edit on the server serves every node (default false).
      */
     accounts?: boolean
+    /**
+     * Map root on the nodes to the server's anonymous user on this folder (NFS `root_squash`), so
+     * that a node's root cannot write files as root there. Default true; false when `accounts` is
+     * true, since the nodes then seed and edit the account files as root (`accounts` with
+     * `rootSquash: true` is refused).
+     */
+    rootSquash?: boolean
   }
   /** Network interface dnsmasq listens on (default: all). */
   interface?: string
@@ -261,7 +268,7 @@ export interface Recipe {
     readonly server: string
     readonly dhcp: Dhcp
     readonly nfs: { readonly server: string; readonly path: string }
-    readonly shared?: { readonly path: string; readonly mount: string; readonly accounts: boolean }
+    readonly shared?: { readonly path: string; readonly mount: string; readonly accounts: boolean; readonly rootSquash: boolean }
     readonly interface?: string
   }
   readonly nodes: readonly Node[]

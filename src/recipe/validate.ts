@@ -49,7 +49,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       server: parsed.netboot.server,
       dhcp: parsed.netboot.dhcp,
       nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
-      ...(shared === undefined ? {} : { shared }),
+      ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
     },
     nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),

@@ -63,6 +63,9 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.nfs', (r) => r.netboot.nfs],
     ['the TFTP root', (r) => place(r.where.tftp)],
   ]
+  // A shared folder two recipes use is exported once: both must want it the same way.
+  const sharing = candidate.netboot.shared && candidate.netboot.shared.path === other.netboot.shared?.path
+  if (sharing) settings.push(['the shared folder', (r) => r.netboot.shared])
   return settings.flatMap(([name, get]) => {
     const mine = JSON.stringify(get(candidate))
     const theirs = JSON.stringify(get(other))

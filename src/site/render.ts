@@ -61,8 +61,10 @@ export async function writeSiteConfig(site: Site, records: readonly SiteRecord[]
 function fleetExports(record: SiteRecord): FleetExports {
   const served = join(record.netboot.nfs.path, record.recipe)
   const nodes = record.nodes.map((node) => ({ path: join(served, 'nodes', macDir(node.mac)), client: node.ip }))
-  const sharedPath = record.netboot.shared?.path
-  return { fleet: { name: record.recipe, file: record.file, netboot: record.netboot }, options: { rootPath: join(served, 'builds'), nodes, ...(sharedPath ? { sharedPath } : {}) } }
+  const shared = record.netboot.shared
+  // A record written before rootSquash existed: the default it would have had.
+  const sharedOptions = shared ? { sharedPath: shared.path, sharedRootSquash: shared.rootSquash ?? !shared.accounts } : {}
+  return { fleet: { name: record.recipe, file: record.file, netboot: record.netboot }, options: { rootPath: join(served, 'builds'), nodes, ...sharedOptions } }
 }
 
 /** A site without recipes: a dnsmasq that answers nobody, no exports. */

@@ -3,7 +3,7 @@
  * mount namespace inside a test network namespace) and read with libnfs from two clients: one on
  * the netboot subnet, one outside it.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -31,13 +31,15 @@ async function nfs(lan: TestLan, host: string, argv: readonly string[]): Promise
   return { code: result.exitCode, out: `${result.stdout}${result.stderr}` }
 }
 
-test('ganesha serves the root read-only and the shared folder read-write to the subnet, and nothing outside it', async () => {
+test('ganesha serves the root read-only and the shared folder read-write (root squashed) to the subnet, and nothing outside it', async () => {
   const tree = netbootDir()
   try {
     const root = join(tree.dir, 'nfs', 'cluster')
     const shared = join(tree.dir, 'nfs', 'shared')
     tree.write('nfs/cluster/builds/b1/etc/hostname', 'node\n')
-    mkdirSync(shared, { recursive: true })
+    // Like a shared /tmp: anyone may write here, and a folder inside only root may write to.
+    mkdirSync(join(shared, 'root-only'), { recursive: true, mode: 0o755 })
+    chmodSync(shared, 0o1777)
     const exportsText = renderGaneshaExports(recipe({ dhcp: rangeDhcp, nodes: [] }), { rootPath: root, sharedPath: shared })
     const conf = tree.write('ganesha.conf', [
       'NFS_CORE_PARAM { Enable_NLM = false; Enable_RQUOTA = false; MNT_Port = 20048; }',
@@ -62,6 +64,9 @@ test('ganesha serves the root read-only and the shared folder read-write to the 
       assert.match((await nfs(lan, 'node', ['nfs-cp', '/etc/hostname', url(`${root}/x`)])).out, 'NFS3ERR_ROFS')
       assert.is((await nfs(lan, 'node', ['nfs-cp', '/etc/hostname', url(`${shared}/x`)])).code, 0)
       assert.ok(existsSync(join(shared, 'x')), 'written through the read-write export')
+      assert.is.not(statSync(join(shared, 'x')).uid, 0, "root_squash: the node's root writes as the anonymous user")
+      assert.match((await nfs(lan, 'node', ['nfs-cp', '/etc/hostname', url(`${shared}/root-only/x`)])).out, /ACCES|PERM/)
+      assert.not.ok(existsSync(join(shared, 'root-only/x')), "root_squash: the node's root cannot write where only root may")
       assert.not.ok(existsSync(join(root, 'x')))
       assert.match((await nfs(lan, 'other', ['nfs-cat', url(`${root}/builds/b1/etc/hostname`)])).out, 'MNT3ERR_ACCES')
       assert.ok(existsSync(join(tree.dir, 'recovery', 'v4recov')), 'NFSv4 client records go to the test folder, not /var/lib/nfs/ganesha')

@@ -15,10 +15,21 @@ test('root read-only and shared folder read-write, for the netboot subnet', () =
   const shared = exportFsid('cluster', '/srv/nfs/shared')
   assert.equal(settings(text), [
     `/srv/nfs/cluster 10.77.0.0/24(ro,no_root_squash,no_subtree_check,fsid=${root})`,
-    `/srv/nfs/shared 10.77.0.0/24(rw,sync,no_root_squash,no_subtree_check,fsid=${shared})`,
+    `/srv/nfs/shared 10.77.0.0/24(rw,sync,root_squash,no_subtree_check,fsid=${shared})`,
   ])
   assert.match(text, '# NFS exports for the pibake recipe "cluster"')
   assert.match(text, 'exportfs -ra')
+})
+
+test('only the shared folder squashes root, and only unless told not to (shared accounts)', () => {
+  const r = recipe({ dhcp: rangeDhcp, nodes: [] })
+  const options = { rootPath: '/srv/nfs/cluster', sharedPath: '/srv/nfs/shared', nodes: [{ path: '/srv/nfs/cluster/nodes/n1', client: '10.77.0.11' }] }
+  const squashOf = (text: string) => settings(text).map((line) => /\((?:ro|rw,sync),(\w+),/.exec(line)?.[1])
+  assert.equal(squashOf(renderExports(r, options)), ['no_root_squash', 'root_squash', 'no_root_squash'])
+  assert.equal(squashOf(renderExports(r, { ...options, sharedRootSquash: false })), ['no_root_squash', 'no_root_squash', 'no_root_squash'])
+  const ganesha = (text: string) => [...text.matchAll(/Squash = (\w+);/g)].map((m) => m[1])
+  assert.equal(ganesha(renderGaneshaExports(r, options)), ['No_Root_Squash', 'Root_Squash', 'No_Root_Squash'])
+  assert.equal(ganesha(renderGaneshaExports(r, { ...options, sharedRootSquash: false })), ['No_Root_Squash', 'No_Root_Squash', 'No_Root_Squash'])
 })
 
 test('fsid is stable, derived from recipe name and path, never 0, and differs between exports', () => {

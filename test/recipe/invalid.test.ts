@@ -55,6 +55,10 @@ const cases: Record<string, Case> = {
   'dhcp-range-outside-subnet': { problems: ["netboot.dhcp.end: 192.168.2.10 is not in the server's subnet (192.168.1.0/24)"] },
   'netmask-invalid': { problems: ['netboot.dhcp.netmask: "255.0.255.0" is not a netmask'] },
   'nfs-server-invalid': { problems: ['netboot.nfs.server: "nfs server" is neither an IPv4 address nor a host name'] },
+  'shared-accounts-with-root-squash': {
+    problems: ["netboot.shared.rootSquash: shared accounts need the nodes' root to write the account files in the shared folder, which root_squash forbids"],
+    hint: 'leave out rootSquash',
+  },
   'nfs-path-relative': { problems: ['netboot.nfs.path: "srv/nfs" must be an absolute path'] },
   'overlay-missing': { problems: [`overlays[1]: ${fixtures}/no-such-overlay does not exist`] },
   'overlay-without-rootfs-or-bootfs': { problems: [`overlays[0]: ${fixtures}/empty-overlay holds neither rootfs/ nor bootfs/`], hint: 'rootfs/ (copied onto /)' },

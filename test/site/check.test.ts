@@ -33,6 +33,17 @@ test('a node in two recipes is named with both recipes and the field; a serial c
   assert.equal(siteProblems(a, [a]), [], 'a recipe never clashes with its own record')
 })
 
+test('a shared folder two recipes use must be shared the same way (it is exported once)', () => {
+  const shared = (rootSquash: boolean) => ({ path: '/srv/shared', mount: '/shared', accounts: !rootSquash, rootSquash })
+  const a = record('a', { netboot: { ...record('a').netboot, shared: shared(false) } })
+  assert.equal(siteProblems(record('b', { netboot: { ...a.netboot, shared: shared(false) } }), [a]), [])
+  const squashed = siteProblems(record('b', { netboot: { ...a.netboot, shared: shared(true) } }), [a])
+  assert.equal(squashed.map((p) => p.other), ['a'])
+  assert.match(squashed[0]?.message ?? '', /^the shared folder differs: b has .*"rootSquash":true.*the recipe "a"/)
+  const elsewhere = { ...shared(true), path: '/srv/other' }
+  assert.equal(siteProblems(record('b', { netboot: { ...a.netboot, shared: elsewhere } }), [a]), [], 'folders of their own may differ')
+})
+
 test('the boot server settings must agree; the key that reaches the TFTP host does not matter, its place does', () => {
   const a = record('a')
   assert.equal(siteProblems(record('b', { where: { nfs: a.where.nfs, tftp: ssh('/home/ci/.ssh/b') } }), [a]), [])
