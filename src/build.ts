@@ -10,7 +10,10 @@ import { collectSummary } from './pipeline/summary.ts'
 import { Workspace } from './pipeline/workspace.ts'
 import { Cleanup } from './system/cleanup.ts'
 import { requireHost } from './doctor/index.ts'
-import { InterruptedError } from './errors.ts'
+import { InterruptedError, StageError } from './errors.ts'
+import { describeStep, StepError } from './customize/describe.ts'
+import { imageBytes } from './doctor/checks.ts'
+import { isNoSpace, noSpaceError, type SpaceWant } from './system/space.ts'
 import { liveBuilds } from './pipeline/live.ts'
 import { resolveDir } from './system/paths.ts'
 import { loadRecipe } from './recipe/load.ts'
@@ -60,7 +63,8 @@ export async function build(recipeOrFile: string | Recipe, options: BuildOptions
     const summary = collector.summary()
     emit({ type: 'summary', ...summary })
     return { recipe, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })), log: log.file, summary }
-  } catch (error) {
+  } catch (caught) {
+    const error = !(caught instanceof InterruptedError) && isNoSpace(caught) ? await noSpace(caught, recipe, outDir) : caught
     emit({ type: 'warning', message: `build failed: ${error instanceof Error ? error.message : String(error)}` })
     emit({ type: 'summary', ...collector.summary(error) })
     throw error instanceof InterruptedError ? await withLiveBuilds(error, recipe) : error
@@ -92,6 +96,26 @@ async function withLiveBuilds(error: InterruptedError, recipe: Recipe): Promise<
   if (error.live !== undefined) return error
   const live = await liveBuilds(recipe).catch(() => undefined)
   return live ? new InterruptedError(error.signal, live) : error
+}
+
+/**
+ * A full filesystem, named: out/ (where a first build wants about three times the image) or a
+ * publish target (where a build wants at most the image's size, less what it shares with the
+ * previous build).
+ */
+async function noSpace(error: unknown, recipe: Recipe, outDir: string): Promise<Error> {
+  const image = await imageBytes(recipe.image.path)
+  const stage = error instanceof StageError ? error.stage : 'build'
+  const doing = error instanceof StepError ? `customize › ${describeStep(error.step)}` : stage
+  const wants: SpaceWant[] = [{ path: outDir, ...(image === undefined ? {} : { bytes: image * 3, why: '3 × the image, for a build without cached stages' }) }]
+  for (const target of recipe.publish) {
+    for (const dest of [target.nfs, target.tftp, target.config]) {
+      const bytes = dest === target.nfs && image !== undefined ? { bytes: image, why: "at most the image's size, less what the previous build shares" } : {}
+      wants.push(dest.kind === 'local' ? { path: dest.path, ...bytes } : { path: dest.path, remote: `${dest.user}@${dest.host}:${dest.path}`, ...bytes })
+    }
+  }
+  const found = await noSpaceError(doing, error, wants)
+  return new StageError(stage, found.message, found.hint, { cause: error })
 }
 
 function runOptions(outDir: string, emit: EventSink, options: BuildOptions): RunOptions {

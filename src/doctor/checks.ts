@@ -98,7 +98,7 @@ async function program(name: string, status: 'missing' | 'warning'): Promise<Che
 }
 
 /** The image's raw size: the file's, or for `.xz` the uncompressed size xz records. */
-async function imageBytes(path: string): Promise<number | undefined> {
+export async function imageBytes(path: string): Promise<number | undefined> {
   const size = await stat(path).then((s) => s.size, () => undefined)
   if (size === undefined || !path.endsWith('.xz')) return size
   const listed = await exec(['xz', '--robot', '--list', path]).catch(() => undefined)
