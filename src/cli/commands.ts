@@ -30,6 +30,7 @@ export interface Values {
   readonly unitDir?: string | undefined
   readonly remove?: boolean | undefined
   readonly print?: boolean | undefined
+  readonly listen?: string | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -49,6 +50,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   gc: async () => (await import('./site.ts')).gcCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
   schedule: async () => (await import('./schedule.ts')).scheduleCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
+  report: async () => (await import('./serve.ts')).reportCommand,
 }
 
 /** The commands, for the help text's completeness test. */

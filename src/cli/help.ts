@@ -142,6 +142,23 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'journalctl -u pibake-workers.service',
     ],
   },
+  serve: {
+    usage: 'pibake serve [options]',
+    does: "The site in a browser: every recipe with its live build and its nodes (what each boots, when dnsmasq last answered it), each recipe's builds with what changed from the one before, the seconds per stage across builds, a running build's task list live, and the new Pis dnsmasq heard. Moves a node to another recipe (its entry moved between the recipe files, then build --take), rolls a recipe back, starts a build: each after a confirmation, through the same code as the command line. Listens on 127.0.0.1 unless told; on any other address every request needs the token it prints.",
+    options: [
+      ['--listen ADDR:PORT', 'where to listen (default 127.0.0.1:8470; another address requires the printed token)'],
+      ['--log FILE', "the site's dnsmasq log (log-facility=, with log-dhcp): when each node last booted, and the new Pis"],
+      ['--target DIR', "the site's configuration folder (where its dnsmasq.conf and records are)"],
+      ['--out DIR', 'the out folder: its logs, its default site <out>/publish, the --out of builds started from the page (default ./out)'],
+    ],
+    examples: ['pibake serve', 'pibake serve --target /srv/pibake/config --out /var/lib/pibake --log /var/log/pibake-dnsmasq.log'],
+  },
+  report: {
+    usage: 'pibake report <recipe> [options]',
+    does: "The builds of a recipe of the site as one self-contained HTML file (no script, nothing to fetch): each build with its size, the nodes on it and what changed from the build before, and the seconds per stage across recent builds from the logs. For CI artifacts and mail.",
+    options: [['-o, --output FILE', 'where to write it (default ./<recipe>-report.html)'], ...SITE.filter(([flag]) => flag !== '--json')],
+    examples: ['pibake report workers -o workers.html', 'pibake report workers --target /srv/pibake/config --out /var/lib/pibake'],
+  },
 }
 
 export const USAGE = `pibake: bake Raspberry Pi OS images into diskless network-boot systems
@@ -167,6 +184,10 @@ usage:
   pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]
   pibake schedule --remove <recipe.ts> [--unit-dir DIR]
                                                     rebuild on a schedule: a systemd service and timer
+  pibake serve [--listen ADDR:PORT] [--log FILE] [--out DIR | --target DIR]
+                                                    the site in a browser: fleets, builds, moves, rollbacks
+  pibake report <recipe> [-o FILE] [--out DIR | --target DIR]
+                                                    a recipe's builds as one self-contained HTML file
   pibake <command> --help                           a command's options and an example
   pibake --version
 

@@ -26,6 +26,7 @@ export const OPTIONS = {
   'unit-dir': { type: 'string' },
   remove: { type: 'boolean' },
   print: { type: 'boolean' },
+  listen: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
