@@ -34,7 +34,7 @@ ${recipe.nodes.map((node) => {
     const boots = node.boots ? `${node.boots.recipe === recipe.recipe ? '' : `${node.boots.recipe}/`}${node.boots.build}` : '(no link)'
     return h`<tr class="node" data-mac="${node.mac}" data-hostname="${node.hostname}"><td><b>${node.hostname}</b></td><td><code>${node.mac}</code></td><td>${node.model}</td><td>${node.serial ?? '—'}</td><td>${node.ip ?? '(DHCP)'}</td>
 <td><code class="boots ${node.boots?.build === recipe.live ? 'live' : ''}">${boots}</code></td>
-${data.seen ? h`<td>${seen?.answered ?? '—'}</td><td>${seen?.fetched ? h`<code>${seen.fetched.file}</code> <small>${seen.fetched.at}</small>` : '—'}</td>` : ''}
+${data.seen ? h`<td class="answered">${seen?.answered ?? '—'}</td><td class="fetched">${seen?.fetched ? h`<code>${seen.fetched.file}</code> <small>${seen.fetched.at}</small>` : '—'}</td>` : ''}
 <td>${others.length ? h`<form method="get" action="/move" class="inline move"><input type="hidden" name="mac" value="${node.mac}"><select name="to" aria-label="recipe to move ${node.hostname} to">${others.map((o) => h`<option value="${o}">${o}</option>`)}</select> <button type="submit">Move…</button></form>` : h`<span class="muted">no other recipe</span>`}</td></tr>`
   })}
 </tbody></table></section>`
