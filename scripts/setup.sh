@@ -14,6 +14,8 @@ debian_packages=(
   busybox-static curl iproute2 qemu-system-arm
   # systemd-analyze checks calendar specs and the units pibake schedule writes
   systemd
+  # the headless browser the tests of pibake serve and pibake report drive (playwright-core)
+  chromium
   # fetching Node.js and npm packages
   ca-certificates
 )
