@@ -7,7 +7,7 @@
  * of each page go to out/test-artifacts/web/.
  */
 import { spawn } from 'node:child_process'
-import { chmod, mkdir, readdir, readFile, readlink } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -25,6 +25,7 @@ import { serve, type Serving } from '../../src/web/serve.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { withLan } from '../helpers/netns.ts'
+import { signal } from '../helpers/process.ts'
 import { piDhcp, tftpGet } from '../helpers/pi-client.ts'
 import { makeFleets, NODES, type Fleets } from './site-fleets.ts'
 
@@ -129,6 +130,28 @@ test('a move the recipes cannot take is refused with why, and nothing changes', 
   assert.equal([await readFile(fleets.files.workers, 'utf8'), await readFile(fleets.files.desks, 'utf8'), await dnsmasqConf()], before)
 })
 
+test('a move whose build fails puts both recipe files back; the site keeps the node where it was', async () => {
+  const before = [await readFile(fleets.files.workers, 'utf8'), await readFile(fleets.files.desks, 'utf8'), await dnsmasqConf(), await linkOf(NODES.w2.mac)]
+  const aside = `${fleets.image.img}.aside`
+  await rename(fleets.image.img, aside)
+  try {
+    await page.goto(serving.url)
+    const row = page.locator('tr.node[data-hostname="w2"]')
+    await row.locator('select[name="to"]').selectOption('workers')
+    await row.getByRole('button', { name: 'Move…' }).click()
+    await page.getByRole('button', { name: 'Move w2 to workers' }).click()
+    const outcome = page.locator('.outcome[data-state]')
+    await outcome.waitFor({ timeout: 120_000 })
+    await shot('move-failed')
+    assert.is(await outcome.getAttribute('data-state'), 'failed')
+    assert.match(await outcome.textContent() ?? '', 'tiny.img')
+    assert.match(await page.locator('ul.notes').textContent() ?? '', 'the site did not take w2: both recipe files are as they were')
+  } finally {
+    await rename(aside, fleets.image.img)
+  }
+  assert.equal([await readFile(fleets.files.workers, 'utf8'), await readFile(fleets.files.desks, 'utf8'), await dnsmasqConf(), await linkOf(NODES.w2.mac)], before)
+})
+
 test('a build started from the page runs pibake build and shows its task list', async () => {
   const runs = (await readdir(join(fleets.out, 'logs'))).filter((n) => n.startsWith('desks-')).length
   await page.goto(`${serving.url}recipes/desks`)
@@ -223,6 +246,22 @@ test("from the site's dnsmasq log: when each node was last answered, what it fet
       await watching.close()
     }
   })
+})
+
+test('pibake serve on the command line: prints its address, serves the site, stops on SIGTERM', async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../bin/pibake.js'), 'serve', '--out', fleets.out, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<number | null>((done) => child.on('close', done))
+  try {
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString()))
+    while (!/serving the site at (http:\S+)/.test(out)) await sleep(20)
+    const url = /serving the site at (http:\S+)/.exec(out)![1]!
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'no token on loopback')
+    assert.match(await (await fetch(url)).text(), 'data-recipe="workers"')
+  } finally {
+    signal(child.pid!, 'SIGTERM')
+  }
+  assert.is(await exited, 0, 'SIGTERM ends it cleanly')
 })
 
 test('pibake report writes one file that opens from disk without network and shows the stage chart', async () => {
