@@ -108,6 +108,11 @@ test('the rollback button switches current and every node back, on disk', async 
   assert.is(await page.locator('tr.build').count(), 2)
   assert.match(await page.locator(`tr.build[data-build="${second}"] .changes`).textContent() ?? '', /1 added, 0 removed, [1-9]\d* changed files/)
   await shot('builds')
+  await page.locator(`tr.build[data-build="${second}"]`).getByRole('link', { name: 'full list' }).click()
+  assert.match(await page.locator('pre.diff').textContent() ?? '', /^\+ \/etc\/pibake-web-test \(file 0644 0:0\)$/m, 'the file the second build added')
+  assert.match(await page.locator('pre.diff').textContent() ?? '', /^~ \/etc\/motd: size /m)
+  await shot('changes')
+  await page.goto(`${serving.url}recipes/workers`)
   await page.locator(`tr.build[data-build="${first}"]`).getByRole('link', { name: 'Roll back to this build…' }).click()
   await shot('rollback-confirm')
   await page.getByRole('button', { name: `Roll back to ${first}` }).click()
@@ -165,6 +170,9 @@ test('a build started from the page runs pibake build and shows its task list', 
   assert.match(await outcome.textContent() ?? '', /^desks: build \S+ was live already \(unchanged\)/)
   assert.equal(await page.locator('li.task').evaluateAll((t) => t.map((e) => e.getAttribute('data-stage'))), ['image', 'extract', 'overlay', 'customize', 'netboot', 'publish'])
   assert.is((await readdir(join(fleets.out, 'logs'))).filter((n) => n.startsWith('desks-')).length, runs + 1, 'the build logged its run like any other')
+  await page.goto(`${serving.url}jobs`)
+  assert.match(await page.locator('main table').textContent() ?? '', 'build desks')
+  await shot('actions')
 })
 
 test('a build started on the command line is followed live from its log (server-sent events)', async () => {
