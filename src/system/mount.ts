@@ -1,14 +1,20 @@
 /** Mounts, always made together with their unmount. */
 import { mkdir, readFile } from 'node:fs/promises'
+import { relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from './exec.ts'
 import type { Cleanup } from './cleanup.ts'
 import { CommandError } from '../errors.ts'
 
+/** The kernel's limit on a mount's option text. */
+const PAGE = 4096
+
 export interface MountOptions {
   readonly type?: string
   readonly options?: readonly string[]
   readonly signal?: AbortSignal | undefined
+  /** The folder mount(8) runs in: relative paths in `options` are resolved from it by the kernel. */
+  readonly cwd?: string
 }
 
 export async function mount(cleanup: Cleanup, source: string, target: string, options: MountOptions = {}): Promise<void> {
@@ -18,27 +24,36 @@ export async function mount(cleanup: Cleanup, source: string, target: string, op
   if (options.options?.length) argv.push('-o', options.options.join(','))
   argv.push(source, target)
   // Never cancelled midway (a mount made by a killed mount(8) would not be undone): checked after.
-  await exec(argv)
+  await exec(argv, options.cwd ? { cwd: options.cwd } : {})
   cleanup.defer(`unmount ${target}`, () => unmount(target), { kind: 'mount', target })
   options.signal?.throwIfAborted()
 }
 
-/** An overlayfs over `lower` (top first). Without `upper` the mount is read-only. */
+/**
+ * An overlayfs over `lower` (top first). Without `upper` the mount is read-only. With `relativeTo`,
+ * the layers below that folder are named relative to it (mount(8) runs there): the kernel takes one
+ * page (4 KiB) of mount options, which is some 45 absolute paths of a deep out folder, and three
+ * times as many short relative ones (a chain of customize steps has a layer per step).
+ */
 export async function mountOverlay(
   cleanup: Cleanup,
   target: string,
-  layers: { readonly lower: readonly string[]; readonly upper?: string; readonly work?: string },
+  layers: { readonly lower: readonly string[]; readonly upper?: string; readonly work?: string; readonly relativeTo?: string },
   signal?: AbortSignal,
 ): Promise<void> {
-  const options = [`lowerdir=${layers.lower.map(escapeOverlayPath).join(':')}`]
-  if (layers.upper && layers.work) options.push(`upperdir=${escapeOverlayPath(layers.upper)}`, `workdir=${escapeOverlayPath(layers.work)}`)
+  const base = layers.relativeTo
+  const name = (path: string) => escapeOverlayPath(base && path.startsWith(`${base}/`) ? relative(base, path) : path)
+  const options = [`lowerdir=${layers.lower.map(name).join(':')}`]
+  if (layers.upper && layers.work) options.push(`upperdir=${name(layers.upper)}`, `workdir=${name(layers.work)}`)
   else if (layers.lower.length === 1) {
     // overlayfs needs two lower layers when there is no upper one: a read-only bind does the same.
     await mount(cleanup, layers.lower[0]!, target, { options: ['bind'], signal })
     await exec(['mount', '-o', 'remount,bind,ro', target])
     return
   }
-  await mount(cleanup, 'overlay', target, { type: 'overlay', options, signal })
+  const text = options.join(',')
+  if (Buffer.byteLength(text) >= PAGE) throw new Error(`overlayfs takes at most ${PAGE - 1} bytes of mount options; ${layers.lower.length} layers need ${Buffer.byteLength(text)}`)
+  await mount(cleanup, 'overlay', target, { type: 'overlay', options, signal, ...(base ? { cwd: base } : {}) })
 }
 
 /** Unmounts `target`, retrying while it is busy (a process may still be leaving it). */
