@@ -36,7 +36,7 @@ export function plainRenderer(out: NodeJS.WritableStream = process.stderr): Rend
         write(event.stage, progressText(event))
         break
       case 'step':
-        write(event.stage, `› ${event.step}`)
+        write(event.stage, `› ${event.step}${event.cached ? ' (cached)' : ''}`)
         break
       case 'log':
         write(event.stage, event.line)
@@ -89,7 +89,7 @@ export function listrRenderer(fallback: Renderer = plainRenderer()): Renderer {
       progress.set(event.stage, lines)
       task.title = `${event.stage} — ${[...lines.values()].join('  ·  ')}`
     }
-    else if ((event.type === 'log' || event.type === 'info' || event.type === 'step') && task) task.output = event.type === 'log' ? event.line : event.type === 'step' ? `› ${event.step}` : event.message
+    else if ((event.type === 'log' || event.type === 'info' || event.type === 'step') && task) task.output = event.type === 'log' ? event.line : event.type === 'step' ? `› ${event.step}${event.cached ? ' (cached)' : ''}` : event.message
     else if (event.type === 'warning') fallback.sink(event)
   }
   const done = async () => {

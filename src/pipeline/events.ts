@@ -8,7 +8,8 @@ export type BuildEvent =
   | { readonly type: 'plan'; readonly recipe: string; readonly stages: readonly PlannedStage[] }
   | { readonly type: 'stage-start'; readonly stage: string }
   | { readonly type: 'stage-end'; readonly stage: string; readonly status: 'done' | 'cached' | 'skipped' | 'failed'; readonly reason?: string; readonly ms?: number }
-  | { readonly type: 'step'; readonly stage: string; readonly step: string }
+  /** A sub-task of a stage; `cached`: its result was reused, it did not run. */
+  | { readonly type: 'step'; readonly stage: string; readonly step: string; readonly cached?: boolean }
   | {
       readonly type: 'progress'
       readonly stage: string

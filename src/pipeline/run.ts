@@ -29,7 +29,7 @@ export interface RunOptions {
 }
 
 export interface Plan {
-  readonly stages: readonly (PlannedStage & { readonly stage: Stage; readonly manifest?: Manifest })[]
+  readonly stages: readonly (PlannedStage & { readonly stage: Stage; readonly manifest?: Manifest; readonly forced?: boolean })[]
 }
 
 /** Verifies every stage and decides which are cached; touches nothing on the host. */
@@ -52,7 +52,7 @@ export async function plan(stages: readonly Stage[], ctx: StageContext, options:
     const stale: string | undefined = reusable ? await stage.stale?.(ctx) : undefined
     const cached: boolean = reusable && !stale
     const reason = cached ? 'cached' : forced ? 'forced' : stage.kind === 'final' ? 'always runs' : (stale ?? (stored?.key === key ? 'an earlier stage runs' : whatChanged(stored, manifest)))
-    planned.push({ name: stage.name, stage, status: cached ? 'cached' : 'run', reason, key, manifest })
+    planned.push({ name: stage.name, stage, status: cached ? 'cached' : 'run', reason, key, manifest, forced: Boolean(forced) })
     rerun ||= !cached && stage.kind !== 'final'
     parent = key
   }
@@ -68,7 +68,7 @@ export async function run(stages: readonly Stage[], recipe: Recipe, options: Run
   try {
     const result = await plan(stages, ctx, options)
     options.emit({ type: 'plan', recipe: recipe.name, stages: result.stages.map(({ name, status, reason, key }) => ({ name, status, reason, key })) })
-    workspace.layers = result.stages.filter((p) => p.status !== 'skipped' && p.stage.kind === 'layer').map((p) => p.name)
+    workspace.layers = result.stages.filter((p) => p.status !== 'skipped' && (p.stage.kind === 'layer' || p.stage.kind === 'layers')).map((p) => p.name)
     for (const planned of result.stages) await runStage(planned, ctx, journal)
     return result
   } finally {
@@ -90,7 +90,7 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
   const stageCleanup = new Cleanup(journal)
   try {
     const views = stage.kind === 'layer' ? await ctx.workspace.mountLayer(stage.name, stageCleanup) : { root: '', boot: '' }
-    await stage.run({ ...ctx, cleanup: stageCleanup, dir, key: planned.key ?? '', ...views })
+    await stage.run({ ...ctx, cleanup: stageCleanup, dir, key: planned.key ?? '', parent: manifest?.parent ?? '', forced: planned.forced ?? false, ...views })
     await finish(stageCleanup)
     if (manifest && stage.kind !== 'final') await writeManifest(dir, manifest)
   } catch (error) {

@@ -21,6 +21,10 @@ export interface LayerContext extends StageContext {
   readonly dir: string
   /** This stage's cache key: equal keys mean equal output. */
   readonly key: string
+  /** The cache key of the stage below (what the stage's output is built on). */
+  readonly parent: string
+  /** The stage runs because the command line forced it (`--force`, `--from`): nothing of it is reused. */
+  readonly forced: boolean
   /** The root filesystem as seen with every layer below, writable into this stage's layer. */
   readonly root: string
   /** The boot partition's files, likewise. */
@@ -31,10 +35,13 @@ export interface Stage {
   readonly name: string
   /**
    * `layer`: the stage writes an overlayfs layer over the root and boot trees.
+   * `layers`: the stage writes a chain of such layers of its own, each cached on its own (the
+   *   customize steps): it mounts each with `workspace.mountLayer(name, cleanup, { layer, over })`
+   *   and lists them with `workspace.setOutputLayers`; `root` and `boot` are not mounted for it.
    * `output`: the stage writes files of its own into its directory (no overlay).
    * `final`: never cached; runs every time (publishing).
    */
-  readonly kind: 'layer' | 'output' | 'final'
+  readonly kind: 'layer' | 'layers' | 'output' | 'final'
   /** Bump when the stage's code changes what it produces: it is part of the cache key. */
   readonly version: number
   /** Why the stage does not apply to this recipe (with these options), or undefined when it does. */

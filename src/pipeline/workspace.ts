@@ -3,8 +3,8 @@
  * stages see: the image's root partition mounted read-only as the base, each layer stage's output
  * an overlayfs upper directory stacked on the ones below it.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import type { Cleanup } from '../system/cleanup.ts'
 import { attachLoop } from '../system/losetup.ts'
 import { mount, mountOverlay } from '../system/mount.ts'
@@ -20,6 +20,9 @@ export interface ImageInfo {
   readonly root: { readonly offset: number; readonly size: number }
   readonly partuuids: { readonly boot?: string; readonly root?: string }
 }
+
+/** In a layer stage's folder: the chain of layer folders its output is made of, when it is not the folder itself. */
+const LAYERS = 'layers.json'
 
 /** Where running builds list their host effects for `pibake clean`. */
 export function journalDir(out: string): string {
@@ -80,25 +83,47 @@ export class Workspace {
     return target
   }
 
-  /** Lower directories (top first) for the tree `which` as seen by the layer stage `stage`. */
-  async lowers(which: 'root' | 'boot', below: number): Promise<string[]> {
-    const uppers = this.layers.slice(0, below).map((name) => join(this.stageDir(name), which)).reverse()
+  /**
+   * The layer folders (each holding `root/` and `boot/`) that a layer stage's output is made of,
+   * bottom first: the stage's own folder, or the chain it listed (see `setOutputLayers`).
+   */
+  async outputLayers(stage: string): Promise<string[]> {
+    const listed = await readFile(join(this.stageDir(stage), LAYERS), 'utf8').then((text) => JSON.parse(text) as { layers: string[] }, () => undefined)
+    return listed ? listed.layers.map((layer) => join(this.dir, layer)) : [this.stageDir(stage)]
+  }
+
+  /** Records that the output of `stage` is the chain of layer folders `layers` (bottom first, below this workspace's folder). */
+  async setOutputLayers(stage: string, layers: readonly string[]): Promise<void> {
+    const names = layers.map((layer) => relative(this.dir, layer))
+    if (names.some((name) => name.startsWith('..'))) throw new Error(`the layers of ${stage} must be below ${this.dir}`)
+    await writeFile(join(this.stageDir(stage), LAYERS), `${JSON.stringify({ layers: names }, null, 2)}\n`)
+  }
+
+  /** Lower directories (top first) for the tree `which` as seen by the layer stage at `below`, with `over` (bottom first) on top. */
+  async lowers(which: 'root' | 'boot', below: number, over: readonly string[] = []): Promise<string[]> {
+    const layers: string[] = []
+    for (const name of this.layers.slice(0, below)) layers.push(...(await this.outputLayers(name)))
+    const uppers = [...layers, ...over].map((layer) => join(layer, which)).reverse()
     const bottom = which === 'root' ? await this.base() : join(this.stageDir('extract'), 'boot')
     return [...uppers, bottom]
   }
 
-  /** Mounts the writable views for layer stage `stage`; `cleanup` (the stage's own) unmounts them. */
-  async mountLayer(stage: string, cleanup: Cleanup): Promise<{ root: string; boot: string }> {
+  /**
+   * Mounts the writable views for layer stage `stage`; `cleanup` (the stage's own) unmounts them.
+   * They write into the stage's folder, or into `layer` over the layers `over` (bottom first) when
+   * the stage makes a chain of layers.
+   */
+  async mountLayer(stage: string, cleanup: Cleanup, chain: { readonly layer: string; readonly over: readonly string[] } = { layer: this.stageDir(stage), over: [] }): Promise<{ root: string; boot: string }> {
     const signal = this.#signal
     const index = this.layers.indexOf(stage)
-    const dir = this.stageDir(stage)
+    const dir = chain.layer
     const views = { root: this.mountPoint(`${stage}-root`), boot: this.mountPoint(`${stage}-boot`) }
     for (const which of ['root', 'boot'] as const) {
       const upper = join(dir, which)
       const work = join(dir, '.work', which)
       await mkdir(upper, { recursive: true })
       await mkdir(work, { recursive: true })
-      await mountOverlay(cleanup, views[which], { lower: await this.lowers(which, index), upper, work }, signal)
+      await mountOverlay(cleanup, views[which], { lower: await this.lowers(which, index, chain.over), upper, work, relativeTo: this.dir }, signal)
     }
     return views
   }
@@ -108,7 +133,7 @@ export class Workspace {
     const signal = this.#signal
     const views = { root: this.mountPoint('final-root'), boot: this.mountPoint('final-boot') }
     for (const which of ['root', 'boot'] as const) {
-      await mountOverlay(cleanup, views[which], { lower: await this.lowers(which, this.layers.length) }, signal)
+      await mountOverlay(cleanup, views[which], { lower: await this.lowers(which, this.layers.length), relativeTo: this.dir }, signal)
     }
     return views
   }

@@ -1,24 +1,30 @@
 /**
  * customize: runs the recipe's `customize` steps in order inside the image's root, under qemu-user
  * emulation (see system/chroot.ts), with the boot partition's files at their mount point (so that a
- * kernel upgrade or an edit of /boot/firmware/config.txt reaches the boot files). Each step is a sub-task with its output streamed under it; a
- * failing step names itself, its recipe line, its command and its last output lines, and the
- * runner throws the stage's layer away.
+ * kernel upgrade or an edit of /boot/firmware/config.txt reaches the boot files). Each step is a
+ * sub-task with its output streamed under it; a failing step names itself, its recipe line, its
+ * command and its last output lines, and its layer is thrown away.
+ *
+ * Each step writes its own layer, cached by the step and every step before it (customize/chain.ts):
+ * when the stage runs because step k changed, steps before k are reused and k…n run. `--force` and
+ * `--from` run every step; `--refresh` (and `--upgrade`) from the first `packages` step on.
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Stage, StageContext } from '../pipeline/stage.ts'
-import { checkEmulation } from '../system/chroot.ts'
+import type { LayerContext, Stage, StageContext } from '../pipeline/stage.ts'
+import { checkSeal } from '../pipeline/seal.ts'
+import { checkEmulation, type Arch } from '../system/chroot.ts'
 import { requirePrograms } from '../system/preflight.ts'
-import { stepContext } from '../customize/context.ts'
+import { chainDir, chainOf, finishLink, linkProblem, pruneChains, startLink, type Link } from '../customize/chain.ts'
+import { stepContext, type BootTree } from '../customize/context.ts'
 import { describeStep, headline, stepError } from '../customize/describe.ts'
 import { runStep, stepInputs } from '../customize/steps.ts'
 import { archivesChanged, upgradeImage } from '../customize/upgrade.ts'
 
 export const customize: Stage = {
   name: 'customize',
-  kind: 'layer',
-  version: 1,
+  kind: 'layers',
+  version: 2,
   skip(recipe, options) {
     return recipe.customize.length || options.upgrade ? undefined : 'the recipe has no customize steps'
   },
@@ -34,8 +40,16 @@ export const customize: Stage = {
   async intact(ctx) {
     return !(ctx.options.refresh && ctx.recipe.customize.some((step) => step.kind === 'packages'))
   },
-  /** `--upgrade`: the cached result stands while none of the image's apt archives changed (see customize/upgrade.ts). */
+  /**
+   * A step's layer changed or went missing since it was built: the stage runs and builds it again.
+   * `--upgrade`: the cached result stands while none of the image's apt archives changed (see customize/upgrade.ts).
+   */
   async stale(ctx) {
+    const layers = await ctx.workspace.outputLayers('customize')
+    for (const [index, layer] of layers.entries()) {
+      const problem = await checkSeal(layer)
+      if (problem) return `the layer of customize step ${index + 1} cannot be reused: ${problem}`
+    }
     return ctx.options.upgrade ? archivesChanged(ctx.workspace.stageDir('customize'), ctx.signal) : undefined
   },
   async run(ctx) {
@@ -44,20 +58,68 @@ export const customize: Stage = {
     const scratch = join(ctx.dir, 'scratch')
     await mkdir(scratch, { recursive: true })
     ctx.cleanup.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }))
+    const chain = chainDir(ctx.workspace.dir)
+    const links = await chainOf(chain, ctx.recipe.customize, { parent: ctx.parent, version: customize.version, upgrade: ctx.options.upgrade })
+    // Fresh package lists (--refresh, --upgrade) count from the first step that reads them on.
+    const refresh = ctx.options.refresh || ctx.options.upgrade
+    const fresh = refresh ? links.findIndex((link) => link.upgrade || link.steps.some((step) => step.kind === 'packages')) : -1
+    const rerunFrom = ctx.forced ? 0 : fresh >= 0 ? fresh : links.length
+    const timings: string[] = []
+    const done: Link[] = []
+    let succeeded = false
+    try {
+      let running = false
+      for (const [index, link] of links.entries()) {
+        ctx.signal.throwIfAborted()
+        if (!running && index < rerunFrom) {
+          const problem = await linkProblem(link)
+          if (!problem) {
+            for (const step of link.steps) ctx.emit({ type: 'step', stage: 'customize', step: describeStep(step), cached: true })
+            done.push(link)
+            continue
+          }
+          if (!/never finished/.test(problem)) ctx.emit({ type: 'warning', stage: 'customize', message: `the cached layer of ${link.steps.map(headline).join(', ')} is built again: ${problem}` })
+        }
+        running = true
+        await runLink(ctx, link, done, { arch, bootMount, scratch, refresh }, timings)
+        done.push(link)
+      }
+      await ctx.workspace.setOutputLayers('customize', links.map((link) => link.dir))
+      succeeded = true
+    } finally {
+      await pruneChains(chain, done, succeeded)
+    }
+    const reused = links.length - timings.length
+    ctx.emit({ type: 'info', stage: 'customize', message: `${arch} steps took ${timings.join('; ') || 'nothing'}${reused ? `; ${reused} cached layer${reused === 1 ? '' : 's'} reused` : ''}` })
+  },
+}
+
+interface RunOptions {
+  readonly arch: Arch
+  readonly bootMount: BootTree['mount']
+  readonly scratch: string
+  readonly refresh: boolean
+}
+
+/** Runs the link's steps in a new layer over the links `below`, then seals it. */
+async function runLink(ctx: LayerContext, link: Link, below: readonly Link[], options: RunOptions, timings: string[]): Promise<void> {
+  await startLink(link)
+  const views = ctx.cleanup.child()
+  try {
+    const { root, boot } = await ctx.workspace.mountLayer('customize', views, { layer: link.dir, over: below.map((l) => l.dir) })
     const steps = stepContext({
-      root: ctx.root,
-      boot: { dir: ctx.boot, mount: bootMount },
-      arch,
+      root,
+      boot: { dir: boot, mount: options.bootMount },
+      arch: options.arch,
       cacheDir: ctx.workspace.cache,
       // An upgrade fetches fresh lists anyway: the recipe's packages come from them too.
-      refresh: ctx.options.refresh || ctx.options.upgrade,
-      scratch,
+      refresh: options.refresh,
+      scratch: options.scratch,
       signal: ctx.signal,
       log: (line) => ctx.emit({ type: 'log', stage: 'customize', line }),
       info: (message) => ctx.emit({ type: 'info', stage: 'customize', message }),
     })
-    const timings: string[] = []
-    for (const step of ctx.recipe.customize) {
+    for (const step of link.steps) {
       ctx.signal.throwIfAborted()
       ctx.emit({ type: 'step', stage: 'customize', step: describeStep(step) })
       const started = Date.now()
@@ -66,15 +128,21 @@ export const customize: Stage = {
       })
       timings.push(`${headline(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
     }
-    if (ctx.options.upgrade) {
+    if (link.upgrade) {
       ctx.emit({ type: 'step', stage: 'customize', step: 'apt-get dist-upgrade (--upgrade)' })
       const started = Date.now()
       const archives = await upgradeImage(steps, ctx.dir)
       timings.push(`dist-upgrade: ${((Date.now() - started) / 1000).toFixed(1)} s`)
       ctx.emit({ type: 'info', stage: 'customize', message: `upgraded from ${archives.length} apt archive${archives.length === 1 ? '' : 's'}: ${archives.map((a) => a.url).join(', ')}` })
     }
-    ctx.emit({ type: 'info', stage: 'customize', message: `${arch} steps took ${timings.join('; ')}` })
-  },
+  } catch (error) {
+    await views.run()
+    await rm(link.dir, { recursive: true, force: true })
+    throw error
+  }
+  const errors = await views.run()
+  if (errors.length) throw errors[0]
+  await finishLink(link, describeStep)
 }
 
 /** The image's architecture when the extract stage has found it already (its result is cached). */

@@ -28,6 +28,11 @@ export class Cleanup {
     journal?.track(this)
   }
 
+  /** A new Cleanup for a shorter-lived part of the work, journalled with this one. */
+  child(): Cleanup {
+    return new Cleanup(this.#journal)
+  }
+
   /** Effects still in place, oldest first. */
   get effects(): Effect[] {
     return this.#undos.flatMap((u) => (u.effect ? [u.effect] : []))

@@ -24,7 +24,12 @@ export interface RecipeProject {
   readonly text: string
   /** The recipe line holding `needle` (1-based). */
   lineOf(needle: string): number
-  build(options?: { refresh?: boolean }): Promise<BuildEvent[]>
+  build(options?: { refresh?: boolean; force?: readonly string[] | true; skip?: readonly string[] }): Promise<BuildEvent[]>
+  /**
+   * The recipe edited to `text`, as a new file beside the first (Node keeps a module it imported
+   * once: the same path would load the first text again); later builds build that file.
+   */
+  rewrite(text: string): Promise<void>
   remove(): Promise<void>
 }
 
@@ -50,17 +55,24 @@ export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps
   await writeFile(join(dir, 'files/setup.sh'), SETUP_SCRIPT)
   await chmod(join(dir, 'files/setup.sh'), 0o644)
   const text = recipeText(name, image, sha256, steps, mac)
-  const file = join(dir, 'recipe.ts')
+  let file = join(dir, 'recipe.ts')
   await writeFile(file, text)
+  let edits = 0
   return {
     dir,
-    file,
+    get file() {
+      return file
+    },
     text,
     lineOf: (needle) => text.split('\n').findIndex((line) => line.includes(needle)) + 1,
     build: async (options = {}) => {
       const events: BuildEvent[] = []
       await build(file, { outDir: OUT, onEvent: (e) => events.push(e), ...options })
       return events
+    },
+    rewrite: async (next) => {
+      file = join(dir, `recipe-${++edits}.ts`)
+      await writeFile(file, next)
     },
     remove: () => rm(dir, { recursive: true, force: true }),
   }
