@@ -3,6 +3,7 @@
  * checked) behind a confirmation page; a running build is followed over server-sent events.
  */
 import { Hono, type Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { streamSSE } from 'hono/streaming'
 import { PibakeError } from '../errors.ts'
 import { readSite } from '../site/store.ts'
@@ -32,6 +33,8 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
   const app = new Hono()
   const { csrf } = options
   app.use('*', accessGuard(options.listen, options.token))
+  // The page's forms send a few short fields; nothing larger is read.
+  app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text('refused: request body too large', 413) }))
   app.use('*', csrfGuard(csrf))
   app.use('*', async (c, next) => {
     await next()

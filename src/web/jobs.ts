@@ -76,11 +76,17 @@ export class Jobs {
     return job
   }
 
-  /** Stops every running child (SIGTERM: pibake undoes what it set up), by PID. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every running child by PID: SIGTERM (pibake undoes its mounts and loop devices, then
+   * exits), SIGKILL after `graceMs` (what it left, pibake clean undoes).
+   */
+  async stop(graceMs = 120_000): Promise<void> {
     const running = [...this.#jobs.values()].filter((job) => job.child !== undefined)
     for (const job of running) process.kill(job.child!, 'SIGTERM')
-    while (running.some((job) => job.child !== undefined)) await new Promise((done) => setTimeout(done, 100))
+    for (let waited = 0; running.some((job) => job.child !== undefined); waited += 100) {
+      if (waited === graceMs) for (const job of running) if (job.child !== undefined) process.kill(job.child, 'SIGKILL')
+      await new Promise((done) => setTimeout(done, 100))
+    }
   }
 }
 

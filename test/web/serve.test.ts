@@ -207,6 +207,7 @@ test('the page refuses forged and foreign requests, and names the site does not 
     assert.match(await response.text(), /no recipe|no build|has no earlier build|no node/, path)
   }
   assert.is((await post('move', { mac: 'dc:a6:32:00:61:01', to: '../../etc', csrf })).status, 400)
+  assert.is((await post('move', { mac: 'x'.repeat(100_000), to: 'desks', csrf })).status, 413, 'a body larger than a form is not read')
   const away = createApp({ site: site(), outDir: fleets.out, jobs: new Jobs() }, { listen: parseListen('192.0.2.1:8470'), token: 'the-token', csrf })
   assert.is((await away.request('http://192.0.2.1:8470/')).status, 401, 'another address: no token, no page')
   const entry = await away.request('http://192.0.2.1:8470/?token=the-token')
