@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
+import { lockSite } from '../publish/lock.ts'
 import { macDir } from '../netboot/layout.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
@@ -22,7 +23,11 @@ export interface RollbackResult {
 }
 
 /** Switches `current` and every node's link of the recipe to `to` (default: the build live before). */
-export async function rollback(site: Site, recipe: string, to?: string, now = new Date()): Promise<RollbackResult> {
+export function rollback(site: Site, recipe: string, to?: string, now = new Date()): Promise<RollbackResult> {
+  return withSiteLock(site, () => rollbackLocked(site, recipe, to, now))
+}
+
+async function rollbackLocked(site: Site, recipe: string, to: string | undefined, now: Date): Promise<RollbackResult> {
   const record = await requireRecord(site, recipe)
   const target = to ?? previousBuild(record)
   if (!target) throw new PibakeError(`${recipe} has no earlier build to roll back to`, `pibake site shows its builds`)
@@ -64,7 +69,11 @@ export interface UnpublishResult {
 }
 
 /** Takes a recipe off the site: its record and nodes out of the server config first, then its files. */
-export async function unpublish(site: Site, recipe: string): Promise<UnpublishResult> {
+export function unpublish(site: Site, recipe: string): Promise<UnpublishResult> {
+  return withSiteLock(site, () => unpublishLocked(site, recipe))
+}
+
+async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishResult> {
   const record = await requireRecord(site, recipe)
   const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
   await removeRecord(site, recipe)
@@ -96,7 +105,11 @@ export interface GcOptions {
 }
 
 /** Removes the builds no node can still be running, per each recipe's retention; says what was kept and why. */
-export async function gc(site: Site, options: GcOptions = {}): Promise<GcResult[]> {
+export function gc(site: Site, options: GcOptions = {}): Promise<GcResult[]> {
+  return options.dryRun ? gcLocked(site, options) : withSiteLock(site, () => gcLocked(site, options))
+}
+
+async function gcLocked(site: Site, options: GcOptions): Promise<GcResult[]> {
   const records = options.recipe ? [await requireRecord(site, options.recipe)] : await readSite(site)
   const results: GcResult[] = []
   for (const record of records) {
@@ -130,4 +143,14 @@ export async function requireRecord(site: Site, recipe: string): Promise<SiteRec
     `no recipe "${recipe}" is published to the site at ${site.files.describe(site.config)}`,
     known.length ? `recipes there: ${known.join(', ')}` : 'nothing is published there yet (pibake build publishes)',
   )
+}
+
+/** Runs `change` holding the site's lock: a publish or another change of the site goes before or after it. */
+async function withSiteLock<T>(site: Site, change: () => Promise<T>): Promise<T> {
+  const release = await lockSite(site.files, site.config)
+  try {
+    return await change()
+  } finally {
+    await release()
+  }
 }

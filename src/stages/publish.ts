@@ -13,7 +13,7 @@ import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { recipeDir } from '../publish/builds.ts'
 import type { Host } from '../publish/host.ts'
 import { HostPool, sameHost } from '../publish/hosts.ts'
-import { lockPublish } from '../publish/lock.ts'
+import { lockPublish, lockSite } from '../publish/lock.ts'
 import { publishTrees, type Published } from '../publish/trees.ts'
 import type { PublishTarget } from '../recipe/types.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
@@ -82,13 +82,21 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
     const tftp = { host: hosts.get(target.tftp), path: target.tftp.path }
     const release = await lockPublish(nfs.host.files, recipeDir(nfs.path, ctx.recipe.name), `${ctx.recipe.name} on ${nfs.host.name}`)
     try {
-      const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
-      const result = await publishTrees(tctx, { nfs, tftp }, views, ctx.key)
-      ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
-      const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
-      const recorded = await recordPublish(site, result.id, result.root?.totalBytes, mirror)
-      report(tctx, target, result, recorded)
-      await reload(tctx, target, hosts, recorded.configChanged, result.id)
+      // Another recipe publishing to the same site goes first, and this one sees its record.
+      const onWait = (holder: string) => tctx.emit({ type: 'info', stage: 'publish', message: `waiting for another publish to the site ${destinationName(target.config)} (${holder})` })
+      const releaseSite = await lockSite(hosts.get(target.config).files, target.config.path, { signal: ctx.signal, onWait })
+      let published: { result: Published; recorded: SitePublished }
+      try {
+        const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
+        const result = await publishTrees(tctx, { nfs, tftp }, views, ctx.key)
+        ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
+        const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
+        published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror) }
+      } finally {
+        await releaseSite()
+      }
+      report(tctx, target, published.result, published.recorded)
+      await reload(tctx, target, hosts, published.recorded.configChanged, published.result.id)
     } finally {
       await release()
     }

@@ -5,11 +5,12 @@
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { PibakeError } from '../../src/errors.ts'
 import { localFiles } from '../../src/publish/files.ts'
-import { lockPublish, STALE_MS } from '../../src/publish/lock.ts'
+import { lockPublish, lockSite, STALE_MS } from '../../src/publish/lock.ts'
 import { exec } from '../../src/system/exec.ts'
 
 let dir: string
@@ -52,6 +53,36 @@ test("another machine's lock is honoured while fresh and taken over once stale",
   await utimes(lockFile(), old, old)
   const release = await lockPublish(files, join(dir, 'lab'), 'lab')
   await release()
+})
+
+test("the site's lock is waited for while its holder lives, then taken; a dead holder's is taken at once", async () => {
+  const first = await lockSite(files, join(dir, 'site'))
+  const waits: string[] = []
+  let second: (() => Promise<void>) | undefined
+  const waiting = lockSite(files, join(dir, 'site'), { onWait: (holder) => waits.push(holder) }).then((release) => (second = release))
+  await sleep(600)
+  assert.is(second, undefined, 'still waiting while the first holds it')
+  assert.equal(waits.length, 1, 'said once that it waits')
+  assert.match(waits[0] ?? '', `pid ${process.pid} on ${hostname()}`)
+  await first()
+  await waiting
+  assert.ok(second, 'taken once released')
+  await second!()
+
+  const { stdout } = await exec(['sh', '-c', 'sh -c "echo \\$\\$" '])
+  await writeFile(join(dir, 'site', '.pibake-site-lock'), JSON.stringify({ machine: hostname(), pid: Number(stdout), since: new Date().toISOString() }))
+  const release = await lockSite(files, join(dir, 'site'), { onWait: () => assert.unreachable('a dead holder is not waited for') })
+  await release()
+})
+
+test("waiting for the site's lock stops when the build is interrupted", async () => {
+  const first = await lockSite(files, join(dir, 'site'))
+  const controller = new AbortController()
+  const waiting = lockSite(files, join(dir, 'site'), { signal: controller.signal }).catch((e: unknown) => e)
+  await sleep(300)
+  controller.abort(new Error('interrupted'))
+  assert.match(String(await waiting), 'interrupted')
+  await first()
 })
 
 test.run()
