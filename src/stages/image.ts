@@ -4,10 +4,11 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { PreflightError } from '../errors.ts'
 import type { Stage, StageContext } from '../pipeline/stage.ts'
+import { processAlive } from '../system/cleanup.ts'
 import { exec } from '../system/exec.ts'
 
 export const image: Stage = {
@@ -32,8 +33,11 @@ export const image: Stage = {
   async intact(ctx) {
     return exists(imageFile(ctx))
   },
+  async stale(ctx) {
+    return isXz(ctx.recipe.image.path) ? truncated(ctx) : undefined
+  },
   async run(ctx) {
-    if (!isXz(ctx.recipe.image.path) || (await exists(imageFile(ctx)))) return
+    if (!isXz(ctx.recipe.image.path) || ((await exists(imageFile(ctx))) && !(await truncated(ctx)))) return
     await decompress(ctx.recipe.image.path, imageFile(ctx), ctx)
   },
 }
@@ -48,9 +52,20 @@ function isXz(path: string): boolean {
   return path.endsWith('.xz')
 }
 
+/** Why the decompressed image in the cache cannot be used (cut short, or grown), if it cannot. */
+async function truncated(ctx: StageContext): Promise<string | undefined> {
+  const file = imageFile(ctx)
+  const [size, want] = await Promise.all([stat(file).then((s) => s.size, () => undefined), uncompressedSize(ctx.recipe.image.path, ctx.signal)])
+  if (size === undefined || want === undefined || size === want) return undefined
+  return `the decompressed image ${file} has ${size} bytes, not the ${want} its .xz holds (cut short or changed): decompressed again`
+}
+
 async function decompress(source: string, target: string, ctx: StageContext): Promise<void> {
   await mkdir(join(target, '..'), { recursive: true })
-  const partial = `${target}.partial`
+  await removeDeadPartials(target)
+  // A name of this process's own: another build decompressing the same image at the same time
+  // writes its own copy, and the second rename puts an identical file in place.
+  const partial = `${target}.${process.pid}.partial`
   const total = await uncompressedSize(source, ctx.signal)
   const timer = setInterval(() => {
     stat(partial).then((s) => ctx.emit({ type: 'progress', stage: 'image', done: s.size, total, unit: 'bytes' }), () => {})
@@ -67,6 +82,16 @@ async function decompress(source: string, target: string, ctx: StageContext): Pr
     throw error
   } finally {
     clearInterval(timer)
+  }
+}
+
+/** `<image>.<pid>.partial` files of processes that are gone (killed while decompressing). */
+async function removeDeadPartials(target: string): Promise<void> {
+  const dir = dirname(target)
+  const prefix = `${basename(target)}.`
+  for (const name of await readdir(dir)) {
+    const pid = name.startsWith(prefix) && name.endsWith('.partial') ? Number(name.slice(prefix.length, -'.partial'.length)) : NaN
+    if (Number.isInteger(pid) && !processAlive(pid)) await rm(join(dir, name), { force: true })
   }
 }
 
@@ -89,8 +114,10 @@ export async function fileSha256(file: string, memoFile: string, progress?: (don
   const sha256 = await hashStream(file, info.size, progress)
   memo[file] = { id, sha256 }
   await mkdir(join(memoFile, '..'), { recursive: true })
-  await writeFile(`${memoFile}.tmp`, JSON.stringify(memo, null, 1))
-  await rename(`${memoFile}.tmp`, memoFile)
+  // Builds of other recipes may remember their images at the same time: a temporary name each.
+  const temporary = `${memoFile}.${process.pid}.tmp`
+  await writeFile(temporary, JSON.stringify(memo, null, 1))
+  await rename(temporary, memoFile)
   return sha256
 }
 
