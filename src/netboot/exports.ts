@@ -40,7 +40,7 @@ interface Export {
 }
 
 /** What the exports need of one recipe: a `Recipe` is one, and so is a site's record of it. */
-export type ExportsFleet = Pick<Recipe, 'name' | 'file' | 'netboot'>
+export type ExportsFleet = Pick<Recipe, 'name' | 'file'> & { readonly netboot: Omit<Recipe['netboot'], 'hostKeys'> }
 
 /** One fleet's exports, with the options that place them on the NFS server. */
 export interface FleetExports {
@@ -102,7 +102,7 @@ export function renderSiteGanesha(fleets: readonly FleetExports[]): string {
 }
 
 /** The subnet the nodes boot on: the proxy network as a /24, or the DHCP range's network and mask. */
-export function netbootSubnet(recipe: Pick<Recipe, 'netboot'>): string {
+export function netbootSubnet(recipe: Pick<ExportsFleet, 'netboot'>): string {
   const dhcp = recipe.netboot.dhcp
   const [address, mask] = dhcp.mode === 'proxy' ? [dhcp.network, '255.255.255.0'] : [dhcp.start, dhcp.netmask]
   const bits = parseIpv4(mask, 'netmask')
@@ -150,7 +150,7 @@ function exportList(recipe: ExportsFleet, options: ExportsOptions): Export[] {
   return list
 }
 
-function clientList(recipe: Pick<Recipe, 'netboot'>, options: ExportsOptions): string[] {
+function clientList(recipe: Pick<ExportsFleet, 'netboot'>, options: ExportsOptions): string[] {
   const clients = (options.clients ?? netbootSubnet(recipe)).split(/\s+/).filter(Boolean)
   const bad = clients.find((client) => /[(),;"{}#\\]/.test(client))
   if (!clients.length || bad !== undefined) {

@@ -7,12 +7,16 @@ export const IDENTITY_SCRIPT_PATH = '/usr/lib/pibake/identity'
 export const IDENTITY_UNIT = 'pibake-identity.service'
 export const IDENTITY_KEYS_DIR = '/run/pibake/ssh'
 
+import type { HostKeyType } from '../recipe/types.ts'
+
 /**
  * Finds the build's NFS server and path in /proc/cmdline (`nfsroot=server:/…/<recipe>/builds/<id>`),
  * mounts `…/<recipe>/nodes/<mac>` for the MAC of each interface in turn, and copies what it finds
- * to /run. Without it (an old server, no nfs-common) sshd gets keys made for this boot only.
+ * to /run. Without it (an old server, no nfs-common) sshd gets keys made for this boot only, of the
+ * recipe's types (`types`) alone.
  */
-export const IDENTITY_SCRIPT = `#!/bin/sh
+export function identityScript(types: readonly HostKeyType[]): string {
+  return `#!/bin/sh
 # pibake: fetch this node's identity (SSH host keys, hostname) from the NFS server.
 set -eu
 keys=${IDENTITY_KEYS_DIR}
@@ -40,7 +44,7 @@ if [ -n "$found" ] && [ -n "$name" ]; then
   current=$(hostname)
   case "$current" in ''|'(none)'|localhost|raspberrypi) hostname "$name" ;; esac
 fi
-for type in ed25519 ecdsa rsa; do
+for type in ${types.join(' ')}; do
   if [ ! -s "$keys/ssh_host_\${type}_key" ]; then
     echo "pibake-identity: no $type host key for this node on the server; using one made for this boot" >&2
     ssh-keygen -q -t "$type" -N '' -f "$keys/ssh_host_\${type}_key"
@@ -48,6 +52,7 @@ for type in ed25519 ecdsa rsa; do
 done
 chmod 600 "$keys"/ssh_host_*_key
 `
+}
 
 export const IDENTITY_UNIT_TEXT = `[Unit]
 Description=Fetch this node's identity (SSH host keys, hostname) from the NFS server (pibake)
@@ -65,9 +70,7 @@ ExecStart=${IDENTITY_SCRIPT_PATH}
 WantedBy=multi-user.target
 `
 
-/** sshd reads the node's own keys, never the image's. */
-export const SSHD_IDENTITY_CONF = `# pibake: this node's own host keys, fetched at boot by ${IDENTITY_UNIT}.
-HostKey ${IDENTITY_KEYS_DIR}/ssh_host_ed25519_key
-HostKey ${IDENTITY_KEYS_DIR}/ssh_host_ecdsa_key
-HostKey ${IDENTITY_KEYS_DIR}/ssh_host_rsa_key
-`
+/** sshd reads the node's own keys of the recipe's types, never the image's. */
+export function sshdIdentityConf(types: readonly HostKeyType[]): string {
+  return `# pibake: this node's own host keys, fetched at boot by ${IDENTITY_UNIT}.\n${types.map((type) => `HostKey ${IDENTITY_KEYS_DIR}/ssh_host_${type}_key\n`).join('')}`
+}

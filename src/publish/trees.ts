@@ -39,7 +39,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   await nfs.host.files.mkdir(recipeRoot)
   await nfs.host.confine(nfs.path, recipeRoot)
   const live = await currentBuild(nfs.host.files, nfs.path, ctx.recipe.name)
-  await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, nfs.host, recipeRoot, join(ctx.dir, 'identity'), ctx.signal)
+  await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, ctx.recipe.netboot.hostKeys, nfs.host, recipeRoot, join(ctx.dir, 'identity'), ctx.signal)
   const bootNames = await readdir(views.boot)
   if (live?.key === key) {
     await linkNodes(ctx, tftp, live.id)

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, posix } from 'node:path'
 import * as z from 'zod'
-import { DEFAULT_KEEP, type Destination, type PublishTarget } from './types.ts'
+import { DEFAULT_HOST_KEYS, DEFAULT_KEEP, HOST_KEY_TYPES, type Destination, type PublishTarget } from './types.ts'
 import { checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
 import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
@@ -70,6 +70,11 @@ const netbootSchema = strict({
     rootSquash: z.boolean().optional(),
   }).optional(),
   interface: matching((t) => /^[^\s/:]{1,15}$/.test(t), (q) => `${q} is not a network interface name`).optional(),
+  hostKeys: z
+    .array(z.enum(HOST_KEY_TYPES))
+    .min(1, `must list at least one host key type (${HOST_KEY_TYPES.join(', ')})`)
+    .refine((types) => new Set(types).size === types.length, 'lists a host key type twice')
+    .default([...DEFAULT_HOST_KEYS]),
 })
 
 const nodeSchema = strict({

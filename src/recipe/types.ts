@@ -16,6 +16,13 @@ export type NetbootModel = (typeof NETBOOT_MODELS)[number]
 
 export type Arch = 'arm64' | 'armhf'
 
+/** SSH host key types a node can be given (`ssh-keygen -t`): ed25519, ECDSA (P-256), RSA (3072 bits). */
+export const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const
+export type HostKeyType = (typeof HOST_KEY_TYPES)[number]
+
+/** Every node's host keys unless the recipe says otherwise: instant to make, and what current SSH clients prefer. */
+export const DEFAULT_HOST_KEYS: readonly HostKeyType[] = ['ed25519', 'ecdsa']
+
 /**
  * Where a tree is published: a local directory (a string, relative to the recipe file; `~/` is the
  * home folder), or a directory on a host reached over SSH (an object). An scp-style `host:/path`
@@ -145,6 +152,13 @@ export interface NetbootInput {
   }
   /** Network interface dnsmasq listens on (default: all). */
   interface?: string
+  /**
+   * The SSH host key types every node gets (default `['ed25519', 'ecdsa']`), each listed once. pibake
+   * makes each node's keys once and keeps them across rebuilds; sshd on a node offers exactly these.
+   * Add `'rsa'` only for SSH clients older than OpenSSH 6.5 (2014): an RSA-3072 key takes about a
+   * second of CPU to make, which is the whole first build's time for a fleet of hundreds of nodes.
+   */
+  hostKeys?: HostKeyType[]
 }
 
 export interface NodeInput {
@@ -270,6 +284,8 @@ export interface Recipe {
     readonly nfs: { readonly server: string; readonly path: string }
     readonly shared?: { readonly path: string; readonly mount: string; readonly accounts: boolean; readonly rootSquash: boolean }
     readonly interface?: string
+    /** The SSH host key types of every node, in the order given. */
+    readonly hostKeys: readonly HostKeyType[]
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]

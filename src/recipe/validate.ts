@@ -51,6 +51,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
       ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
+      hostKeys: parsed.netboot.hostKeys,
     },
     nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),
     publish,

@@ -30,7 +30,8 @@ export interface SiteRecord {
   readonly recipe: string
   /** The recipe file it was last published from (on the machine that built it). */
   readonly file: string
-  readonly netboot: Recipe['netboot']
+  /** The recipe's network settings the site's configuration is rendered from (host keys stay with the build). */
+  readonly netboot: Omit<Recipe['netboot'], 'hostKeys'>
   readonly nodes: readonly SiteNode[]
   /** Where the trees are: `<nfs>/<recipe>/…` and the TFTP root, each here or on a host over SSH. */
   readonly where: { readonly nfs: Destination; readonly tftp: Destination }
@@ -67,7 +68,7 @@ export function recordFor(recipe: Recipe, where: SiteRecord['where'], keep: Keep
     format: RECORD_FORMAT,
     recipe: recipe.name,
     file: recipe.file,
-    netboot: recipe.netboot,
+    netboot: siteNetboot(recipe.netboot),
     nodes: recipe.nodes.map(siteNode),
     where,
     ...(previous?.live ? { live: previous.live } : {}),
@@ -93,4 +94,8 @@ export function withLive(record: SiteRecord, id: string, now: Date, bytes?: numb
 /** The record without the builds in `ids` (removed from the target). */
 export function withoutBuilds(record: SiteRecord, ids: ReadonlySet<string>): SiteRecord {
   return { ...record, builds: record.builds.filter((b) => !ids.has(b.id)) }
+}
+
+function siteNetboot({ hostKeys: _hostKeys, ...netboot }: Recipe['netboot']): SiteRecord['netboot'] {
+  return netboot
 }

@@ -13,7 +13,7 @@ import { netbootCmdline } from '../netboot/cmdline.ts'
 import type { LayerContext, Stage } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { enableUnit, exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
-import { IDENTITY_SCRIPT, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF } from '../netboot/identity.ts'
+import { identityScript, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, sshdIdentityConf } from '../netboot/identity.ts'
 import { accountsScript, accountsUnit, ACCOUNTS_DIR, ACCOUNTS_FILES, ACCOUNTS_SCRIPT_PATH, ACCOUNTS_UNIT } from '../netboot/accounts.ts'
 import {
   dhcpcdConf,
@@ -45,7 +45,7 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [IDENTITY_SCRIPT, IDENTITY_UNIT_TEXT, SSHD_IDENTITY_CONF], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -63,11 +63,11 @@ export const netboot: Stage = {
 
 /** The node fetches its own SSH host keys at boot; the image's keys, shared by all, are removed. */
 async function installIdentity(ctx: LayerContext): Promise<void> {
-  await putFile(ctx.root, IDENTITY_SCRIPT_PATH, IDENTITY_SCRIPT, 0o755)
+  await putFile(ctx.root, IDENTITY_SCRIPT_PATH, identityScript(ctx.recipe.netboot.hostKeys), 0o755)
   await putFile(ctx.root, `/etc/systemd/system/${IDENTITY_UNIT}`, IDENTITY_UNIT_TEXT)
   await enableUnit(ctx.root, IDENTITY_UNIT, 'multi-user.target')
   if (!(await exists(ctx.root, '/etc/ssh'))) return
-  await putFile(ctx.root, '/etc/ssh/sshd_config.d/pibake-identity.conf', SSHD_IDENTITY_CONF)
+  await putFile(ctx.root, '/etc/ssh/sshd_config.d/pibake-identity.conf', sshdIdentityConf(ctx.recipe.netboot.hostKeys))
   const ssh = await resolveInRoot(ctx.root, '/etc/ssh', { followLast: true })
   for (const name of await readdir(ssh)) if (/^ssh_host_.*_key(\.pub)?$/.test(name)) await rm(join(ssh, name))
 }

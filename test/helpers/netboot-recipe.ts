@@ -21,6 +21,7 @@ export function recipe(fields: { name?: string; dhcp: Dhcp; nodes: readonly Node
       dhcp: fields.dhcp,
       nfs: { server: '10.77.0.2', path: '/srv/nfs' },
       ...(fields.interface ? { interface: fields.interface } : {}),
+      hostKeys: ['ed25519', 'ecdsa'],
     },
     nodes: fields.nodes,
     publish: [],

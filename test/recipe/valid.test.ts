@@ -29,6 +29,7 @@ test('a minimal recipe gets every default: publish under outDir, netmask, NFS pa
       server: '192.168.1.1',
       dhcp: { mode: 'range', start: '192.168.1.100', end: '192.168.1.199', netmask: '255.255.255.0', dns: [] },
       nfs: { server: '192.168.1.2', path: '/var/tmp/pibake-out/publish/nfs' },
+      hostKeys: ['ed25519', 'ecdsa'],
     },
     nodes: [{ hostname: 'node1', mac: 'dc:a6:32:01:02:03', ip: '192.168.1.21', model: '4B', cmdline: [], config: [] }],
     publish: [
@@ -57,6 +58,7 @@ test('every field given (a proxy-mode node without an address too): SSH targets 
       dhcp: { mode: 'proxy', network: '10.42.0.0' },
       nfs: { server: 'nfs.lab.example', path: '/export/pibake' },
       interface: 'enp3s0',
+      hostKeys: ['ed25519', 'rsa'],
     },
     nodes: [
       { hostname: 'desk-01', mac: 'dc:a6:32:0a:0b:0c', serial: '10000000abcdef01', ip: '10.42.0.11', model: '4B', cmdline: ['quiet'], config: ['dtparam=audio=off'] },

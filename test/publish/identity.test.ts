@@ -1,0 +1,94 @@
+/** Node host keys made in-process: read by the real OpenSSH tools, one set per node, kept across publishes. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateHostKey } from '../../src/publish/hostkeys.ts'
+import { localHost } from '../../src/publish/host.ts'
+import { publishIdentities, stateDir } from '../../src/publish/identity.ts'
+import { identityScript, sshdIdentityConf } from '../../src/netboot/identity.ts'
+import { HOST_KEY_TYPES, type Node } from '../../src/recipe/types.ts'
+import { exec } from '../../src/system/exec.ts'
+
+let dir: string
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pibake-identity-'))
+})
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const nodes = (count: number): Node[] =>
+  Array.from({ length: count }, (_, i) => ({ hostname: `n${i}`, mac: `dc:a6:32:02:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`, model: '4B', cmdline: [], config: [] }))
+
+for (const type of HOST_KEY_TYPES) {
+  test(`a ${type} key made in-process is read by ssh-keygen, signs, and its signature checks against its .pub line`, async () => {
+    for (let round = 0; round < (type === 'rsa' ? 2 : 8); round++) {
+      const key = await generateHostKey(type, 'root@node1')
+      const file = join(dir, `key-${type}-${round}`)
+      await writeFile(file, key.privateKey, { mode: 0o600 })
+      await writeFile(`${file}.pub`, key.publicKey)
+      const derived = (await exec(['ssh-keygen', '-y', '-f', file])).stdout.trim()
+      assert.is(`${derived}\n`, key.publicKey, 'the public key (and comment) ssh-keygen reads from the private key file is the .pub line')
+      await writeFile(join(dir, 'message'), 'hello')
+      await exec(['ssh-keygen', '-q', '-Y', 'sign', '-n', 'file', '-f', file, join(dir, 'message')])
+      await exec(['ssh-keygen', '-Y', 'check-novalidate', '-n', 'file', '-f', `${file}.pub`, '-s', join(dir, 'message.sig')], { inputFile: join(dir, 'message') })
+      await rm(join(dir, 'message.sig'))
+    }
+  })
+}
+
+test('sshd takes the in-process keys as host keys (sshd -t)', async () => {
+  const conf = join(dir, 'sshd_config')
+  const keys: string[] = []
+  for (const type of HOST_KEY_TYPES) {
+    const key = await generateHostKey(type, 'root@node1')
+    keys.push(join(dir, `sshd-${type}`))
+    await writeFile(keys.at(-1)!, key.privateKey, { mode: 0o600 })
+  }
+  await writeFile(conf, keys.map((key) => `HostKey ${key}\n`).join(''))
+  await exec(['/usr/sbin/sshd', '-t', '-f', conf])
+})
+
+test('a fleet of 300 nodes: each node its own keys of the recipe\'s types, 0600 in 0700, its hostname; kept on the next publish', async () => {
+  const out = join(dir, 'out')
+  const nfs = join(dir, 'nfs/fleet')
+  const fleet = nodes(300)
+  const host = localHost()
+  await publishIdentities(out, 'fleet', fleet, ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  const seen = new Set<string>()
+  for (const node of fleet) {
+    const folder = join(nfs, 'nodes', node.mac.replaceAll(':', '-'))
+    assert.equal((await readdir(folder)).sort(), ['hostname', 'ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub'])
+    assert.is(await readFile(join(folder, 'hostname'), 'utf8'), `${node.hostname}\n`)
+    assert.is((await stat(folder)).mode & 0o777, 0o700)
+    assert.is((await stat(join(folder, 'ssh_host_ed25519_key'))).mode & 0o777, 0o600)
+    const pub = await readFile(join(folder, 'ssh_host_ed25519_key.pub'), 'utf8')
+    assert.match(pub, new RegExp(`^ssh-ed25519 \\S+ root@${node.hostname}\\n$`))
+    assert.not.ok(seen.has(pub), `${node.hostname} shares no key with another node`)
+    seen.add(pub)
+    assert.is(pub, await readFile(join(stateDir(out, 'fleet'), 'nodes', node.hostname, 'ssh_host_ed25519_key.pub'), 'utf8'), 'the published key is the one kept in the state folder')
+  }
+  const before = await readFile(join(nfs, 'nodes', macDir(fleet[7]!), 'ssh_host_ecdsa_key.pub'), 'utf8')
+  await publishIdentities(out, 'fleet', fleet.slice(0, 299), ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  assert.is(await readFile(join(nfs, 'nodes', macDir(fleet[7]!), 'ssh_host_ecdsa_key.pub'), 'utf8'), before, 'a node keeps its key across publishes')
+  assert.not.ok((await readdir(join(nfs, 'nodes'))).includes(macDir(fleet[299]!)), 'a node dropped from the recipe loses its folder')
+  const ed25519 = await readFile(join(nfs, 'nodes', macDir(fleet[1]!), 'ssh_host_ed25519_key.pub'), 'utf8')
+  await publishIdentities(out, 'fleet', fleet.slice(0, 2), ['ed25519', 'rsa'], host, nfs, join(dir, 'staging'))
+  const folder = join(nfs, 'nodes', macDir(fleet[1]!))
+  assert.equal((await readdir(folder)).sort(), ['hostname', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub', 'ssh_host_rsa_key', 'ssh_host_rsa_key.pub'], 'an RSA key once the recipe asks for one; no key of a type it dropped')
+  assert.match(await readFile(join(folder, 'ssh_host_rsa_key.pub'), 'utf8'), /^ssh-rsa \S+ root@n1\n$/)
+  assert.is(await readFile(join(folder, 'ssh_host_ed25519_key.pub'), 'utf8'), ed25519, 'adding a type keeps the others')
+})
+
+test('the boot script makes only the recipe\'s key types when the server has none, and sshd is told only of those', () => {
+  assert.match(identityScript(['ed25519', 'ecdsa']), /^for type in ed25519 ecdsa; do$/m)
+  assert.is(sshdIdentityConf(['ed25519']).split('\n').filter((line) => line.startsWith('HostKey')).join('\n'), 'HostKey /run/pibake/ssh/ssh_host_ed25519_key')
+})
+
+function macDir(node: Node): string {
+  return node.mac.replaceAll(':', '-')
+}
+
+test.run()
