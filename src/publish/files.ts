@@ -7,6 +7,7 @@
 import { constants } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import PQueue from 'p-queue'
 import { switchSymlink } from './fsops.ts'
 
 export interface HostFiles {
@@ -22,6 +23,8 @@ export interface HostFiles {
   readlink(path: string): Promise<string | undefined>
   /** Points the symlink `link` at `target` with one rename (refuses to replace anything but a symlink). */
   switchSymlink(link: string, target: string): Promise<void>
+  /** The same for many links at once (a fleet's TFTP links): one operation on the host, not one per link. */
+  switchSymlinks(links: readonly { readonly link: string; readonly target: string }[]): Promise<void>
   /** Removes a file, link or whole folder; nothing when it is not there. */
   remove(path: string): Promise<void>
   exists(path: string): Promise<boolean>
@@ -44,6 +47,10 @@ export function localFiles(): HostFiles {
     list: (dir) => readdir(dir).catch(ifMissing([] as string[])),
     readlink: (path) => readlink(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'EINVAL' ? undefined : Promise.reject(error))),
     switchSymlink,
+    switchSymlinks: async (links) => {
+      const queue = new PQueue({ concurrency: 32 })
+      await queue.addAll(links.map(({ link, target }) => () => switchSymlink(link, target)))
+    },
     remove: (path) => rm(path, { recursive: true, force: true }),
     exists: (path) => lstat(path).then(() => true, ifMissing(false)),
     mkdir: async (path, mode = 0o755) => void (await mkdir(path, { recursive: true, mode })),

@@ -4,6 +4,7 @@
  */
 import { link, mkdir, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
+import PQueue from 'p-queue'
 import { PibakeError } from '../errors.ts'
 import { exec, type ExecResult } from '../system/exec.ts'
 import { rsync, type RsyncOptions, type RsyncStats } from '../system/rsync.ts'
@@ -34,7 +35,9 @@ export function localHost(): Host {
     files: localFiles(),
     sync: (source, dest, options) => rsync(source, dest, options),
     linkCopies: async (from, dirs, signal) => {
-      for (const dir of dirs) await linkTree(from, dir, signal)
+      const tree = await listTree(from)
+      const queue = new PQueue({ concurrency: 16 })
+      await queue.addAll(dirs.map((dir) => () => linkTree(tree, dir, signal)))
     },
     shell: (command, options = {}) => exec(['sh', '-c', command], { signal: options.signal, onLine: options.onLine }),
     hasRsync: async () => true,
@@ -67,13 +70,32 @@ export function confined(root: string, path: string, resolvedRoot: string, resol
   )
 }
 
-/** A copy of the tree `from` at `to`, every file hard-linked, folders made anew. */
-async function linkTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted()
-  await mkdir(to, { recursive: true, mode: (await stat(from)).mode & 0o7777 })
-  for (const entry of await readdir(from, { withFileTypes: true })) {
-    const source = join(from, entry.name)
-    if (entry.isDirectory()) await linkTree(source, join(to, entry.name), signal)
-    else await link(source, join(to, entry.name))
+interface Listed {
+  /** Folders below the root (parents first), with their modes; the root's own mode first. */
+  readonly dirs: readonly { readonly path: string; readonly mode: number }[]
+  /** Everything else, as paths under the root. */
+  readonly files: readonly string[]
+  readonly root: string
+}
+
+/** The tree under `root`, read once for any number of linked copies. */
+async function listTree(root: string): Promise<Listed> {
+  const dirs = [{ path: '', mode: (await stat(root)).mode & 0o7777 }]
+  const files: string[] = []
+  for (let i = 0; i < dirs.length; i++) {
+    const dir = dirs[i]!.path
+    for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) dirs.push({ path, mode: (await stat(join(root, path))).mode & 0o7777 })
+      else files.push(path)
+    }
   }
+  return { root, dirs, files }
+}
+
+/** A copy of the listed tree at `to`, every file hard-linked (fs.link, no process), folders made anew. */
+async function linkTree(tree: Listed, to: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  for (const dir of tree.dirs) await mkdir(join(to, dir.path), { mode: dir.mode })
+  await Promise.all(tree.files.map((path) => link(join(tree.root, path), join(to, path))))
 }

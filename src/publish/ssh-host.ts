@@ -14,6 +14,17 @@ import { sftpSync } from './sftp.ts'
 /** Exit status the helper scripts below use for "not there". */
 const MISSING = 3
 
+/** Paths per command of a batched operation: a few hundred paths stay well under ssh's 128 KiB command line. */
+const BATCH = 200
+
+function batches<T>(items: readonly T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
+}
+
+/** Points the symlink "$1" at "$2" with one rename; refuses to replace anything but a symlink. */
+const SWITCH_SYMLINK =
+  'if [ -e "$1" ] && [ ! -L "$1" ]; then echo "$1 exists and is not a symlink pibake made" >&2; exit 4; fi; mkdir -p -- "$(dirname -- "$1")"; t="$(dirname -- "$1")/.$(basename -- "$1").new"; rm -f -- "$t"; ln -s -- "$2" "$t"; mv -f -T -- "$t" "$1"'
+
 export function sshHost(dest: SshDestination): Host {
   const ssh = new SshConnection(dest)
   let rsyncThere: Promise<boolean> | undefined
@@ -38,8 +49,13 @@ export function sshHost(dest: SshDestination): Host {
       return result.exitCode === MISSING ? undefined : result.stdout
     },
     switchSymlink: async (link, target) => {
-      const script = 'set -e; if [ -e "$1" ] && [ ! -L "$1" ]; then echo "$1 exists and is not a symlink pibake made" >&2; exit 4; fi; mkdir -p -- "$(dirname -- "$1")"; t="$(dirname -- "$1")/.$(basename -- "$1").new"; rm -f -- "$t"; ln -s -- "$2" "$t"; mv -f -T -- "$t" "$1"'
-      await sh(script, [link, target])
+      await sh(`set -e; ${SWITCH_SYMLINK}`, [link, target])
+    },
+    switchSymlinks: async (links) => {
+      // A command per batch, not per link: the whole command line is one argument of ssh, which Linux caps at 128 KiB.
+      for (const batch of batches(links, BATCH)) {
+        await sh(`set -e; while [ $# -gt 0 ]; do ${SWITCH_SYMLINK}; shift 2; done`, batch.flatMap(({ link, target }) => [link, target]))
+      }
     },
     remove: async (path) => void (await ssh.run(['rm', '-rf', '--', path])),
     exists: async (path) => (await sh('[ -e "$1" ] || [ -L "$1" ] || exit 3', [path])).exitCode !== MISSING,
@@ -60,11 +76,12 @@ export function sshHost(dest: SshDestination): Host {
       return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
     },
     linkCopies: async (from, dirs, signal) => {
-      if (!dirs.length) return
-      await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...dirs]).catch((error: unknown) => {
-        if (signal?.aborted) throw signal.reason
-        throw error
-      })
+      for (const batch of batches(dirs, BATCH)) {
+        await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...batch]).catch((error: unknown) => {
+          if (signal?.aborted) throw signal.reason
+          throw error
+        })
+      }
     },
     hasRsync,
     shell: (command, options = {}) => ssh.shell(command, { signal: options.signal, ...(options.onLine ? { onLine: options.onLine } : {}) }),

@@ -7,6 +7,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import PQueue from 'p-queue'
 import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
 import { macDir, missingBootFiles, type BootNames } from '../netboot/layout.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
@@ -43,7 +44,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   const bootNames = await readdir(views.boot)
   if (live?.key === key) {
     await linkNodes(ctx, tftp, live.id)
-    for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, bootNames, views.boot)
+    await checkBootFiles(ctx, bootNames, views.boot)
     return { id: live.id, copied: false }
   }
   const id = newBuildId(key)
@@ -52,7 +53,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   const record: BuildRecord = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString() }
   await nfs.host.files.writeAtomic(join(recipeRoot, 'builds', `${id}.json`), `${JSON.stringify(record, null, 2)}\n`)
   await linkNodes(ctx, tftp, id)
-  for (const node of ctx.recipe.nodes) await checkBootFiles(ctx, node, bootNames, views.boot)
+  await checkBootFiles(ctx, bootNames, views.boot)
   await nfs.host.files.switchSymlink(join(recipeRoot, 'current'), `builds/${id}`)
   return { id, copied: true, root, boot }
 }
@@ -121,21 +122,28 @@ async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: st
 async function stageNodeFiles(ctx: LayerContext, boot: string, dir: string, nfsPath: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
   const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
+  const config = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
   const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: nfsPath }
-  for (const node of ctx.recipe.nodes) {
-    const own = join(dir, macDir(node.mac))
-    await mkdir(own, { recursive: true })
-    await writeFile(join(own, 'cmdline.txt'), nodeCmdline(commonCmdline, nfsroot, node.cmdline))
-    if (node.config.length) await writeFile(join(own, 'config.txt'), await nodeConfig(join(boot, 'config.txt'), node))
-  }
+  const queue = new PQueue({ concurrency: 32 })
+  await queue.addAll(
+    ctx.recipe.nodes.map((node) => async () => {
+      const own = join(dir, macDir(node.mac))
+      await mkdir(own, { recursive: true })
+      await writeFile(join(own, 'cmdline.txt'), nodeCmdline(commonCmdline, nfsroot, node.cmdline))
+      if (node.config.length) await writeFile(join(own, 'config.txt'), nodeConfig(config, node))
+    }),
+  )
 }
 
 /** Warns when a node's tree lacks a file its model's firmware asks for: that node would not boot. */
-async function checkBootFiles(ctx: LayerContext, node: Node, names: readonly string[], boot: string): Promise<void> {
-  const config = node.config.length ? `${await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')}\n${node.config.join('\n')}` : await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
-  const missing = missingBootFiles(node, names.map((name) => `${macDir(node.mac)}/${name}`), bootNames(config))
-  if (missing.length) {
-    ctx.emit({ type: 'warning', stage: 'publish', message: `${node.hostname} (${node.model}) cannot boot from this image: it lacks ${missing.join(', ')}` })
+async function checkBootFiles(ctx: LayerContext, names: readonly string[], boot: string): Promise<void> {
+  const common = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
+  for (const node of ctx.recipe.nodes) {
+    const config = node.config.length ? `${common}\n${node.config.join('\n')}` : common
+    const missing = missingBootFiles(node, names.map((name) => `${macDir(node.mac)}/${name}`), bootNames(config))
+    if (missing.length) {
+      ctx.emit({ type: 'warning', stage: 'publish', message: `${node.hostname} (${node.model}) cannot boot from this image: it lacks ${missing.join(', ')}` })
+    }
   }
 }
 
@@ -146,16 +154,13 @@ export function bootNames(config: string): BootNames {
   return { ...(kernel ? { kernel } : {}), ...(initramfs ? { initramfs } : {}) }
 }
 
-/** The image's config.txt with the node's own lines appended under `[all]`. */
-async function nodeConfig(file: string, node: Node): Promise<string> {
-  const base = await readFile(file, 'utf8').catch(() => '')
+/** The image's config.txt (`base`) with the node's own lines appended under `[all]`. */
+function nodeConfig(base: string, node: Node): string {
   return `${base.trimEnd()}\n\n[all]\n# ${node.hostname} (pibake)\n${node.config.join('\n')}\n`
 }
 
 /** `<tftp>/<mac>` → `builds/<recipe>/<id>/<mac>`, one atomic rename per node. */
 async function linkNodes(ctx: LayerContext, tftp: TreeTarget['tftp'], id: string): Promise<void> {
-  for (const node of ctx.recipe.nodes) {
-    const name = macDir(node.mac)
-    await tftp.host.files.switchSymlink(join(tftp.path, name), join('builds', ctx.recipe.name, id, name))
-  }
+  const links = ctx.recipe.nodes.map((node) => macDir(node.mac)).map((name) => ({ link: join(tftp.path, name), target: join('builds', ctx.recipe.name, id, name) }))
+  await tftp.host.files.switchSymlinks(links)
 }

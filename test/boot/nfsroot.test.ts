@@ -1,16 +1,18 @@
 /**
- * The proof that a published build boots, on the fleet's own network: the demo image baked and
- * published by `build()` with a shared folder that serves the accounts, and a test LAN (a bridge in
- * a namespace) holding the boot server at 10.77.0.1, running the site's published `dnsmasq.conf` as
- * it is, and the NFS server at 10.77.0.2 (rpcbind + nfs-ganesha) serving the site's published
- * `ganesha.conf` as it is. Two nodes boot (the second while the first runs) under
+ * The proof that a published build boots, on the fleet's own network: a test LAN (a bridge in a
+ * namespace) holding the boot server at 10.77.0.1 and the NFS server at 10.77.0.2, each with its
+ * sshd; the demo image baked by `build()` with a shared folder that serves the accounts and published
+ * to them over SSH, as to real servers; then the boot server runs the site's published
+ * `dnsmasq.conf` as it arrived, and the NFS server (rpcbind + nfs-ganesha) serves the
+ * `ganesha.conf` that arrived there. Two nodes boot (the second while the first runs) under
  * qemu-system-aarch64, each on a tap device plugged into the bridge, from the published kernel,
  * initramfs and their own `cmdline.txt` (plus `console=ttyAMA0`, nothing else): dnsmasq gives each
  * its fleet address and hostname, and ganesha sees each at that address. The nodes are read over
  * SSH from the boot server's namespace (a test key put in by an overlay).
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'uvu'
@@ -19,12 +21,13 @@ import type { Node } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
 import { mountAt, readFacts, type Facts } from '../helpers/guest-facts.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
 import { TestLan, type HostSpec } from '../helpers/netns.ts'
 import { startNfsServer } from '../helpers/nfs-server.ts'
 import { consoleTail, guestSsh, sshTarget, waitForSsh, type Guest } from '../helpers/qemu.ts'
 import { bootOnLan } from '../helpers/tap.ts'
-import { FLEET, publishDemoBuild, type PublishedBuild } from './published.ts'
+import { startSshd } from '../helpers/sshd.ts'
+import { FLEET, publishDemoBuild, type PublishedBuild, type SshPublish } from './published.ts'
 
 /**
  * From QEMU starting to sshd letting root in. HOST-NOTES: ~36–46 s on an idle machine; measured
@@ -44,6 +47,8 @@ interface Site {
 
 let published: PublishedBuild
 let site: Site
+/** The publishing key, known_hosts and the two sshd's files. */
+let sshDir: string | undefined
 const suiteStarted = performance.now()
 
 interface Booted {
@@ -67,33 +72,70 @@ test.before(async () => {
 })
 
 async function setup(): Promise<void> {
-  published = await publishDemoBuild('boot-test', { sharedAccounts: true })
-  process.stderr.write(`# demo image ${published.seconds.image.toFixed(0)} s, build + publish ${published.seconds.build.toFixed(0)} s\n`)
-  site = await serve(published)
+  const lan = new TestLan()
+  try {
+    await lan.setup([{ name: 'srv', address: `${FLEET.server}/24` }, { name: 'nfs', address: `${FLEET.nfsServer}/24` }])
+    const ssh = await sshHosts(lan)
+    published = await publishDemoBuild('boot-test', { sharedAccounts: true, ssh })
+    process.stderr.write(`# demo image ${published.seconds.image.toFixed(0)} s, build + publish over SSH ${published.seconds.build.toFixed(0)} s\n`)
+    site = await serveOn(lan, published)
+  } catch (error) {
+    // after() closes the LAN once it is the site's; until then it is this function's.
+    if (!site) await lan.close()
+    throw error
+  }
 }
 
 /**
- * A LAN with the boot server (10.77.0.1) running the site's published `dnsmasq.conf`, and the NFS
- * server (10.77.0.2) serving its published `ganesha.conf` (the builds read-only to the fleet's
- * subnet, the shared folder read-write to it, each node's identity folder to that node's address
- * alone, or to the subnet for a node without one) — both files as publish wrote them. `more` adds
- * hosts (another DHCP server); the LAN is closed by the caller.
+ * The two servers as the admin has them: reached over SSH (sshd on each, with a key of the test's),
+ * so that the nodes boot from the trees and configuration that arrived through rsync and SFTP. This
+ * machine joins the LAN at 10.77.0.254 to reach them.
+ */
+async function sshHosts(lan: TestLan): Promise<SshPublish> {
+  const dir = await mkdtemp(join(tmpdir(), 'pibake-boot-ssh-'))
+  sshDir = dir
+  const identity = join(dir, 'id_publish')
+  await exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pibake-boot-publish', '-f', identity])
+  const authorizedKey = readFileSync(`${identity}.pub`, 'utf8')
+  const lines: string[] = []
+  for (const [host, address] of [['srv', FLEET.server], ['nfs', FLEET.nfsServer]] as const) {
+    lines.push((await startSshd(lan, { host, address, dir: join(dir, `sshd-${host}`), authorizedKey })).knownHostsLine)
+  }
+  const knownHosts = join(dir, 'known_hosts')
+  writeFileSync(knownHosts, `${lines.join('\n')}\n`)
+  await lan.attachHere('10.77.0.254/24')
+  return { nfsHost: `root@${FLEET.nfsServer}`, pxeHost: `root@${FLEET.server}`, identity, knownHosts }
+}
+
+/**
+ * A LAN with the boot server (10.77.0.1) and the NFS server (10.77.0.2) serving a build published
+ * locally; `more` adds hosts (another DHCP server); the LAN is closed by the caller.
  */
 async function serve(build: PublishedBuild, more: readonly HostSpec[] = []): Promise<Site> {
   const lan = new TestLan()
   try {
     await lan.setup([{ name: 'srv', address: `${FLEET.server}/24` }, { name: 'nfs', address: `${FLEET.nfsServer}/24` }, ...more])
-    await startDnsmasq(lan, 'srv', join(build.publish, 'dnsmasq.conf'), await mkdtemp(join(build.dir, 'dnsmasq-')))
-    const exports = readFileSync(join(build.publish, 'ganesha.conf'), 'utf8')
-    const nfs = await startNfsServer(lan.ns('nfs'), { dir: await mkdtemp(join(build.dir, 'nfs-')), exports })
-    // Stopped in reverse order: ganesha, then rpcbind.
-    lan.track(nfs.rpcbindPid)
-    lan.track(nfs.pid)
-    return { published: build, lan }
+    return await serveOn(lan, build)
   } catch (error) {
     await lan.close()
     throw error
   }
+}
+
+/**
+ * Runs the site's published `dnsmasq.conf` on the boot server and serves the published
+ * `ganesha.conf` from the NFS server (the builds read-only to the fleet's subnet, the shared folder
+ * read-write to it, each node's identity folder to that node's address alone, or to the subnet for a
+ * node without one): both files as publish wrote them, where it wrote them.
+ */
+async function serveOn(lan: TestLan, build: PublishedBuild): Promise<Site> {
+  await startDnsmasq(lan, 'srv', join(build.publish, 'dnsmasq.conf'), await mkdtemp(join(build.dir, 'dnsmasq-')))
+  const exports = readFileSync(join(build.nfsConfig, 'ganesha.conf'), 'utf8')
+  const nfs = await startNfsServer(lan.ns('nfs'), { dir: await mkdtemp(join(build.dir, 'nfs-')), exports })
+  // Stopped in reverse order: ganesha, then rpcbind.
+  lan.track(nfs.rpcbindPid)
+  lan.track(nfs.pid)
+  return { published: build, lan }
 }
 
 test.after(async () => {
@@ -101,7 +143,8 @@ test.after(async () => {
     for (const { guest } of booted.values()) await guest.stop()
     await site?.lan.close()
   } finally {
-    const left = published ? await leftovers(published.dir) : []
+    if (sshDir) await rm(sshDir, { recursive: true, force: true })
+    const left = published ? await leftBehind(published.dir) : []
     await published?.remove()
     assert.equal(left, [], 'no loop device or mount is left behind')
     process.stderr.write(`# boot test file: ${((performance.now() - suiteStarted) / 1000).toFixed(0)} s in all\n`)
@@ -327,7 +370,7 @@ test('a proxy-mode node without a fixed address takes its address from the exist
     process.stderr.write(`# proxy-mode node: ${result.seconds.toFixed(1)} s, build + publish ${proxy.seconds.build.toFixed(0)} s\n`)
   } finally {
     await served?.lan.close()
-    const left = await leftovers(proxy.dir)
+    const left = await leftBehind(proxy.dir)
     await proxy.remove()
     assert.equal(left, [], 'no loop device or mount is left behind')
   }

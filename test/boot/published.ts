@@ -15,7 +15,7 @@ import { macDir } from '../../src/netboot/layout.ts'
 import type { Node, Recipe, RecipeInput } from '../../src/recipe/types.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import { exec } from '../../src/system/exec.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
 
 const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
 
@@ -36,8 +36,10 @@ export interface PublishedBuild {
   readonly dir: string
   readonly out: string
   readonly recipe: Recipe
-  /** `<out>/publish`: dnsmasq.conf and exports. */
+  /** Where the site's configuration was published (`<out>/publish`, or the boot server's folder). */
   readonly publish: string
+  /** Where the NFS server's `exports` and `ganesha.conf` are (the NFS host's folder over SSH). */
+  readonly nfsConfig: string
   readonly tftp: string
   /** `<nfs>/<recipe>`: builds/, nodes/, current. */
   readonly recipeDir: string
@@ -66,6 +68,23 @@ export interface PublishOptions {
   readonly rootFiles?: Readonly<Record<string, { readonly content: string; readonly mode: number }>>
   /** A node published as another model than FLEET says, by hostname (a Pi 5 on trixie). */
   readonly models?: Readonly<Record<string, RecipeInput['nodes'][number]['model']>>
+  /**
+   * Publish over SSH instead of into `<out>/publish`: the root to the NFS host, the boot files and the
+   * site's configuration to the boot server, each an sshd the test runs (in a namespace that shares
+   * this machine's file system, so the trees are read where they arrived: under `<dir>/nfs-host` and
+   * `<dir>/pxe-host`).
+   */
+  readonly ssh?: SshPublish
+}
+
+export interface SshPublish {
+  /** `root@address` of the NFS host's sshd, and of the boot server's. */
+  readonly nfsHost: string
+  readonly pxeHost: string
+  /** The client's private key, authorized on both. */
+  readonly identity: string
+  /** A known_hosts file that trusts both. */
+  readonly knownHosts: string
 }
 
 /** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
@@ -95,6 +114,11 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
     }
     const shared = options.sharedAccounts ? join(dir, 'shared') : undefined
     if (shared) await mkdir(shared, { mode: 0o755 })
+    const where = options.ssh
+      ? { nfs: join(dir, 'nfs-host/srv/pibake'), tftp: join(dir, 'pxe-host/srv/tftp'), config: join(dir, 'pxe-host/etc/pibake') }
+      : { nfs: join(out, 'publish/nfs'), tftp: join(out, 'publish/tftp'), config: join(out, 'publish') }
+    const remote = options.ssh
+    const ssh = remote && ((host: string, path: string) => ({ host, path, identity: remote.identity, knownHosts: remote.knownHosts }))
     const input: RecipeInput = {
       name,
       image: { path: image.xz, sha256: image.sha256File, arch: 'arm64' },
@@ -102,25 +126,29 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
       netboot: {
         server: FLEET.server,
         dhcp: options.fleet ? options.fleet.dhcp : { ...FLEET.dhcp },
-        nfs: { server: FLEET.nfsServer },
+        nfs: { server: FLEET.nfsServer, ...(remote ? { path: where.nfs } : {}) },
         ...(shared ? { shared: { path: shared, mount: '/shared', accounts: true } } : {}),
       },
       nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, model: options.models?.[node.hostname] ?? node.model, cmdline: [...node.cmdline] })),
+      ...(remote && ssh
+        ? { publish: [{ nfs: ssh(remote.nfsHost, where.nfs), tftp: ssh(remote.pxeHost, where.tftp), config: ssh(remote.pxeHost, where.config) }] }
+        : {}),
     }
     const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
     const started = performance.now()
     await build(recipe, { outDir: out })
     const buildSeconds = (performance.now() - started) / 1000
-    const left = await leftovers(dir)
+    const left = await leftBehind(dir)
     if (left.length) throw new Error(`the build left loop devices or mounts behind:\n${left.join('\n')}`)
-    const recipeDir = join(out, 'publish/nfs', name)
+    const recipeDir = join(where.nfs, name)
     const id = (await readlink(join(recipeDir, 'current'))).replace(/^builds\//, '')
     return {
       dir,
       out,
       recipe,
-      publish: join(out, 'publish'),
-      tftp: join(out, 'publish/tftp'),
+      publish: where.config,
+      nfsConfig: remote ? where.nfs : where.config,
+      tftp: where.tftp,
       recipeDir,
       id,
       root: join(recipeDir, 'builds', id),
@@ -128,7 +156,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
       sshKey,
       seconds: { image: imageSeconds, build: buildSeconds },
       nodeDir: (node) => join(recipeDir, 'nodes', macDir(node.mac)),
-      tftpDir: (node) => join(out, 'publish/tftp', macDir(node.mac)),
+      tftpDir: (node) => join(where.tftp, macDir(node.mac)),
       async remove() {
         process.off('exit', onExit)
         await removeProject(dir, out)

@@ -13,7 +13,7 @@ import type { Node } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
 import { decodePxe, PI_VENDOR_CLASS, type Offer } from '../helpers/dhcp-client.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
 import { withLan, type TestLan } from '../helpers/netns.ts'
 import { FLEET, publishDemoBuild, type PublishedBuild } from './published.ts'
 
@@ -34,7 +34,7 @@ test.before(async () => {
 
 test.after(async () => {
   if (!published) return
-  const left = await leftovers(published.dir)
+  const left = await leftBehind(published.dir)
   await published.remove()
   assert.equal(left, [], 'no loop device or mount is left behind')
 })

@@ -13,7 +13,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { renderGaneshaExports } from '../../src/netboot/exports.ts'
 import type { Node } from '../../src/recipe/types.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
 import { LoopbackNs } from '../helpers/loopback-ns.ts'
 import { startNfsServer } from '../helpers/nfs-server.ts'
 import { consoleTail, guestSsh, startGuest, waitForSsh, type Guest } from '../helpers/qemu.ts'
@@ -81,7 +81,7 @@ test.after(async () => {
   try {
     await ns?.close()
   } finally {
-    const left = published ? await leftovers(published.dir) : []
+    const left = published ? await leftBehind(published.dir) : []
     await published?.remove()
     assert.equal(left, [], 'no loop device or mount is left behind')
     process.stderr.write(`# trixie boot test file: ${((performance.now() - suiteStarted) / 1000).toFixed(0)} s in all\n`)
