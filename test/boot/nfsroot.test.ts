@@ -241,7 +241,7 @@ function checkNode(build: PublishedBuild, result: Booted, address: string): void
   if (build.shared) checkAccounts(facts)
   assert.is(facts.failed, '', `no failed units:\n${facts.failed}`)
   assert.is(result.state, 'running', 'systemctl is-system-running')
-  for (const type of ['ed25519', 'ecdsa', 'rsa']) {
+  for (const type of build.recipe.netboot.hostKeys) {
     const [kind, key] = publishedKey(build, node, type)
     assert.is(result.hostKeys.get(kind), key, `sshd presents the node's own ${type} host key`)
   }
