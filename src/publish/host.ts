@@ -7,7 +7,9 @@ import { join, relative, sep } from 'node:path'
 import PQueue from 'p-queue'
 import { PibakeError } from '../errors.ts'
 import { exec, type ExecResult } from '../system/exec.ts'
+import { copyTree } from '../system/cp.ts'
 import { rsync, type RsyncOptions, type RsyncStats } from '../system/rsync.ts'
+import { deltaTree, treeSize } from './delta.ts'
 import { localFiles, type HostFiles } from './files.ts'
 
 export type SyncOptions = Omit<RsyncOptions, 'remote'>
@@ -18,6 +20,13 @@ export interface Host {
   readonly files: HostFiles
   /** Copies a local directory's contents into `dest` on the host (rsync, or SFTP where the host has none). */
   sync(source: string, dest: string, options: SyncOptions): Promise<RsyncStats>
+  /**
+   * Fills the empty folder `dest` with a copy of the local tree `source` where the host can do that
+   * faster than rsync: a first copy (`cp -a`), or, given the previous build and the paths that may
+   * differ from it, a hard-linked copy of it with those paths brought in line. Undefined when it
+   * cannot (over SSH, or a change only rsync can tell): the caller syncs instead.
+   */
+  copyTree(source: string, dest: string, options: TreeCopyOptions): Promise<RsyncStats | undefined>
   /** Makes each of `dirs` a copy of `from` whose files are hard links to `from`'s (no content copied). */
   linkCopies(from: string, dirs: readonly string[], signal?: AbortSignal): Promise<void>
   /** An administrator's command line, run by the host's shell. */
@@ -29,11 +38,18 @@ export interface Host {
   close(): Promise<void>
 }
 
+export interface TreeCopyOptions {
+  /** The previous build on the host: its folder, its size, and the paths (relative) in which `source` may differ from it. */
+  readonly previous?: { readonly path: string; readonly totalBytes: number; readonly changed?: readonly string[] } | undefined
+  readonly signal?: AbortSignal | undefined
+}
+
 export function localHost(): Host {
   return {
     name: 'this machine',
     files: localFiles(),
     sync: (source, dest, options) => rsync(source, dest, options),
+    copyTree: (source, dest, options) => copyLocalTree(source, dest, options),
     linkCopies: async (from, dirs, signal) => {
       const tree = await listTree(from)
       const queue = new PQueue({ concurrency: 16 })
@@ -44,6 +60,16 @@ export function localHost(): Host {
     confine: async (root, path) => confined(root, path, await realpath(root), await resolveExisting(path)),
     close: async () => {},
   }
+}
+
+async function copyLocalTree(source: string, dest: string, { previous, signal }: TreeCopyOptions): Promise<RsyncStats | undefined> {
+  if (!previous) {
+    const [size] = await Promise.all([treeSize(source), copyTree(source, dest, signal)])
+    return { files: size.entries, transferred: size.files, literalBytes: size.bytes, totalBytes: size.bytes }
+  }
+  if (!previous.changed) return undefined
+  const delta = await deltaTree(source, previous.path, dest, previous.changed, signal)
+  return delta && { files: 0, transferred: delta.transferred, literalBytes: delta.copiedBytes, totalBytes: previous.totalBytes + delta.bytesDelta }
 }
 
 /** `path` with its existing part resolved (the rest does not exist yet, so it cannot be a link). */

@@ -75,6 +75,8 @@ export function sshHost(dest: SshDestination): Host {
       const remote = { login: `${ssh.dest.user}@${ssh.dest.host}`, shell: await ssh.rsyncShell() }
       return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
     },
+    // rsync sends only what the host lacks, and links the rest to the previous build there.
+    copyTree: async () => undefined,
     linkCopies: async (from, dirs, signal) => {
       for (const batch of batches(dirs, BATCH)) {
         await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...batch]).catch((error: unknown) => {

@@ -5,7 +5,7 @@
  * TFTP link and `current` switched with one rename each. Running clients keep the build they
  * booted; nothing live is modified in place. A transfer that was cut off resumes from its `.partial`.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import PQueue from 'p-queue'
 import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
@@ -15,6 +15,7 @@ import type { Node } from '../recipe/types.ts'
 import { ROOTFS_ARGS, type RsyncStats } from '../system/rsync.ts'
 import { currentBuild, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
 import type { Host } from './host.ts'
+import { layerPaths } from './delta.ts'
 import { publishIdentities } from './identity.ts'
 
 export interface TreeTarget {
@@ -61,19 +62,58 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
 async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
   const builds = join(recipeDir(nfs.path, ctx.recipe.name), 'builds')
   const partial = join(builds, `.${id}.partial`)
-  await resumePartial(ctx, nfs.host, builds, partial)
+  const resumed = await resumePartial(ctx, nfs.host, builds, partial)
   await nfs.host.files.mkdir(partial)
   await nfs.host.confine(nfs.path, partial)
   ctx.emit({ type: 'step', stage: 'publish', step: `root filesystem → ${nfs.host.files.describe(join(builds, id))}` })
-  const stats = await nfs.host.sync(root, partial, {
-    // A file cut off mid-transfer is kept aside, and the next run continues it.
-    args: [...ROOTFS_ARGS, '--partial-dir=.rsync-partial'],
-    linkDest: live ? join(builds, live.id) : undefined,
-    signal: ctx.signal,
-    onProgress: (bytes, _percent, files) => ctx.emit({ type: 'progress', stage: 'publish', done: bytes, unit: 'bytes', files }),
-  })
+  const layers = await layerPaths((await ctx.workspace.lowers('root', ctx.workspace.layers.length)).slice(0, -1))
+  const previous = live && { path: join(builds, live.id), ...(await knownChanges(ctx, builds, live.id, layers)) }
+  // A resumed publish is rsync's to finish: it sends only what the cut-off one lacks.
+  let stats = resumed ? undefined : await nfs.host.copyTree(root, partial, { previous, signal: ctx.signal })
+  if (stats) {
+    const how = previous ? `hard links to build ${live!.id}, ${previous.changed?.length} paths of its layers and this build's compared` : 'copied with cp -a'
+    ctx.emit({ type: 'info', stage: 'publish', message: `root filesystem: ${how}` })
+  } else {
+    await nfs.host.files.mkdir(partial)
+    stats = await nfs.host.sync(root, partial, {
+      // A file cut off mid-transfer is kept aside, and the next run continues it.
+      args: [...ROOTFS_ARGS, '--partial-dir=.rsync-partial'],
+      linkDest: previous?.path,
+      signal: ctx.signal,
+      onProgress: (bytes, _percent, files) => ctx.emit({ type: 'progress', stage: 'publish', done: bytes, unit: 'bytes', files }),
+    })
+  }
   await nfs.host.files.rename(partial, join(builds, id))
+  await writeTreeState(ctx.dir, { builds, id, image: ctx.recipe.image.sha256, layers, totalBytes: stats.totalBytes })
   return stats
+}
+
+/**
+ * What this machine knows of a build it published to `builds`: the paths its layers held (outside
+ * them it is the image's root). With this build's own, they are every path in which the two can
+ * differ, when both come from the same image.
+ */
+interface TreeState {
+  readonly builds: string
+  readonly id: string
+  /** The image's sha256: the root partition under the layers. */
+  readonly image: string
+  readonly layers: readonly string[]
+  readonly totalBytes: number
+}
+
+const TREE_STATE = 'tree.json'
+
+async function knownChanges(ctx: LayerContext, builds: string, liveId: string, layers: readonly string[]): Promise<{ totalBytes: number; changed?: string[] }> {
+  const known = await readFile(join(ctx.dir, TREE_STATE), 'utf8').then((text) => JSON.parse(text) as TreeState, () => undefined)
+  if (!known || known.builds !== builds || known.id !== liveId || known.image !== ctx.recipe.image.sha256) return { totalBytes: 0 }
+  return { totalBytes: known.totalBytes, changed: [...new Set([...known.layers, ...layers])].sort() }
+}
+
+async function writeTreeState(dir: string, state: TreeState): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, `${TREE_STATE}.new`), JSON.stringify(state))
+  await rename(join(dir, `${TREE_STATE}.new`), join(dir, TREE_STATE))
 }
 
 /**
@@ -81,13 +121,14 @@ async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: stri
  * tree (rsync then sends only what differs), older ones are removed. One publish of a recipe to a
  * host runs at a time (the publish lock), so no other run is writing them.
  */
-async function resumePartial(ctx: LayerContext, host: Host, builds: string, partial: string): Promise<void> {
+async function resumePartial(ctx: LayerContext, host: Host, builds: string, partial: string): Promise<boolean> {
   const stale = (await host.files.list(builds)).filter((name) => PARTIAL.test(name)).sort()
   const newest = stale.pop()
   for (const name of stale) await host.files.remove(join(builds, name))
-  if (!newest) return
+  if (!newest) return false
   ctx.emit({ type: 'info', stage: 'publish', message: `resuming the cut-off publish in ${host.files.describe(join(builds, newest))}` })
   await host.files.rename(join(builds, newest), partial)
+  return true
 }
 
 /**

@@ -2,6 +2,7 @@
  * Extended attributes of a whole tree, read by ONE `getfattr` process (Node has no xattr API,
  * and a process per file would be far too slow on a root filesystem).
  */
+import { join } from 'node:path'
 import { exec } from '../system/exec.ts'
 
 /** Snapshot path (`/etc/ping`) to its xattrs, name to lowercase hex value. */
@@ -18,6 +19,21 @@ export async function readTreeXattrs(dir: string, signal?: AbortSignal): Promise
     hint: 'getfattr comes with the attr package (apt-get install attr); it fails when a file vanishes or cannot be read while the tree is walked',
   })
   return parseGetfattr(stdout, dir)
+}
+
+/**
+ * The xattrs of `paths` (relative to `dir`, `''` for `dir` itself), keyed by those relative paths;
+ * paths without any are left out. One getfattr per few hundred paths.
+ */
+export async function readPathXattrs(dir: string, paths: readonly string[], signal?: AbortSignal): Promise<Map<string, Record<string, string>>> {
+  const result = new Map<string, Record<string, string>>()
+  for (let start = 0; start < paths.length; start += 500) {
+    const batch = paths.slice(start, start + 500).map((path) => (path ? join(dir, path) : dir))
+    const argv = ['getfattr', '--physical', '--no-dereference', '--dump', '--match=-', '--encoding=hex', '--absolute-names', '--', ...batch]
+    const { stdout } = await exec(argv, { signal, hint: 'getfattr comes with the attr package (apt-get install attr)' })
+    for (const [path, attrs] of parseGetfattr(stdout, dir)) result.set(path === '/' ? '' : path.slice(1), attrs)
+  }
+  return result
 }
 
 /**
