@@ -8,10 +8,11 @@
  * unchanged. Everything is made in a hidden work folder and renamed into place at the end, the
  * manifest last, so an interrupted build never leaves an image that looks finished.
  */
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { resolvePath } from '../system/paths.ts'
+import { writeDurable } from '../system/durable.ts'
 import { gatherBootFiles } from './bootfs.ts'
 import { addAwkwardEntries, makeRaspiosLike } from './customize.ts'
 import { finishInstall, kernelVersion, missingModules, runDebootstrap, seedRoot, unmountLeftovers, type RootContext } from './debootstrap.ts'
@@ -195,15 +196,18 @@ async function makeImage(paths: DemoImagePaths, work: string, manifest: DemoMani
   return publish(paths, manifest, release, img, xz)
 }
 
-/** Renames the finished files into place, the manifest last. */
+/**
+ * Renames the finished files into place, the manifest last; each flushed first, so that after a
+ * power loss a manifest never vouches for an image whose blocks never reached the disk.
+ */
 async function publish(paths: DemoImagePaths, manifest: DemoManifest, release: DemoRelease, img: string, xz: string): Promise<DemoImage> {
   const sha256 = await sha256File(xz)
   await writeFile(`${xz}.sha256`, `${sha256}  ${basename(paths.xz)}\n`)
+  for (const file of [img, xz, `${xz}.sha256`]) await flush(file)
   await rename(img, paths.img)
   await rename(xz, paths.xz)
   await rename(`${xz}.sha256`, paths.sha256File)
-  await writeFile(`${paths.manifest}.tmp`, serializeManifest(manifest))
-  await rename(`${paths.manifest}.tmp`, paths.manifest)
+  await writeDurable(paths.manifest, serializeManifest(manifest))
   return { arch: manifest.arch, release, img: paths.img, xz: paths.xz, sha256, sha256File: paths.sha256File, cached: false }
 }
 
@@ -228,4 +232,9 @@ async function reportModules(staging: string, version: string, arch: DemoArch, r
     )
   }
   if (missing.length) run.onLine(`demo image ${arch}: kernel ${version} has no ${missing.join(', ')} (listed in the initramfs modules)`)
+}
+
+async function flush(file: string): Promise<void> {
+  const handle = await open(file, 'r+')
+  await handle.sync().finally(() => handle.close())
 }

@@ -3,8 +3,9 @@
  * beside the stage's output. When a cache is rejected, the manifests say which input changed.
  */
 import { createHash } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeDurable } from '../system/durable.ts'
 
 export interface Manifest {
   readonly stage: string
@@ -26,24 +27,33 @@ export function stableJson(value: unknown): string {
   )
 }
 
-export async function readManifest(dir: string): Promise<(Manifest & { key: string }) | undefined> {
+export async function readManifest(dir: string): Promise<StoredManifest | undefined> {
+  const file = join(dir, 'manifest.json')
+  const text = await readFile(file, 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
   try {
-    return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest & { key: string }
+    const stored = JSON.parse(text) as StoredManifest
+    if (typeof stored.key === 'string' && typeof stored.stage === 'string' && stored.inputs && typeof stored.inputs === 'object') return stored
   } catch {
-    return undefined
+    // Said below: the stage runs again, and the plan says why.
   }
+  // Matches no key: the stage's output is never reused on the word of a manifest that can't be read.
+  return { stage: '', version: -1, parent: '', inputs: {}, key: '', unreadable: `its cache record ${file} is damaged (not a manifest)` }
 }
 
-/** Written last, after the stage's output is complete: its presence marks the output as good. */
+/** A manifest as stored, with its key; `unreadable` when the file was there but held no manifest. */
+export type StoredManifest = Manifest & { readonly key: string; readonly unreadable?: string }
+
+/** Written last, after the stage's output is complete, durably: its presence marks the output as good. */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   const file = join(dir, 'manifest.json')
-  await writeFile(`${file}.tmp`, `${JSON.stringify({ ...manifest, key: manifestKey(manifest) }, null, 2)}\n`)
-  await rename(`${file}.tmp`, file)
+  await writeDurable(file, `${JSON.stringify({ ...manifest, key: manifestKey(manifest) }, null, 2)}\n`)
 }
 
 /** Says, in a few words, what differs between the stored manifest and the new one. */
-export function whatChanged(before: Manifest | undefined, after: Manifest): string {
+export function whatChanged(before: StoredManifest | Manifest | undefined, after: Manifest): string {
   if (!before) return 'not built yet'
+  if ('unreadable' in before && before.unreadable) return before.unreadable
   if (before.version !== after.version) return `pibake's ${after.stage} stage changed (version ${before.version} → ${after.version})`
   const changed = changedPaths(before.inputs, after.inputs, '')
   if (changed.length) return `changed: ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''}`

@@ -9,6 +9,7 @@ import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, writ
 import { basename, dirname, join } from 'node:path'
 import PQueue from 'p-queue'
 import { switchSymlink } from './fsops.ts'
+import { writeDurable } from '../system/durable.ts'
 
 export interface HostFiles {
   /** How messages name the host's files: `/srv/tftp` here, `root@pxe1:/srv/tftp` over SSH. */
@@ -62,23 +63,6 @@ export function localFiles(): HostFiles {
       ),
     mtime: (path) => stat(path).then((s) => s.mtimeMs, ifMissing(undefined)),
   }
-}
-
-/** Text written with fsync before the rename and of the folder after it: it survives a power loss. */
-async function writeDurable(path: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const temp = join(dirname(path), `.${basename(path)}.new`)
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode)
-  try {
-    await handle.writeFile(content)
-    await handle.chmod(mode)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temp, path)
-  const folder = await open(dirname(path), constants.O_RDONLY)
-  await folder.sync().finally(() => folder.close())
 }
 
 function ifMissing<T>(value: T): (error: NodeJS.ErrnoException) => Promise<T> {

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path'
 import { PreflightError } from '../errors.ts'
 import type { Stage, StageContext } from '../pipeline/stage.ts'
 import { processAlive } from '../system/cleanup.ts'
+import { writeDurable } from '../system/durable.ts'
 import { exec } from '../system/exec.ts'
 
 export const image: Stage = {
@@ -115,9 +116,7 @@ export async function fileSha256(file: string, memoFile: string, progress?: (don
   memo[file] = { id, sha256 }
   await mkdir(join(memoFile, '..'), { recursive: true })
   // Builds of other recipes may remember their images at the same time: a temporary name each.
-  const temporary = `${memoFile}.${process.pid}.tmp`
-  await writeFile(temporary, JSON.stringify(memo, null, 1))
-  await rename(temporary, memoFile)
+  await writeDurable(memoFile, JSON.stringify(memo, null, 1))
   return sha256
 }
 
