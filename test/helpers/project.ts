@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import type { Recipe, RecipeInput } from '../../src/recipe/types.ts'
 import { clean } from '../../src/clean.ts'
-import { makeTinyImage, type TinyImage } from './tiny-image.ts'
+import { makeTinyImage, type TinyImage, type TinyImageOptions } from './tiny-image.ts'
 
 export interface Project {
   readonly dir: string
@@ -18,7 +18,7 @@ export interface Project {
   remove(): Promise<void>
 }
 
-export async function makeProject(options: { arch?: 'arm64' | 'armhf'; bootMount?: '/boot/firmware' | '/boot' } = {}): Promise<Project> {
+export async function makeProject(options: TinyImageOptions = {}): Promise<Project> {
   const dir = await mkdtemp(join(tmpdir(), 'pibake-test-'))
   const image = await makeTinyImage(join(dir, 'image'), options).catch(async (error) => {
     await rm(dir, { recursive: true, force: true })
