@@ -74,6 +74,12 @@ export interface InRootOptions {
   readonly input?: string
   /** Said to the user when the command fails. */
   readonly hint?: string
+  /**
+   * Runs this host's program `argv` instead of the image's, in the namespace made for the image:
+   * the root at its own path, with /proc, /sys, /dev, its /run and the binds in it (the host's
+   * apt-get working on the image, whose dpkg it runs inside the root; see customize/apt.ts).
+   */
+  readonly onHost?: boolean
 }
 
 /**
@@ -92,13 +98,13 @@ const POLICY_RC_D = '#!/bin/sh\n# pibake: no service starts while the image is c
 
 /**
  * Sets up the namespace, then runs the command with CAP_SETFCAP dropped. A constant script: the
- * root, the binds and the command come in as arguments (`root`, then `kind source target ro|rw`
- * per bind, `--`, the command). Standard error goes to standard output, so that the output reads
- * in the order it was written. The command isn't exec'd, so that this shell stays the PID
- * namespace's init and reaps what the command leaves behind.
+ * root, `image` or `host` (whose program runs), the binds and the command come in as arguments
+ * (`root`, the mode, then `kind source target ro|rw` per bind, `--`, the command). Standard error
+ * goes to standard output, so that the output reads in the order it was written. The command isn't
+ * exec'd, so that this shell stays the PID namespace's init and reaps what the command leaves behind.
  */
 const ENTER = `exec 2>&1
-root=$1; shift
+root=$1; mode=$2; shift 2
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=0755,nosuid,nodev pibake-run "$root/run"
@@ -112,14 +118,20 @@ shift
 # The namespace began with a copy of every host mount; those it doesn't need would keep other
 # builds' mounts and loop devices busy while the command runs: detach them, but for the root's own
 # and the ones it sits on (lazily, as they may be in use; a path that findmnt shows escaped can't
-# be given to umount, and then stays).
-findmnt --raw --noheadings --output TARGET | sort -r | while read -r target; do
+# be given to umount, and then stays). A host program keeps the host's own mounts (/run, /tmp…)
+# and loses only the overlays and loop-backed file systems, which are builds'.
+findmnt --raw --noheadings --output TARGET,SOURCE,FSTYPE | sort -r | while read -r target source fstype; do
   case $target in /|"$root"|"$root"/*) continue ;; esac
   case $root in "$target"/*) continue ;; esac
+  if [ "$mode" = host ] && [ "$fstype" != overlay ]; then case $source in /dev/loop*) ;; *) continue ;; esac; fi
   umount --lazy "$target" 2>/dev/null || true
 done
 status=0
-setpriv --bounding-set -setfcap --inh-caps -setfcap chroot "$root" "$@" || status=$?
+if [ "$mode" = host ]; then
+  setpriv --bounding-set -setfcap --inh-caps -setfcap "$@" || status=$?
+else
+  setpriv --bounding-set -setfcap --inh-caps -setfcap chroot "$root" "$@" || status=$?
+fi
 exit "$status"`
 
 /**
@@ -148,7 +160,8 @@ export async function inRoot(root: string, argv: readonly string[], options: InR
   try {
     await prepareRoot(root, undo)
     const command = [...(await bindArgs(root, options.binds ?? [])), '--', ...envCommand(options), ...argv]
-    result = await exec([...NAMESPACE, `--mount-proc=${join(root, 'proc')}`, 'sh', '-euc', ENTER, 'pibake-chroot', root, ...command], {
+    const mode = options.onHost ? 'host' : 'image'
+    result = await exec([...NAMESPACE, `--mount-proc=${join(root, 'proc')}`, 'sh', '-euc', ENTER, 'pibake-chroot', root, mode, ...command], {
       onLine,
       signal: options.signal,
       ...(options.input === undefined ? {} : { input: options.input }),
@@ -156,11 +169,16 @@ export async function inRoot(root: string, argv: readonly string[], options: InR
   } catch (error) {
     await undo.run()
     if (!(error instanceof CommandError)) throw error
-    throw new CommandError(['chroot', root, ...argv], error.exitCode, tail.join('\n') || error.stderrTail, options.hint)
+    throw new CommandError(options.onHost ? [...envPrefix(options.env), ...argv] : ['chroot', root, ...argv], error.exitCode, tail.join('\n') || error.stderrTail, options.hint)
   }
   const errors = await undo.run()
   if (errors.length) throw errors[0]
   return result
+}
+
+/** The variables a host command was given, as `env NAME=value` to paste before it. */
+function envPrefix(env: InRootOptions['env']): string[] {
+  return env && Object.keys(env).length ? ['env', ...Object.entries(env).map(([name, value]) => `${name}=${value}`)] : []
 }
 
 /** `env -i` with the clean environment, in the working folder: the image's own env, run inside the chroot. */
