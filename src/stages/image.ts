@@ -3,8 +3,7 @@
  * into the cache, named by its content hash, so that every later build reuses it.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { PreflightError } from '../errors.ts'
 import type { Stage, StageContext } from '../pipeline/stage.ts'
@@ -130,17 +129,26 @@ async function readMemo(file: string): Promise<Memo> {
   }
 }
 
+/** Reads the file through one reused buffer: a multi-gigabyte image costs 1 MiB of memory, not a garbage buffer per chunk. */
 async function hashStream(file: string, total: number, progress?: (done: number, total: number) => void): Promise<string> {
   const hash = createHash('sha256')
+  const buffer = Buffer.allocUnsafe(1 << 20)
+  const handle = await open(file, 'r')
   let done = 0
   let reported = 0
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer)
-    done += (chunk as Buffer).length
-    if (progress && done - reported >= 64 << 20) {
-      progress(done, total)
-      reported = done
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      hash.update(buffer.subarray(0, bytesRead))
+      done += bytesRead
+      if (progress && done - reported >= 64 << 20) {
+        progress(done, total)
+        reported = done
+      }
     }
+  } finally {
+    await handle.close()
   }
   return hash.digest('hex')
 }

@@ -2,6 +2,7 @@
  * The one way pibake runs a host program: an argument vector (never a shell string), output
  * captured and optionally streamed line by line, a clear CommandError on failure.
  */
+import { open } from 'node:fs/promises'
 import { execa } from 'execa'
 import { CommandError } from '../errors.ts'
 
@@ -36,6 +37,8 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
   const [file, ...args] = argv
   if (!file) throw new TypeError('exec: empty argument vector')
   const onLine = options.onLine
+  // The program writes the file itself (its own descriptor): gigabytes of output never pass through this process.
+  const output = options.stdoutFile ? await open(options.stdoutFile, 'w') : undefined
   const result = await execa(file, args, {
     reject: false,
     cwd: options.cwd,
@@ -48,9 +51,10 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
     stripFinalNewline: true,
     // Output sent to a file is not also kept in memory (an image is gigabytes).
     buffer: { stdout: !options.stdoutFile },
-    stdout: options.stdoutFile ? { file: options.stdoutFile } : onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
+    // execa takes a descriptor number at run time; its types list only 'inherit'-like values for stdout.
+    stdout: output ? (output.fd as unknown as 'inherit') : onLine ? ['pipe', lineSink(onLine, 'stdout')] : 'pipe',
     stderr: onLine ? ['pipe', lineSink(onLine, 'stderr')] : 'pipe',
-  })
+  }).finally(() => output?.close())
   const stdout = String(result.stdout ?? '')
   const stderr = String(result.stderr ?? '')
   const ok = result.exitCode !== undefined && (result.exitCode === 0 || options.okCodes?.includes(result.exitCode))
