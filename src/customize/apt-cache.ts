@@ -57,12 +57,26 @@ export function cacheBinds(cache: AptCache): Bind[] {
 /** Everything that decides which package lists apt fetches: sources.list, sources.list.d/, and the architecture. */
 async function sourcesHash(root: string): Promise<string> {
   const hash = createHash('sha256')
+  for (const { name, text } of await sourceFiles(root)) hash.update(`${name}\0${text}\0`)
+  return hash.digest('hex')
+}
+
+/**
+ * Whether the image's sources name a keyring by its path (`signed-by=`, `Signed-By:`): a path this
+ * host's apt would look up on the host, not in the image.
+ */
+export async function sourcesNameKeyrings(root: string): Promise<boolean> {
+  return (await sourceFiles(root)).some(({ text }) => /signed-by\s*[=:]/i.test(text))
+}
+
+/** sources.list and the .list and .sources files of sources.list.d/ (names sorted), as text. */
+async function sourceFiles(root: string): Promise<{ name: string; text: string }[]> {
   const read = async (path: string) => readFile(await resolveInRoot(root, path, { followLast: true }), 'utf8').catch(() => '')
-  hash.update(`sources.list\0${await read('/etc/apt/sources.list')}\0`)
+  const files = [{ name: 'sources.list', text: await read('/etc/apt/sources.list') }]
   const dir = await resolveInRoot(root, '/etc/apt/sources.list.d', { followLast: true })
   const names = (await readdir(dir).catch(() => [])).filter((name) => /\.(list|sources)$/.test(name)).sort()
-  for (const name of names) hash.update(`${name}\0${await read(`/etc/apt/sources.list.d/${name}`)}\0`)
-  return hash.digest('hex')
+  for (const name of names) files.push({ name, text: await read(`/etc/apt/sources.list.d/${name}`) })
+  return files
 }
 
 /** Whether the lists were fetched for exactly these step inputs (and are still there). */

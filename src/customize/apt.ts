@@ -14,9 +14,10 @@
  *   (`Dir` is the image's root, `APT::Architecture` the image's), resolves and downloads natively,
  *   and runs the image's own dpkg inside the root (`DPkg::Chroot-Directory`), so that unpacking,
  *   maintainer scripts and triggers are the image's own, under emulation. apt under emulation spent
- *   seconds of CPU loading its package cache alone. `apt-get update` stays the image's own: it
- *   verifies the lists with the image's keys, which sources may name by absolute paths
- *   (`Signed-By:`) that this host's apt would look up on the host.
+ *   seconds of CPU loading its package cache alone, and tens of seconds on `apt-get update`. The
+ *   lists are verified with the image's keys (`Dir::Etc::Trusted` is in the image); where the
+ *   image's sources name a keyring by its path (`Signed-By:`, which this host's apt would look up
+ *   on the host), `apt-get update` stays the image's own, under emulation.
  */
 import { lstat, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -26,7 +27,7 @@ import { setAside } from '../system/chroot.ts'
 import { Cleanup } from '../system/cleanup.ts'
 import type { ExecResult } from '../system/exec.ts'
 import { resolveInRoot } from '../system/inroot.ts'
-import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, type AptCache } from './apt-cache.ts'
+import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, sourcesNameKeyrings, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
 import { CommandFailure } from './describe.ts'
 
@@ -44,7 +45,7 @@ export const APT_OPTIONS: readonly string[] = [
 
 const APT_ENV = { APT_LISTCHANGES_FRONTEND: 'none', UCF_FORCE_CONFFOLD: '1' }
 
-/** Runs apt-get with `args`: the image's own for `update`, this host's on the image for the rest. */
+/** Runs apt-get with `args`: this host's on the image (the image's own for an `update` that needs its keyrings by path). */
 type Apt = (args: readonly string[]) => Promise<ExecResult>
 
 /** Where the host's apt finds its configuration: in the command's own /run, inside the root. */
@@ -97,7 +98,8 @@ export async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache)
     undo.defer(`remove ${config}`, () => rm(config, { recursive: true, force: true }))
     await writeFile(join(config, 'apt.conf'), await hostAptConfig(ctx.root, ctx.arch))
     const onHost = { binds: [...binds, { source: config, target: HOST_APT_DIR, readOnly: true }], env: { ...APT_ENV, APT_CONFIG: `${ctx.root}${HOST_APT_DIR}/apt.conf` }, onHost: true }
-    const apt: Apt = (args) => (args[0] === 'update' ? ctx.run(['apt-get', ...APT_OPTIONS, ...args], { binds, env: APT_ENV }) : ctx.run(['apt-get', ...APT_OPTIONS, ...args], onHost))
+    const imageUpdate = await sourcesNameKeyrings(ctx.root)
+    const apt: Apt = (args) => ctx.run(['apt-get', ...APT_OPTIONS, ...args], args[0] === 'update' && imageUpdate ? { binds, env: APT_ENV } : onHost)
     await use(apt, cache)
   } finally {
     const errors = await undo.run()
