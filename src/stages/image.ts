@@ -16,16 +16,10 @@ export const image: Stage = {
   kind: 'output',
   version: 1,
   async verify(ctx) {
-    const { path, sha256 } = ctx.recipe.image
-    const actual = await fileSha256(path, join(ctx.workspace.cache, 'checksums.json'), (done, total) =>
-      ctx.emit({ type: 'progress', stage: 'image', done, total, unit: 'bytes' }),
-    )
-    if (actual !== sha256) {
-      throw new PreflightError(
-        `image.path: ${path} has sha256 ${actual}, but the recipe says ${sha256}`,
-        'the file may be incomplete or corrupt: download it again; if you replaced the image on purpose, update image.sha256',
-      )
-    }
+    // An .xz not decompressed yet is hashed while xz reads it (one read of the file, on another core),
+    // and checked before anything uses it: run() below.
+    if (isXz(ctx.recipe.image.path) && !(await exists(imageFile(ctx))) && !(await knownSha256(ctx))) return
+    await checkSha256(ctx)
   },
   async inputs(ctx) {
     return { sha256: ctx.recipe.image.sha256, compressed: isXz(ctx.recipe.image.path) }
@@ -37,9 +31,30 @@ export const image: Stage = {
     return isXz(ctx.recipe.image.path) ? truncated(ctx) : undefined
   },
   async run(ctx) {
-    if (!isXz(ctx.recipe.image.path) || ((await exists(imageFile(ctx))) && !(await truncated(ctx)))) return
+    // Checked already (remembered), unless verify left it to the decompression and another build decompressed it meanwhile.
+    if (!isXz(ctx.recipe.image.path) || ((await exists(imageFile(ctx))) && !(await truncated(ctx)))) return checkSha256(ctx)
     await decompress(ctx.recipe.image.path, imageFile(ctx), ctx)
   },
+}
+
+const memoFile = (ctx: StageContext) => join(ctx.workspace.cache, 'checksums.json')
+
+/** The image file's sha256 if remembered for the file as it is now. */
+async function knownSha256(ctx: StageContext): Promise<string | undefined> {
+  const { path } = ctx.recipe.image
+  const memo = await readMemo(memoFile(ctx))
+  return memo[path]?.id === fileId(await stat(path)) ? memo[path].sha256 : undefined
+}
+
+async function checkSha256(ctx: StageContext, hashed?: string): Promise<void> {
+  const { path, sha256 } = ctx.recipe.image
+  const actual = hashed ?? (await fileSha256(path, memoFile(ctx), (done, total) => ctx.emit({ type: 'progress', stage: 'image', done, total, unit: 'bytes' })))
+  if (actual !== sha256) {
+    throw new PreflightError(
+      `image.path: ${path} has sha256 ${actual}, but the recipe says ${sha256}`,
+      'the file may be incomplete or corrupt: download it again; if you replaced the image on purpose, update image.sha256',
+    )
+  }
 }
 
 /** The raw image a build reads: the recipe's own `.img`, or its decompressed copy in the cache. */
@@ -71,11 +86,15 @@ async function decompress(source: string, target: string, ctx: StageContext): Pr
     stat(partial).then((s) => ctx.emit({ type: 'progress', stage: 'image', done: s.size, total, unit: 'bytes' }), () => {})
   }, 500)
   try {
-    await exec(['xz', '--decompress', '--stdout', '--threads=0', source], {
-      stdoutFile: partial,
-      signal: ctx.signal,
-      hint: 'the .xz file is damaged or truncated: download it again (its sha256 matched, so the recipe names a bad file); a full disk also fails here: check `df -h`',
-    })
+    const [sha256] = await Promise.all([
+      fileSha256(source, memoFile(ctx)),
+      exec(['xz', '--decompress', '--stdout', '--threads=0', source], {
+        stdoutFile: partial,
+        signal: ctx.signal,
+        hint: 'the .xz file is damaged or truncated: download it again (if its sha256 matches, the recipe names a bad file); a full disk also fails here: check `df -h`',
+      }),
+    ])
+    await checkSha256(ctx, sha256)
     await rename(partial, target)
   } catch (error) {
     await rm(partial, { force: true })
@@ -108,7 +127,7 @@ async function uncompressedSize(file: string, signal: AbortSignal): Promise<numb
  */
 export async function fileSha256(file: string, memoFile: string, progress?: (done: number, total: number) => void): Promise<string> {
   const info = await stat(file)
-  const id = `${info.size}:${info.mtimeMs}:${info.ino}`
+  const id = fileId(info)
   const memo = await readMemo(memoFile)
   if (memo[file]?.id === id) return memo[file].sha256
   const sha256 = await hashStream(file, info.size, progress)
@@ -120,6 +139,10 @@ export async function fileSha256(file: string, memoFile: string, progress?: (don
 }
 
 type Memo = Record<string, { id: string; sha256: string }>
+
+function fileId(info: { size: number; mtimeMs: number; ino: number }): string {
+  return `${info.size}:${info.mtimeMs}:${info.ino}`
+}
 
 async function readMemo(file: string): Promise<Memo> {
   try {
