@@ -6,11 +6,15 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { appendFile, readdir, readFile, rm } from 'node:fs/promises'
+import { appendFile, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { diffSnapshots, takeSnapshot, type Snapshot } from '../../src/snapshot/index.ts'
-import { OUT, freshOut, leftBehind, recipeProject, statuses, type RecipeProject } from './project.ts'
+import { REPO } from './demo-root.ts'
+import { freshOut, leftBehind, recipeProject, statuses, type RecipeProject } from './project.ts'
+
+/** An out folder of its own: the other suites of this folder start theirs afresh, and may run meanwhile. */
+const OUT = join(REPO, 'out/test-chain')
 
 const STEPS = `    { kind: 'packages', install: ['tree'] },
     { kind: 'run', command: 'tree --version > /etc/tree-version' },
@@ -50,15 +54,21 @@ function sameTree(a: Snapshot, b: Snapshot): void {
 }
 
 test.before(async () => {
-  await freshOut()
-  project = await recipeProject(NAME, 'arm64', STEPS, MAC)
+  await freshOut(OUT)
+  project = await recipeProject(NAME, 'arm64', STEPS, MAC, OUT)
 })
 test.after(async () => {
   await project?.remove()
 })
 
-test('the first build runs every step, each in its own layer', async () => {
+/** The host's own dpkg database and logs, which this host's apt-get working on the image must never touch. */
+const HOST_STATE = ['/var/lib/dpkg/status', '/var/log/dpkg.log', '/var/log/apt/history.log']
+const hostState = () => Promise.all(HOST_STATE.map((path) => stat(path).then((s) => `${path} ${s.size} ${s.mtimeMs}`, () => `${path} missing`)))
+
+test('the first build runs every step, each in its own layer; the host\'s dpkg and apt state stay as they were', async () => {
+  const host = await hostState()
   const events = await project.build({ skip: ['publish'] })
+  assert.equal(await hostState(), host)
   assert.is(statuses(events).customize, 'run')
   assert.equal(steps(events), ['ran packages tree', 'ran run "tree --version > /etc/tree-version"', 'ran write /etc/role'])
   assert.is((await layers()).size, 3)

@@ -33,22 +33,23 @@ export interface RecipeProject {
   remove(): Promise<void>
 }
 
-/** Removes what earlier test runs left in the out folder, except the apt cache and the checksums. */
-export async function freshOut(): Promise<void> {
-  await clean(OUT)
-  for (const name of await readdir(OUT).catch(() => [] as string[])) if (name !== 'cache') await rm(join(OUT, name), { recursive: true, force: true })
-  await rm(join(OUT, 'cache/images'), { recursive: true, force: true })
+/** Removes what earlier test runs left in the out folder `out`, except the apt cache and the checksums. */
+export async function freshOut(out = OUT): Promise<void> {
+  await clean(out)
+  for (const name of await readdir(out).catch(() => [] as string[])) if (name !== 'cache') await rm(join(out, name), { recursive: true, force: true })
+  await rm(join(out, 'cache/images'), { recursive: true, force: true })
 }
 
 /**
  * `steps` is the source text of the customize list's items, one step per line or more. The recipe
  * has one node with the MAC `mac` (its TFTP folder is `publish/tftp/<mac with dashes>`), named and
  * addressed after it: the recipes of these tests share one site, where a node belongs to one recipe.
+ * `out` is the out folder its builds use (default OUT, shared by the suites that share its site).
  */
-export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, mac = 'dc:a6:32:00:00:01'): Promise<RecipeProject> {
+export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, mac = 'dc:a6:32:00:00:01', out = OUT): Promise<RecipeProject> {
   // The demo's raw .img (not its .xz): no 1.7 GB decompressed copy per demo image in the cache.
   const image = (await demoImage(arch)).img
-  const sha256 = await fileSha256(image, join(OUT, 'cache/checksums.json'))
+  const sha256 = await fileSha256(image, join(out, 'cache/checksums.json'))
   const dir = await mkdtemp(join(tmpdir(), `pibake-${name}-`))
   await mkdir(join(dir, 'files'), { recursive: true })
   await writeFile(join(dir, 'files/hello.service'), HELLO_SERVICE)
@@ -67,7 +68,7 @@ export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps
     lineOf: (needle) => text.split('\n').findIndex((line) => line.includes(needle)) + 1,
     build: async (options = {}) => {
       const events: BuildEvent[] = []
-      await build(file, { outDir: OUT, onEvent: (e) => events.push(e), ...options })
+      await build(file, { outDir: out, onEvent: (e) => events.push(e), ...options })
       return events
     },
     rewrite: async (next) => {
