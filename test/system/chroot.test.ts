@@ -157,6 +157,39 @@ test("a running command holds none of the host's other mounts: another build's l
   await running
 })
 
+test("onHost: the host's own program runs in the namespace made for the image, with the image's mounts and binds at the root's path, another build's loop device detachable meanwhile, CAP_SETFCAP dropped", async () => {
+  const img = join(scratch, 'other-build-host.img')
+  await exec(['truncate', '-s', '8M', img])
+  await exec(['mkfs.ext4', '-q', img])
+  const other = new Cleanup()
+  const device = await attachLoop(other, img)
+  await mount(other, device, join(scratch, 'other-build-host'), { type: 'ext4' })
+  const bound = join(scratch, 'bound-host')
+  await mkdir(bound, { recursive: true })
+  await writeFile(join(bound, 'note'), 'from the host\n')
+  const script = [
+    'uname -m',
+    'cat "$R/etc/hostname"',
+    'cat "$R/run/pibake/bound/note"',
+    'test -d "$R/proc/1" && echo "proc mounted"',
+    'grep -c . /etc/hostname >/dev/null && echo "host files visible"',
+    'findmnt -n -o FSTYPE "$R/run"',
+    'grep CapBnd /proc/self/status',
+    'sleep 4',
+  ].join('; ')
+  let finished = false
+  const running = inRoot(arm64.root, ['/bin/sh', '-euc', script], { onHost: true, env: { R: arm64.root }, binds: [{ source: bound, target: '/run/pibake/bound', readOnly: true }] }).finally(() => (finished = true))
+  await new Promise((done) => setTimeout(done, 1500))
+  assert.equal((await other.run()).map((e) => e.message), [])
+  assert.not.ok(finished, 'the loop device was detached while the command still ran')
+  const lines = (await running).stdout.split('\n')
+  assert.is(lines[0], 'x86_64', "the host's own program, not the image's")
+  assert.is(lines[1], (await readFile(join(arm64.root, 'etc/hostname'), 'utf8')).trim())
+  assert.equal(lines.slice(2, 6), ['from the host', 'proc mounted', 'host files visible', 'tmpfs'])
+  assert.is(BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(lines[6] ?? '')?.[1] ?? '0'}`) & (1n << 31n), 0n, 'CAP_SETFCAP (31) is not in the bounding set')
+  assert.equal(await hostMounts(arm64), [join(arm64.dir, 'base'), arm64.root], 'nothing of it is left on the host')
+})
+
 test('a host without the handler, with it disabled, or without the F flag is refused with what to do', async () => {
   const binfmt = join(scratch, 'binfmt_misc')
   await mkdir(binfmt, { recursive: true })
