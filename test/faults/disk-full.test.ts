@@ -62,6 +62,7 @@ const statuses = (events: readonly BuildEvent[]) =>
 test('out/ on a full filesystem (behind a symlink): the error names the mount and the stage; freed, a plain re-run succeeds', async () => {
   const small = await smallFilesystem(join(project.dir, 'small-out'), 64)
   await mkdir(join(small, 'pibake-out'))
+  await rm(project.out)
   await symlink(join(small, 'pibake-out'), project.out)
   const filler = await fill(small, 8 * MiB)
   const error = await build(project.recipe(), { outDir: project.out }).then(() => undefined, (e: unknown) => e)

@@ -1,5 +1,5 @@
-/** A throw-away pibake project for pipeline tests: a tiny image, an overlay, a recipe, an out dir. */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+/** A throw-away pibake project for pipeline tests: a tiny image, an overlay, a recipe, an out dir (behind a symlink). */
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { validateRecipe } from '../../src/recipe/validate.ts'
@@ -26,7 +26,11 @@ export async function makeProject(options: TinyImageOptions = {}): Promise<Proje
   })
   const overlay = join(dir, 'overlays', 'base')
   await mkdir(join(overlay, 'rootfs'), { recursive: true })
+  // out/ is reached through a symbolic link, as `out -> /data/pibake-out` often is: every test on a
+  // project (leftover checks included) runs that way; the demo-image suites use a real folder.
   const out = join(dir, 'out')
+  await mkdir(join(dir, 'data', 'pibake-out'), { recursive: true })
+  await symlink(join(dir, 'data', 'pibake-out'), out)
   const write = async (path: string, content: string, mode = 0o644) => {
     const file = join(overlay, path.startsWith('bootfs/') ? path : join('rootfs', path))
     await mkdir(join(file, '..'), { recursive: true })
