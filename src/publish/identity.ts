@@ -5,7 +5,7 @@
  * `pibake-identity.service` fetches them at boot.
  */
 import { availableParallelism } from 'node:os'
-import { copyFile, link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import PQueue from 'p-queue'
 import { macDir } from '../netboot/layout.ts'
@@ -46,40 +46,71 @@ async function makeKey(dir: string, type: HostKeyType, comment: string, signal?:
 
 /**
  * Every node's keys, made where missing: nodes in parallel, as many at a time as there are cores
- * (the key pairs are made on libuv's thread pool, the files written meanwhile).
+ * (the key pairs are made on libuv's thread pool, the files written meanwhile). Returns each node's
+ * key folder, and the nodes that got a new key.
  */
-export async function fleetKeys(out: string, recipe: string, nodes: readonly Node[], types: readonly HostKeyType[], signal?: AbortSignal): Promise<Map<Node, string>> {
+export async function fleetKeys(out: string, recipe: string, nodes: readonly Node[], types: readonly HostKeyType[], signal?: AbortSignal): Promise<{ dirs: Map<Node, string>; made: Set<Node> }> {
   const queue = new PQueue({ concurrency: Math.max(4, availableParallelism() * 2) })
   const dirs = new Map<Node, string>()
-  await queue.addAll(nodes.map((node) => async () => void dirs.set(node, await nodeKeys(out, recipe, node, types, signal))))
-  return dirs
+  const made = new Set<Node>()
+  await queue.addAll(
+    nodes.map((node) => async () => {
+      const before = await readdir(join(stateDir(out, recipe), 'nodes', node.hostname)).catch(() => [] as string[])
+      dirs.set(node, await nodeKeys(out, recipe, node, types, signal))
+      if (!types.every((type) => keyFiles(type).every((name) => before.includes(name)))) made.add(node)
+    }),
+  )
+  return { dirs, made }
 }
 
 /**
  * Publishes each node's identity folder, `<nfs>/<recipe>/nodes/<mac>/`: its host keys of `types`
- * and its hostname, staged here in `staging` (keys hard-linked from the state folder) and sent in
- * one transfer; private keys 0600 in 0700 folders. Folders of nodes the recipe no longer has, and
- * keys of types it no longer asks for, are removed.
+ * and its hostname, private keys 0600 in 0700 folders. They are staged here in `staging` (keys
+ * hard-linked from the state folder), kept between builds and brought up to date node by node, and
+ * sent in one transfer; when no node's folder changed since the last transfer to this target, and
+ * the target still has every node's folder, nothing is sent. Folders of nodes the recipe no longer
+ * has, and keys of types it no longer asks for, are removed.
  */
 export async function publishIdentities(out: string, recipe: string, nodes: readonly Node[], types: readonly HostKeyType[], host: Host, nfsRecipeDir: string, staging: string, signal?: AbortSignal): Promise<void> {
-  const keys = await fleetKeys(out, recipe, nodes, types, signal)
-  await rm(staging, { recursive: true, force: true })
+  const { dirs, made } = await fleetKeys(out, recipe, nodes, types, signal)
   await mkdir(staging, { recursive: true, mode: 0o755 })
+  const wanted = new Set(nodes.map((node) => macDir(node.mac)))
+  let changed = false
+  for (const name of await readdir(staging)) {
+    if (wanted.has(name)) continue
+    await rm(join(staging, name), { recursive: true, force: true })
+    changed = true
+  }
+  const names = [...types.flatMap(keyFiles), 'hostname'].sort()
   const queue = new PQueue({ concurrency: 32 })
   await queue.addAll(
     nodes.map((node) => async () => {
       signal?.throwIfAborted()
       const dest = join(staging, macDir(node.mac))
+      if (!made.has(node) && (await staged(dest, names, node))) return
+      changed = true
+      await rm(dest, { recursive: true, force: true })
       await mkdir(dest, { mode: 0o700 })
-      for (const name of types.flatMap(keyFiles)) await linkOrCopy(join(keys.get(node)!, name), join(dest, name))
+      for (const name of types.flatMap(keyFiles)) await linkOrCopy(join(dirs.get(node)!, name), join(dest, name))
       await writeFile(join(dest, 'hostname'), `${node.hostname}\n`)
     }),
   )
   const root = join(nfsRecipeDir, 'nodes')
   await host.files.mkdir(root)
   await host.confine(nfsRecipeDir, root)
+  const synced = `${staging}.synced`
+  const there = new Set(await host.files.list(root))
+  if (!changed && (await readFile(synced, 'utf8').catch(() => '')) === root && there.size === wanted.size && [...wanted].every((name) => there.has(name))) return
+  await rm(synced, { force: true })
   await host.sync(staging, root, { args: ['--recursive', '--times', '--perms', '--delete', '--chown=0:0', '--chmod=D700,F600'], signal })
-  await rm(staging, { recursive: true, force: true })
+  await writeFile(synced, root)
+}
+
+/** Whether the node's staged folder holds exactly `names`, and its hostname. */
+async function staged(dest: string, names: readonly string[], node: Node): Promise<boolean> {
+  const have = await readdir(dest).catch(() => undefined)
+  if (!have || have.sort().join('/') !== names.join('/')) return false
+  return (await readFile(join(dest, 'hostname'), 'utf8')) === `${node.hostname}\n`
 }
 
 /** A hard link where the state and the staging folder share a filesystem (they are both in `out/`), else a copy. */
