@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { diffSnapshots, takeSnapshot, type Change, type Diff, type Entry } from '../../src/snapshot/index.ts'
@@ -64,6 +64,23 @@ for (const arch of ['arm64', 'armhf'] as const) {
     console.log(`  ${timings?.type === 'info' ? timings.message : ''}`)
     assert.equal(await leftBehind(OUT), [])
     assert.equal(await leftBehind(project.dir), [])
+  })
+
+  test(`${arch}: no secret (the user's password hash, a node's private host key) is in the events, the logs or the site's records`, async () => {
+    const host = (await readdir(join(OUT, `state/customize-${arch}/nodes`)))[0]
+    assert.ok(host, 'a node has its keys')
+    const keysDir = join(OUT, `state/customize-${arch}/nodes`, host)
+    const privateKeys = await Promise.all((await readdir(keysDir)).filter((n) => n.endsWith('_key')).map((n) => readFile(join(keysDir, n), 'utf8')))
+    assert.ok(privateKeys.length > 0)
+    // A private key's body, without its armour lines, and the hash's salted part.
+    const secrets = [HASH, HASH.split('$').pop()!, ...privateKeys.map((k) => k.split('\n').slice(1, -2).join(''))]
+    const logs = await Promise.all((await readdir(join(OUT, 'logs'))).map((n) => readFile(join(OUT, 'logs', n), 'utf8')))
+    const records = await Promise.all((await readdir(join(OUT, 'publish/pibake'))).map((n) => readFile(join(OUT, 'publish/pibake', n), 'utf8')))
+    const places = { events: JSON.stringify(first), logs: logs.join('\n'), records: records.join('\n') }
+    for (const [where, text] of Object.entries(places)) {
+      assert.ok(text.length > 100, `${where} were read`)
+      for (const secret of secrets) assert.not.ok(text.replaceAll('\n', '').includes(secret), `a secret is in the ${where}`)
+    }
   })
 
   test(`${arch}: the packages, the user, the unit link, the script's and the files' results are in the published root`, async () => {
