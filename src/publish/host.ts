@@ -2,7 +2,7 @@
  * A machine that publish writes to: this one (a local folder, or one mounted here) or one reached
  * over SSH. Publishing and the site speak only to this interface; which kind it is stays here.
  */
-import { link, mkdir, readdir, realpath, stat } from 'node:fs/promises'
+import { link, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import PQueue from 'p-queue'
 import { PibakeError } from '../errors.ts'
@@ -27,8 +27,11 @@ export interface Host {
    * cannot (over SSH, or a change only rsync can tell): the caller syncs instead.
    */
   copyTree(source: string, dest: string, options: TreeCopyOptions): Promise<RsyncStats | undefined>
-  /** Makes each of `dirs` a copy of `from` whose files are hard links to `from`'s (no content copied). */
-  linkCopies(from: string, dirs: readonly string[], signal?: AbortSignal): Promise<void>
+  /**
+   * Makes each `dir` a copy of `from` whose files are hard links to `from`'s (no content copied),
+   * except its `own` files (name → text, at its top), which are its alone.
+   */
+  linkCopies(from: string, copies: readonly LinkCopy[], signal?: AbortSignal): Promise<void>
   /** An administrator's command line, run by the host's shell. */
   shell(command: string, options?: { signal?: AbortSignal | undefined; onLine?: (line: string) => void }): Promise<ExecResult>
   /** Whether the host can receive with rsync (without it, trees go over SFTP, file by file). */
@@ -36,6 +39,12 @@ export interface Host {
   /** Throws unless `path`, with every symlink on the host resolved, stays inside `root`. */
   confine(root: string, path: string): Promise<void>
   close(): Promise<void>
+}
+
+/** One folder of `Host.linkCopies`: where it goes, and its own files (name → text) in place of the shared ones. */
+export interface LinkCopy {
+  readonly dir: string
+  readonly own: Readonly<Record<string, string>>
 }
 
 export interface TreeCopyOptions {
@@ -50,10 +59,10 @@ export function localHost(): Host {
     files: localFiles(),
     sync: (source, dest, options) => rsync(source, dest, options),
     copyTree: (source, dest, options) => copyLocalTree(source, dest, options),
-    linkCopies: async (from, dirs, signal) => {
+    linkCopies: async (from, copies, signal) => {
       const tree = await listTree(from)
       const queue = new PQueue({ concurrency: 16 })
-      await queue.addAll(dirs.map((dir) => () => linkTree(tree, dir, signal)))
+      await queue.addAll(copies.map((copy) => () => linkTree(tree, copy, signal)))
     },
     shell: (command, options = {}) => exec(['sh', '-c', command], { signal: options.signal, onLine: options.onLine }),
     hasRsync: async () => true,
@@ -119,9 +128,13 @@ async function listTree(root: string): Promise<Listed> {
   return { root, dirs, files }
 }
 
-/** A copy of the listed tree at `to`, every file hard-linked (fs.link, no process), folders made anew. */
-async function linkTree(tree: Listed, to: string, signal?: AbortSignal): Promise<void> {
+/** A copy of the listed tree at `copy.dir`, every file hard-linked (fs.link, no process) but its own ones, written; folders made anew. */
+async function linkTree(tree: Listed, copy: LinkCopy, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted()
-  for (const dir of tree.dirs) await mkdir(join(to, dir.path), { mode: dir.mode })
-  await Promise.all(tree.files.map((path) => link(join(tree.root, path), join(to, path))))
+  for (const dir of tree.dirs) await mkdir(join(copy.dir, dir.path), { mode: dir.mode })
+  const shared = tree.files.filter((path) => !(path in copy.own))
+  await Promise.all([
+    ...shared.map((path) => link(join(tree.root, path), join(copy.dir, path))),
+    ...Object.entries(copy.own).map(([name, text]) => writeFile(join(copy.dir, name), text, { mode: 0o644 })),
+  ])
 }

@@ -4,6 +4,9 @@
  * connection, each written to a temporary name and renamed, flushed first, so the host's readers see
  * old or new and a power loss there keeps one of them.
  */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { SshConnection, type SshDestination } from '../system/ssh.ts'
 import { rsync } from '../system/rsync.ts'
@@ -66,23 +69,37 @@ export function sshHost(dest: SshDestination): Host {
       return result.exitCode === MISSING ? undefined : Number(result.stdout) * 1000
     },
   }
+  const sync = async (source: string, dest: string, options: SyncOptions) => {
+    // The SFTP client (ssh2 and its crypto, some 15 MB and half a second to load) only for a host without rsync.
+    if (!(await hasRsync())) return (await import('./sftp.ts')).sftpSync(dest, ssh, source, options)
+    const remote = { login: `${ssh.dest.user}@${ssh.dest.host}`, shell: await ssh.rsyncShell() }
+    return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
+  }
   return {
     name: ssh.name,
     files,
-    sync: async (source, dest, options: SyncOptions) => {
-      // The SFTP client (ssh2 and its crypto, some 15 MB and half a second to load) only for a host without rsync.
-      if (!(await hasRsync())) return (await import('./sftp.ts')).sftpSync(dest, ssh, source, options)
-      const remote = { login: `${ssh.dest.user}@${ssh.dest.host}`, shell: await ssh.rsyncShell() }
-      return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
-    },
+    sync,
     // rsync sends only what the host lacks, and links the rest to the previous build there.
     copyTree: async () => undefined,
-    linkCopies: async (from, dirs, signal) => {
-      for (const batch of batches(dirs, BATCH)) {
-        await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...batch]).catch((error: unknown) => {
+    linkCopies: async (from, copies, signal) => {
+      for (const batch of batches(copies, BATCH)) {
+        await sh('set -e; from="$1"; shift; for d in "$@"; do cp -a -l -- "$from" "$d"; done', [from, ...batch.map((copy) => copy.dir)]).catch((error: unknown) => {
           if (signal?.aborted) throw signal.reason
           throw error
         })
+      }
+      // Each folder's own files, staged here and sent in one transfer (per parent folder) that replaces their links.
+      for (const parent of new Set(copies.map((copy) => dirname(copy.dir)))) {
+        const staging = await mkdtemp(join(tmpdir(), 'pibake-own-'))
+        try {
+          for (const copy of copies.filter((c) => dirname(c.dir) === parent)) {
+            await mkdir(join(staging, basename(copy.dir)))
+            for (const [name, text] of Object.entries(copy.own)) await writeFile(join(staging, basename(copy.dir), name), text)
+          }
+          await sync(staging, parent, { args: ['--recursive', '--times', '--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r'], signal })
+        } finally {
+          await rm(staging, { recursive: true, force: true })
+        }
       }
     },
     hasRsync,

@@ -5,9 +5,8 @@
  * TFTP link and `current` switched with one rename each. Running clients keep the build they
  * booted; nothing live is modified in place. A transfer that was cut off resumes from its `.partial`.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import PQueue from 'p-queue'
 import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
 import { macDir, missingBootFiles, type BootNames } from '../netboot/layout.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
@@ -150,30 +149,21 @@ async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: st
     linkDest: live ? join(builds, live.id, 'common') : undefined,
     signal: ctx.signal,
   })
-  await tftp.host.linkCopies(common, ctx.recipe.nodes.map((node) => join(partial, macDir(node.mac))), ctx.signal)
-  const own = join(ctx.dir, 'nodes')
-  await stageNodeFiles(ctx, boot, own, join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id))
-  await tftp.host.sync(own, partial, { args: ['--recursive', '--times', mode], signal: ctx.signal })
-  await rm(own, { recursive: true, force: true })
+  const own = await nodeFiles(ctx, boot, join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id))
+  await tftp.host.linkCopies(common, ctx.recipe.nodes.map((node, index) => ({ dir: join(partial, macDir(node.mac)), own: own[index]! })), ctx.signal)
   await tftp.host.files.rename(partial, join(builds, id))
   return stats
 }
 
-/** Each node's own cmdline.txt (its build's NFS root) and config.txt (its extra lines), in `<dir>/<mac>/`. */
-async function stageNodeFiles(ctx: LayerContext, boot: string, dir: string, nfsPath: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
+/** Each node's own cmdline.txt (its build's NFS root) and config.txt (its extra lines), in the order of the recipe's nodes. */
+async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string): Promise<Record<string, string>[]> {
   const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
   const config = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
   const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: nfsPath }
-  const queue = new PQueue({ concurrency: 32 })
-  await queue.addAll(
-    ctx.recipe.nodes.map((node) => async () => {
-      const own = join(dir, macDir(node.mac))
-      await mkdir(own, { recursive: true })
-      await writeFile(join(own, 'cmdline.txt'), nodeCmdline(commonCmdline, nfsroot, node.cmdline))
-      if (node.config.length) await writeFile(join(own, 'config.txt'), nodeConfig(config, node))
-    }),
-  )
+  return ctx.recipe.nodes.map((node) => ({
+    'cmdline.txt': nodeCmdline(commonCmdline, nfsroot, node.cmdline),
+    ...(node.config.length ? { 'config.txt': nodeConfig(config, node) } : {}),
+  }))
 }
 
 /** Warns when a node's tree lacks a file its model's firmware asks for: that node would not boot. */
