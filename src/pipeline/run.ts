@@ -9,6 +9,7 @@ import { PibakeError, StageError } from '../errors.ts'
 import type { EventSink, PlannedStage } from './events.ts'
 import { manifestKey, readManifest, whatChanged, writeManifest, type Manifest } from './manifest.ts'
 import type { Stage, StageContext } from './stage.ts'
+import { checkSeal, sealLayer } from './seal.ts'
 import { journalDir, Workspace } from './workspace.ts'
 
 export interface RunOptions {
@@ -49,7 +50,7 @@ export async function plan(stages: readonly Stage[], ctx: StageContext, options:
     const stored = await readManifest(ctx.workspace.stageDir(stage.name))
     const forced = options.force === true || options.force?.includes(stage.name)
     const reusable: boolean = stage.kind !== 'final' && !forced && !rerun && stored?.key === key && (await (stage.intact?.(ctx) ?? true))
-    const stale: string | undefined = reusable ? await stage.stale?.(ctx) : undefined
+    const stale: string | undefined = reusable ? ((await brokenSeal(stage, ctx)) ?? (await stage.stale?.(ctx))) : undefined
     const cached: boolean = reusable && !stale
     const reason = cached ? 'cached' : forced ? 'forced' : stage.kind === 'final' ? 'always runs' : (stale ?? (stored?.key === key ? 'an earlier stage runs' : whatChanged(stored, manifest)))
     planned.push({ name: stage.name, stage, status: cached ? 'cached' : 'run', reason, key, manifest, forced: Boolean(forced) })
@@ -92,6 +93,7 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
     const views = stage.kind === 'layer' ? await ctx.workspace.mountLayer(stage.name, stageCleanup) : { root: '', boot: '' }
     await stage.run({ ...ctx, cleanup: stageCleanup, dir, key: planned.key ?? '', parent: manifest?.parent ?? '', forced: planned.forced ?? false, ...views })
     await finish(stageCleanup)
+    if (stage.kind === 'layer') await sealLayer(dir, LAYER_TREES)
     if (manifest && stage.kind !== 'final') await writeManifest(dir, manifest)
   } catch (error) {
     await stageCleanup.run()
@@ -100,6 +102,16 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
     throw asStageError(stage.name, error, ctx.signal)
   }
   ctx.emit({ type: 'stage-end', stage: stage.name, status: 'done', ms: Date.now() - started })
+}
+
+/** The upper trees of a layer stage's folder: what its seal covers. */
+const LAYER_TREES = ['root', 'boot'] as const
+
+/** Why a layer stage's cached layer cannot be reused: changed, removed or added to since it was sealed. */
+async function brokenSeal(stage: Stage, ctx: StageContext): Promise<string | undefined> {
+  if (stage.kind !== 'layer') return undefined
+  const problem = await checkSeal(ctx.workspace.stageDir(stage.name))
+  return problem && `the cached ${stage.name} layer cannot be reused: ${problem}`
 }
 
 /** Runs a stage's undos; a failed unmount fails the stage (its layer would be unusable). */

@@ -8,8 +8,9 @@
  * list. Checking is one lstat per entry (no file is read), so a seal is checked at every reuse.
  */
 import { createHash } from 'node:crypto'
-import { readFile, readlink, rename, writeFile } from 'node:fs/promises'
+import { readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeDurable } from '../system/durable.ts'
 import { walk } from '../system/walk.ts'
 
 const SEAL = 'seal.json'
@@ -24,8 +25,7 @@ interface SealRecord {
 export async function sealLayer(dir: string, trees: readonly string[]): Promise<void> {
   const { entries, sha256 } = await digest(dir, trees)
   const record: SealRecord = { trees, entries, sha256 }
-  await writeFile(join(dir, `${SEAL}.tmp`), `${JSON.stringify(record)}\n`)
-  await rename(join(dir, `${SEAL}.tmp`), join(dir, SEAL))
+  await writeDurable(join(dir, SEAL), `${JSON.stringify(record)}\n`)
 }
 
 /** Why the layer at `dir` is not as it was sealed (or has no seal), or undefined when it is. */

@@ -1,11 +1,11 @@
 /**
  * Caches that lie: a decompressed image in out/cache/images/ cut short, a stage's cache record that
- * is not a manifest. Each is found and named in the plan, the stage runs again, and what is
+ * is not a manifest, a cached layer edited or emptied by hand. Each is found and named in the plan, the stage runs again, and what is
  * published equals what a build from nothing publishes: never the damaged copy.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { readdir, readlink, realpath, truncate, writeFile } from 'node:fs/promises'
+import { readdir, readlink, realpath, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build } from '../../src/build.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
@@ -78,6 +78,24 @@ test("a stage's cache record that is not a manifest is named, and the stage runs
   assertGood(await liveRoot(), 'after the damaged manifest')
   const again = await rebuild()
   assert.is(again.overlay, 'cached: cached', 'rewritten, it is trusted again')
+})
+
+test('a cached layer whose files were edited or deleted by hand is named and built again, never published as it is', async () => {
+  const layer = join(project.out, 'work/test-node/stages/overlay/root')
+  await writeFile(join(layer, 'etc/motd'), 'edited by hand\n')
+  const edited = await rebuild()
+  assert.is(edited.overlay, 'run: the cached overlay layer cannot be reused: a file in it was changed since it was built')
+  assertGood(await liveRoot(), 'after a hand edit of the overlay layer')
+
+  const netboot = join(project.out, 'work/test-node/stages/netboot/root')
+  const [first] = (await readdir(join(netboot, 'etc'))).sort()
+  assert.ok(first, 'the netboot layer holds files in /etc')
+  await rm(join(netboot, 'etc', first), { recursive: true })
+  const removed = await rebuild()
+  assert.match(removed.netboot!, /^run: the cached netboot layer cannot be reused: it held \d+ entries and holds \d+$/)
+  assertGood(await liveRoot(), 'after a file was removed from the netboot layer')
+  assert.is((await rebuild()).netboot, 'cached: cached', 'built again, it is trusted again')
+  assert.equal(await leftBehind(project.out), [])
 })
 
 test.run()
