@@ -17,7 +17,7 @@
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { clean } from '../src/clean.ts'
 import { buildDemoImage } from '../src/demo/build.ts'
@@ -57,7 +57,7 @@ async function pibake(round: number): Promise<void> {
   const out = join(dir, `pibake-${round}`)
   const timeFile = join(dir, 'time.txt')
   const started = performance.now()
-  await exec(['/usr/bin/time', '-o', timeFile, '-f', '%M', process.execPath, join(repo, 'bin/pibake.js'), 'build', join(repo, 'recipes/cluster-node.ts'), '--out', out, '--json'])
+  await exec(['/usr/bin/time', '-o', timeFile, '-f', '%M', join(repo, 'bin/pibake.js'), 'build', join(repo, 'recipes/cluster-node.ts'), '--out', out, '--json'], { env: { PATH: `${dirname(process.execPath)}:${process.env.PATH}` } })
   record('pibake', started)
   rssMiB = Math.max(rssMiB, Number((await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)) / 1024)
   await clean(out)

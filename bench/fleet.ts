@@ -1,9 +1,9 @@
 /**
  * What a fleet's size costs: the demo image's cluster-node recipe with 4 nodes and with 994 nodes,
  * each built from a fresh `--out` (image decompressed, every stage run, host keys made, published),
- * rebuilt unchanged, and rebuilt after one overlay file changed. Every build is the real CLI,
- * `pibake build --json`, in a child process under `/usr/bin/time`, whose peak RSS is the largest of
- * pibake and every program it ran.
+ * rebuilt unchanged, and rebuilt after one overlay file changed. Every build is the real CLI as a
+ * user runs it (`bin/pibake.js build --json`, through its `#!` line and the V8 flags there), in a
+ * child process under `/usr/bin/time`, whose peak RSS is the largest of pibake and every program it ran.
  *
  *   node bench/fleet.ts [--rounds N] [--nodes 4,994]
  *
@@ -12,7 +12,7 @@
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { clean } from '../src/clean.ts'
 import { buildDemoImage } from '../src/demo/build.ts'
@@ -67,7 +67,7 @@ async function writeRecipe(file: string, overlay: string, nodes: number): Promis
 async function timed(nodes: number, kind: Kind, recipe: string, out: string): Promise<void> {
   const timeFile = join(dir, 'time.txt')
   const started = performance.now()
-  const { stdout } = await exec(['/usr/bin/time', '-o', timeFile, '-f', '%M', process.execPath, join(repo, 'bin/pibake.js'), 'build', recipe, '--out', out, '--json'])
+  const { stdout } = await exec(['/usr/bin/time', '-o', timeFile, '-f', '%M', join(repo, 'bin/pibake.js'), 'build', recipe, '--out', out, '--json'], { env: { PATH: `${dirname(process.execPath)}:${process.env.PATH}` } })
   const seconds = (performance.now() - started) / 1000
   const rssMiB = Number((await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)) / 1024
   const summary = JSON.parse(stdout.split('\n').filter((line) => line.includes('"type":"summary"')).at(-1) ?? '{}') as { stages?: { name: string; seconds?: number }[] }

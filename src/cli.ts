@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The command line: parses arguments, imports the command it names, shows its events, maps errors
  * to exit codes. The only place that calls process.exit.

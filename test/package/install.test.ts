@@ -53,7 +53,7 @@ test('npm pack builds dist/ and packs only it, with declarations and the CLI', a
   for (const file of ['dist/cli.js', 'dist/index.js', 'dist/index.d.ts', 'dist/recipe/types.d.ts', 'dist/schedule/install.js']) assert.ok(paths.includes(file), file)
   assert.not.ok(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), 'no TypeScript sources (Node would not strip them under node_modules)')
   const cli = readFileSync(join(repo, 'dist/cli.js'), 'utf8')
-  assert.ok(cli.startsWith('#!/usr/bin/env node\n'), 'the bin starts with its interpreter line')
+  assert.ok(cli.startsWith('#!/usr/bin/env -S node --max-semi-space-size=4\n'), 'the bin starts with its interpreter line, and the young generation capped at 4 MiB per half (peak memory)')
   assert.match(cli, "import('./cli/commands.js')", 'relative .ts imports were rewritten to .js')
 })
 
