@@ -53,7 +53,16 @@ export async function mountOverlay(
   }
   const text = options.join(',')
   if (Buffer.byteLength(text) >= PAGE) throw new Error(`overlayfs takes at most ${PAGE - 1} bytes of mount options; ${layers.lower.length} layers need ${Buffer.byteLength(text)}`)
-  await mount(cleanup, 'overlay', target, { type: 'overlay', options, signal, ...(base ? { cwd: base } : {}) })
+  const where = { type: 'overlay', signal, ...(base ? { cwd: base } : {}) }
+  if (layers.upper) {
+    // Without `volatile`, unmounting a writable overlay syncs its upper filesystem, all of it (everyone's
+    // writes on a shared disk): seconds per layer stage. A layer is kept only once its stage finished
+    // and is sealed (its entries checked at every reuse), so a crash loses nothing that was trusted.
+    // Kernels before 5.10 lack the option: mounted as before.
+    const mounted = await mount(cleanup, 'overlay', target, { ...where, options: [...options, 'volatile'] }).then(() => true, (error: unknown) => (error instanceof CommandError ? false : Promise.reject(error)))
+    if (mounted) return
+  }
+  await mount(cleanup, 'overlay', target, { ...where, options })
 }
 
 /** Unmounts `target`, retrying while it is busy (a process may still be leaving it). */
