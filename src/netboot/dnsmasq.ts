@@ -23,7 +23,7 @@ export const PI3B_TAG = 'pibake-3b'
 export interface DnsmasqFleet {
   readonly name: string
   readonly file: string
-  readonly netboot: Pick<Recipe['netboot'], 'dhcp' | 'interface'>
+  readonly netboot: Pick<Recipe['netboot'], 'dhcp' | 'interface' | 'log'>
   readonly nodes: readonly Pick<Node, 'hostname' | 'mac' | 'ip' | 'model'>[]
 }
 
@@ -51,6 +51,7 @@ export function renderSiteDnsmasqConf(fleets: readonly DnsmasqFleet[], options: 
     ...(first.netboot.interface ? [`interface=${confValue('interface', first.netboot.interface)}`] : []),
     'bind-dynamic',
     'log-dhcp',
+    ...(first.netboot.log ? ['# pibake serve reads this log: when each node last booted, and the Pis no recipe lists.', `log-facility=${confValue('log file', first.netboot.log)}`] : []),
     '',
     ...dhcpLines(first.netboot.dhcp),
     '',

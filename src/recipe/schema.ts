@@ -70,6 +70,7 @@ const netbootSchema = strict({
     rootSquash: z.boolean().optional(),
   }).optional(),
   interface: matching((t) => /^[^\s/:]{1,15}$/.test(t), (q) => `${q} is not a network interface name`).optional(),
+  log: absolutePath.optional(),
   hostKeys: z
     .array(z.enum(HOST_KEY_TYPES))
     .min(1, `must list at least one host key type (${HOST_KEY_TYPES.join(', ')})`)

@@ -159,6 +159,13 @@ export interface NetbootInput {
    * second of CPU to make, which is the whole first build's time for a fleet of hundreds of nodes.
    */
   hostKeys?: HostKeyType[]
+  /**
+   * A file on the boot server for dnsmasq's log (absolute): `dnsmasq.conf` gets `log-facility=<log>`,
+   * and `pibake serve` reads it (when the site's configuration is on its machine) for when each
+   * node last booted, the boot file it fetched, and the Pis that ask to boot but are in no recipe.
+   * Default: dnsmasq logs to syslog. One setting for the whole site, like `interface`.
+   */
+  log?: string
 }
 
 export interface NodeInput {
@@ -286,6 +293,8 @@ export interface Recipe {
     readonly interface?: string
     /** The SSH host key types of every node, in the order given. */
     readonly hostKeys: readonly HostKeyType[]
+    /** dnsmasq's log file on the boot server. */
+    readonly log?: string
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]

@@ -38,7 +38,7 @@ function recipeError(file: string, problems: readonly Problem[]): RecipeError {
 function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Recipe {
   const publish = parsed.publish ?? [defaultTarget(outDir)]
   const nfsPath = parsed.netboot.nfs.path ?? (publish[0] as PublishTarget).nfs.path
-  const { interface: iface, shared } = parsed.netboot
+  const { interface: iface, shared, log } = parsed.netboot
   return {
     file,
     name: parsed.name,
@@ -51,6 +51,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
       ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
+      ...(log === undefined ? {} : { log }),
       hostKeys: parsed.netboot.hostKeys,
     },
     nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),

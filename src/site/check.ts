@@ -60,6 +60,7 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.server', (r) => r.netboot.server],
     ['netboot.dhcp', (r) => r.netboot.dhcp],
     ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
+    ['netboot.log', (r) => r.netboot.log ?? '(syslog)'],
     ['netboot.nfs', (r) => r.netboot.nfs],
     ['the TFTP root', (r) => place(r.where.tftp)],
   ]

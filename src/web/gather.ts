@@ -4,7 +4,7 @@ import { requireRecord } from '../site/ops.ts'
 import { buildRoot } from '../site/paths.ts'
 import { treePaths } from '../site/record.ts'
 import { siteStatus, type RecipeView } from '../site/status.ts'
-import type { Site } from '../site/store.ts'
+import { readSite, type Site } from '../site/store.ts'
 import { knownSiteMacs } from '../cli/discover.ts'
 import { readDnsmasqLog, unknownPis, type DnsmasqSeen } from './boots.ts'
 import type { BuildsData, ChangesState } from './builds-view.ts'
@@ -35,15 +35,29 @@ export async function fleetsData(sources: Sources): Promise<FleetsData> {
 }
 
 export async function newPis(sources: Sources): Promise<Discovered[] | undefined> {
-  if (!sources.dnsmasqLog) return undefined
-  const seen = await readDnsmasqLog(sources.dnsmasqLog, new Map())
+  const log = await dnsmasqLog(sources)
+  if (!log) return undefined
+  const seen = await readDnsmasqLog(log, new Map())
   return unknownPis(seen, new Set(await knownSiteMacs(sources.site)))
 }
 
 async function dnsmasqSeen(sources: Sources, recipes: readonly RecipeView[]): Promise<DnsmasqSeen | undefined> {
-  if (!sources.dnsmasqLog) return undefined
+  const log = await dnsmasqLog(sources)
+  if (!log) return undefined
   const ipToMac = new Map(recipes.flatMap((r) => r.nodes.flatMap((n) => (n.ip ? [[n.ip, n.mac.toLowerCase()] as const] : []))))
-  return readDnsmasqLog(sources.dnsmasqLog, ipToMac)
+  return readDnsmasqLog(log, ipToMac)
+}
+
+/**
+ * dnsmasq's log: `--log`, else the file the site's recipes name (`netboot.log`, which their
+ * dnsmasq.conf logs to) when the site's configuration is on this machine, where dnsmasq runs.
+ */
+async function dnsmasqLog(sources: Sources): Promise<string | undefined> {
+  if (sources.dnsmasqLog) return sources.dnsmasqLog
+  const { files, config } = sources.site
+  // A site over SSH names its folder host:path; its boot server's log is not a file here.
+  if (files.describe(config) !== config) return undefined
+  return (await readSite(sources.site)).find((record) => record.netboot.log)?.netboot.log
 }
 
 /** `waitMs`: how long to wait for the changes of builds not compared yet (the report waits for all). */

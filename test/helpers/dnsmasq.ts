@@ -17,7 +17,9 @@ export interface Dnsmasq {
 export async function startDnsmasq(lan: TestLan, host: string, confFile: string, dir: string): Promise<Dnsmasq> {
   const name = host
   const pidFile = join(dir, `dnsmasq-${name}.pid`)
-  const logFile = join(dir, `dnsmasq-${name}.log`)
+  // A configuration that names its own log (a recipe's netboot.log) is left to write there.
+  const named = /^log-facility=(.+)$/m.exec(readFileSync(confFile, 'utf8'))?.[1]
+  const logFile = named ?? join(dir, `dnsmasq-${name}.log`)
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
   // A pid file or a "started" line left by an earlier dnsmasq in this folder would pass for this one.
   rmSync(pidFile, { force: true })
@@ -29,7 +31,7 @@ export async function startDnsmasq(lan: TestLan, host: string, confFile: string,
       '--keep-in-foreground',
       '--user=dnsmasq',
       `--pid-file=${pidFile}`,
-      `--log-facility=${logFile}`,
+      ...(named ? [] : [`--log-facility=${logFile}`]),
       `--dhcp-leasefile=${join(dir, `dnsmasq-${name}.leases`)}`,
       `--conf-file=${confFile}`,
     ],

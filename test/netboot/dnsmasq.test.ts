@@ -39,6 +39,14 @@ test('range mode: fixed address and name per node, nobody else answered, MAC roo
   ])
 })
 
+test("a recipe's netboot.log becomes dnsmasq's log-facility, right after log-dhcp", () => {
+  const base = recipe({ dhcp: rangeDhcp, nodes: fleet })
+  const logged = { ...base, netboot: { ...base.netboot, log: '/var/log/pibake-dnsmasq.log' } }
+  const lines = settings(renderDnsmasqConf(logged, { tftpRoot: '/srv/tftp' }))
+  assert.equal(lines.slice(2, 4), ['log-dhcp', 'log-facility=/var/log/pibake-dnsmasq.log'])
+  assert.not.ok(settings(renderDnsmasqConf(base, { tftpRoot: '/srv/tftp' })).some((line) => line.startsWith('log-facility=')), 'default: syslog')
+})
+
 test('proxy mode: beside the existing DHCP server, nodes only tagged (no address, no name)', () => {
   const conf = renderDnsmasqConf(recipe({ dhcp: proxyDhcp, nodes: fleet }), { tftpRoot: '/srv/tftp' })
   assert.equal(settings(conf), [

@@ -33,6 +33,13 @@ test('a node in two recipes is named with both recipes and the field; a serial c
   assert.equal(siteProblems(a, [a]), [], 'a recipe never clashes with its own record')
 })
 
+test("dnsmasq's log file is the site's: two recipes must name the same one", () => {
+  const a = record('a', { netboot: { ...record('a').netboot, log: '/var/log/pibake-dnsmasq.log' } })
+  assert.equal(siteProblems(record('b', { netboot: a.netboot }), [a]), [])
+  const other = siteProblems(record('b'), [a])
+  assert.equal(other.map((p) => p.message), ['netboot.log differs: b has "(syslog)", the recipe "a" at the same site has "/var/log/pibake-dnsmasq.log"'])
+})
+
 test('a shared folder two recipes use must be shared the same way (it is exported once)', () => {
   const shared = (rootSquash: boolean) => ({ path: '/srv/shared', mount: '/shared', accounts: !rootSquash, rootSquash })
   const a = record('a', { netboot: { ...record('a').netboot, shared: shared(false) } })

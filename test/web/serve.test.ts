@@ -239,7 +239,9 @@ test("from the site's dnsmasq log: when each node was last answered, what it fet
     await tftpGet(lan, 'cli', fleets.dir, '10.61.0.1', 'cmdline.txt')
     await lan.run('cli', ['ip', 'addr', 'flush', 'dev', 'eth0'])
     assert.is(await piDhcp(lan, 'cli', fleets.dir, stranger), undefined, 'an unknown Pi gets no answer')
-    const watching = await serve({ site: site(), outDir: fleets.out, listen: '127.0.0.1:0', dnsmasqLog: dnsmasq.logFile })
+    assert.is(dnsmasq.logFile, join(fleets.dir, 'dnsmasq.log'), "dnsmasq logs where the recipes' netboot.log says")
+    // No --log: the page finds the log the site's recipes name.
+    const watching = await serve({ site: site(), outDir: fleets.out, listen: '127.0.0.1:0' })
     try {
       await page.goto(watching.url)
       const row = page.locator('tr.node[data-hostname="w1"]')

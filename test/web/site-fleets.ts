@@ -71,6 +71,7 @@ export default defineRecipe({
     server: '10.61.0.1',
     dhcp: { mode: 'range', start: '10.61.0.100', end: '10.61.0.150', netmask: '255.255.255.0', router: '10.61.0.1' },
     nfs: { server: '10.61.0.1' },
+    log: ${JSON.stringify(join(dir, 'dnsmasq.log'))},
   },
   nodes: [
 ${entries}
