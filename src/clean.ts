@@ -2,11 +2,11 @@
  * `pibake clean`: undoes what a run that was killed outright (SIGKILL, power loss) left on the
  * host. Runs that are still alive are left alone.
  */
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { journalDir } from './pipeline/workspace.ts'
 import { orphanJournals, liveJournals, type Effect } from './system/cleanup.ts'
-import { detachLoop, loopsOf } from './system/losetup.ts'
+import { detachLoop, listLoops, loopsOf } from './system/losetup.ts'
 import { isMounted, mountsUnder, unmount } from './system/mount.ts'
 import { resolvePath } from './system/paths.ts'
 
@@ -24,13 +24,30 @@ export async function clean(out: string): Promise<string[]> {
     }
     await rm(journal.file, { force: true })
   }
-  const busy = new Set(liveJournals(journalDir(outDir)).flatMap((j) => j.effects.flatMap((e) => (e.kind === 'mount' ? [e.target] : []))))
+  const live = liveJournals(journalDir(outDir)).flatMap((j) => j.effects)
+  const busy = new Set(live.flatMap((e) => (e.kind === 'mount' ? [e.target] : [])))
   for (const target of await mountsUnder(join(outDir, 'work'))) {
     if (busy.has(target)) continue
     await unmount(target)
     done.push(`unmounted ${target}`)
   }
+  // A run killed between attaching a loop device and writing it down: a device on an image in
+  // out/'s cache that no live run recorded and nothing has mounted.
+  const held = new Set(live.flatMap((e) => (e.kind === 'loop' ? [e.device] : [])))
+  const mounted = await mountSources()
+  for (const { device, file } of await listLoops()) {
+    if (!file.startsWith(`${join(outDir, 'cache')}/`) || held.has(device) || mounted.has(device)) continue
+    // Held by a mount in another program's namespace, it goes when that namespace ends: say so, go on.
+    const failed = await detachLoop(device).then(() => undefined, (error: unknown) => (error instanceof Error ? error.message : String(error)))
+    done.push(failed ? `could not detach ${device} (${file}): ${failed.split('\n')[0]}` : `detached ${device} (${file})`)
+  }
   return done
+}
+
+/** The devices the mount table names as sources (`/dev/loop3`), in every mount of this namespace. */
+async function mountSources(): Promise<Set<string>> {
+  const table = await readFile('/proc/self/mounts', 'utf8')
+  return new Set(table.split('\n').map((line) => line.split(' ')[0] ?? '').filter((source) => source.startsWith('/dev/')))
 }
 
 async function undo(effect: Effect): Promise<string | undefined> {

@@ -49,6 +49,15 @@ async function isAttached(device: string): Promise<boolean> {
   return access(`/sys/block/${basename(device)}/loop/backing_file`).then(() => true, () => false)
 }
 
+/** Every attached loop device and its backing file (as the kernel names it: resolved, maybe ` (deleted)`). */
+export async function listLoops(): Promise<{ readonly device: string; readonly file: string }[]> {
+  const { stdout } = await exec(['losetup', '--list', '--noheadings', '--raw', '--output', 'NAME,BACK-FILE'])
+  return stdout.split('\n').flatMap((line) => {
+    const match = /^(\S+) (.+)$/.exec(line.trim())
+    return match ? [{ device: match[1]!, file: match[2]!.replace(/\\x20/g, ' ') }] : []
+  })
+}
+
 /** Loop devices attached to `file`, as `losetup --list` reports them. */
 export async function loopsOf(file: string): Promise<string[]> {
   const { stdout } = await exec(['losetup', '--list', '--noheadings', '--output', 'NAME', '--associated', file])
