@@ -2,12 +2,12 @@
  * `pibake clean`: undoes what a run that was killed outright (SIGKILL, power loss) left on the
  * host. Runs that are still alive are left alone.
  */
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { journalDir } from './pipeline/workspace.ts'
 import { orphanJournals, liveJournals, type Effect } from './system/cleanup.ts'
 import { detachLoop, listLoops, loopsOf } from './system/losetup.ts'
-import { isMounted, mountsUnder, unmount } from './system/mount.ts'
+import { isMounted, mountSources, mountsUnder, unmount } from './system/mount.ts'
 import { resolvePath } from './system/paths.ts'
 
 /**
@@ -44,11 +44,6 @@ export async function clean(out: string): Promise<string[]> {
   return done
 }
 
-/** The devices the mount table names as sources (`/dev/loop3`), in every mount of this namespace. */
-async function mountSources(): Promise<Set<string>> {
-  const table = await readFile('/proc/self/mounts', 'utf8')
-  return new Set(table.split('\n').map((line) => line.split(' ')[0] ?? '').filter((source) => source.startsWith('/dev/')))
-}
 
 async function undo(effect: Effect): Promise<string | undefined> {
   switch (effect.kind) {

@@ -92,6 +92,12 @@ export async function mountsUnder(prefix: string): Promise<string[]> {
     .reverse()
 }
 
+/** The devices the mount table names as sources (`/dev/loop3`), in every mount of this namespace. */
+export async function mountSources(): Promise<Set<string>> {
+  const table = await readFile('/proc/self/mounts', 'utf8')
+  return new Set(table.split('\n').map((line) => line.split(' ')[0] ?? '').filter((source) => source.startsWith('/dev/')))
+}
+
 export async function isMounted(target: string): Promise<boolean> {
   return (await mountsUnder(target)).includes(target)
 }
