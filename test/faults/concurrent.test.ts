@@ -7,33 +7,17 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawn } from 'node:child_process'
 import { readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { exec } from '../../src/system/exec.ts'
+import { pibake } from '../helpers/cli.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
 
-const CLI = join(import.meta.dirname, '../../src/cli.ts')
 const RECIPES = ['conc-a', 'conc-b'] as const
 
 let project: Project
-
-interface Run {
-  readonly code: number | null
-  readonly stderr: string
-}
-
-function pibake(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=pibake-source', CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stderr }))
-  })
-}
 
 const recipeFile = (name: string) => join(project.dir, `${name}.ts`)
 const build = (name: string, out: string) => pibake(['build', recipeFile(name), '--out', out, '--plain'])

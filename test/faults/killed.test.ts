@@ -11,17 +11,16 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, readdir, readlink, realpath, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { diffSnapshots, takeSnapshot, type Snapshot } from '../../src/snapshot/index.ts'
 import { exec } from '../../src/system/exec.ts'
+import { pibake, type CliRun } from '../helpers/cli.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
 
-const CLI = join(import.meta.dirname, '../../src/cli.ts')
 /** Rounds, each killed in the next stage that runs in a cold build (every stage, twice over). */
 const ROUNDS = 10
 
@@ -31,39 +30,6 @@ let recipeFile: string
 let stages: [string, number][] = []
 let reference: Published
 let out: string
-
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stderr: string
-  readonly events: Record<string, unknown>[]
-}
-
-/**
- * Runs a pibake command; `kill` (when given) is awaited with the live event list and the child's
- * PID, and may signal it.
- */
-function pibake(args: readonly string[], kill?: (events: Record<string, unknown>[], pid: number) => Promise<void>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // A process group of its own: a kill reaches pibake and every program it runs, as systemd's
-    // SIGKILL of a unit (and a power loss) does; a program left running would go on mounting or
-    // copying after pibake clean.
-    const child = spawn(process.execPath, ['--conditions=pibake-source', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    const events: Record<string, unknown>[] = []
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const lines = stdout.split('\n')
-      stdout = lines.pop() ?? ''
-      for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>)
-    })
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stderr, events }))
-    if (kill && child.pid !== undefined) void kill(events, child.pid)
-  })
-}
 
 const build = (out: string) => pibake(['build', recipeFile, '--out', out, '--json'])
 
@@ -205,7 +171,7 @@ test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a pla
     // from the same start, killed sooner.
     let delay = Math.random() * ms
     let killed = await killAfter(stage, delay)
-    const lastStage = (run: Run) => run.events.filter((e) => e.type === 'stage-start').pop()?.stage
+    const lastStage = (run: CliRun) => run.events.filter((e) => e.type === 'stage-start').pop()?.stage
     for (let retry = 0; (killed.signal !== 'SIGKILL' || lastStage(killed) !== stage) && retry < 5; retry++) {
       if (killed.signal !== 'SIGKILL') assert.is(killed.code, 0, `round ${round}: ${killed.stderr}`)
       await prepare()
@@ -229,7 +195,7 @@ test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a pla
 })
 
 /** A build SIGKILLed `delay` ms after it starts `stage` (unless it finished first). */
-async function killAfter(stage: string, delay: number): Promise<Run> {
+async function killAfter(stage: string, delay: number): Promise<CliRun> {
   let running = true
   return pibake(['build', recipeFile, '--out', out, '--json'], async (events, pid) => {
     while (running && !events.some((e) => e.type === 'stage-start' && e.stage === stage)) await sleep(2)
