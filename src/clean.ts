@@ -9,27 +9,44 @@ import { orphanJournals, liveJournals, type Effect } from './system/cleanup.ts'
 import { detachLoop, listLoops, loopsOf } from './system/losetup.ts'
 import { isMounted, mountSources, mountsUnder, unmount } from './system/mount.ts'
 import { resolvePath } from './system/paths.ts'
+import { CommandError, PibakeError } from './errors.ts'
 
 /**
- * Undoes every leftover effect under `<out>`; returns a line per thing undone. `out` is resolved
- * first: the mount table holds real paths, and an `out` behind a symbolic link matches none of them.
+ * Undoes every leftover effect under `<out>`; returns a line per thing undone, or throws naming
+ * what could not be undone (after trying everything else). `out` is resolved first: the mount
+ * table holds real paths, and an `out` behind a symbolic link matches none of them.
+ *
+ * Mounts go first, all of them, then loop devices and paths: a run killed between making a mount
+ * and writing it down left a mount no journal names on a loop device a journal does name, and a
+ * loop device cannot go while a mount uses it (the kernel only marks it for removal).
  */
 export async function clean(out: string): Promise<string[]> {
   const outDir = resolvePath(out)
   const done: string[] = []
-  for (const journal of orphanJournals(journalDir(outDir))) {
-    for (const effect of [...journal.effects].reverse()) {
-      const undone = await undo(effect)
-      if (undone) done.push(undone)
+  const failed: string[] = []
+  const attempt = async (what: string, undo: () => Promise<string | undefined>): Promise<boolean> => {
+    try {
+      const line = await undo()
+      if (line) done.push(line)
+      return true
+    } catch (error) {
+      // A program's own words (umount: target is busy) say more than its command line.
+      const reason = error instanceof CommandError && error.stderrTail ? error.stderrTail.trim().split('\n').pop() : error instanceof Error ? error.message.split('\n')[0] : String(error)
+      failed.push(`${what}: ${reason}`)
+      return false
     }
-    await rm(journal.file, { force: true })
   }
+  const orphans = orphanJournals(journalDir(outDir))
   const live = liveJournals(journalDir(outDir)).flatMap((j) => j.effects)
   const busy = new Set(live.flatMap((e) => (e.kind === 'mount' ? [e.target] : [])))
   for (const target of await mountsUnder(join(outDir, 'work'))) {
     if (busy.has(target)) continue
-    await unmount(target)
-    done.push(`unmounted ${target}`)
+    await attempt(`unmount ${target}`, async () => (await unmountIfMounted(target)) ? `unmounted ${target}` : undefined)
+  }
+  for (const journal of orphans) {
+    let complete = true
+    for (const effect of [...journal.effects].reverse()) complete = (await attempt(describe(effect), () => undo(effect))) && complete
+    if (complete) await rm(journal.file, { force: true })
   }
   // A run killed between attaching a loop device and writing it down: a device on an image in
   // out/'s cache that no live run recorded and nothing has mounted.
@@ -38,21 +55,43 @@ export async function clean(out: string): Promise<string[]> {
   for (const { device, file } of await listLoops()) {
     if (!file.startsWith(`${join(outDir, 'cache')}/`) || held.has(device) || mounted.has(device)) continue
     // Held by a mount in another program's namespace, it goes when that namespace ends: say so, go on.
-    const failed = await detachLoop(device).then(() => undefined, (error: unknown) => (error instanceof Error ? error.message : String(error)))
-    done.push(failed ? `could not detach ${device} (${file}): ${failed.split('\n')[0]}` : `detached ${device} (${file})`)
+    const failure = await detachLoop(device).then(() => undefined, (error: unknown) => (error instanceof Error ? error.message : String(error)))
+    done.push(failure ? `could not detach ${device} (${file}): ${failure.split('\n')[0]}` : `detached ${device} (${file})`)
+  }
+  if (failed.length) {
+    throw new PibakeError(
+      `pibake clean could not undo everything under ${outDir}:\n${failed.map((line) => `  ${line}`).join('\n')}${done.length ? `\nundone:\n${done.map((line) => `  ${line}`).join('\n')}` : ''}`,
+      'a program still uses it: `fuser -vm <mount point>`, `losetup -a`; stop that program, then run pibake clean again',
+    )
   }
   return done
 }
 
+function describe(effect: Effect): string {
+  switch (effect.kind) {
+    case 'mount':
+      return `unmount ${effect.target}`
+    case 'loop':
+      return `detach ${effect.device} (${effect.file})`
+    case 'path':
+      return `remove ${effect.path}`
+  }
+}
+
+async function unmountIfMounted(target: string): Promise<boolean> {
+  if (!(await isMounted(target))) return false
+  await unmount(target)
+  return true
+}
 
 async function undo(effect: Effect): Promise<string | undefined> {
   switch (effect.kind) {
     case 'mount':
-      if (!(await isMounted(effect.target))) return undefined
-      await unmount(effect.target)
-      return `unmounted ${effect.target}`
+      return (await unmountIfMounted(effect.target)) ? `unmounted ${effect.target}` : undefined
     case 'loop':
       if (!(await loopsOf(effect.file)).includes(effect.device)) return undefined
+      // The kernel would only mark it for removal: the mount on it could not be undone (said above).
+      if ((await mountSources()).has(effect.device)) throw new Error('it is still mounted')
       await detachLoop(effect.device)
       return `detached ${effect.device} (${effect.file})`
     case 'path':

@@ -23,9 +23,11 @@ export async function mount(cleanup: Cleanup, source: string, target: string, op
   if (options.type) argv.push('-t', options.type)
   if (options.options?.length) argv.push('-o', options.options.join(','))
   argv.push(source, target)
+  // Written down before it is made: a run killed the moment mount(8) returns leaves a mount its
+  // journal names (undoing a mount that was never made does nothing).
+  cleanup.defer(`unmount ${target}`, () => unmount(target), { kind: 'mount', target })
   // Never cancelled midway (a mount made by a killed mount(8) would not be undone): checked after.
   await exec(argv, options.cwd ? { cwd: options.cwd } : {})
-  cleanup.defer(`unmount ${target}`, () => unmount(target), { kind: 'mount', target })
   options.signal?.throwIfAborted()
 }
 
