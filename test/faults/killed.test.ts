@@ -143,15 +143,32 @@ async function empty(dir: string): Promise<void> {
 }
 
 test.after(async () => {
-  await project.remove()
+  // A failed round may leave the mount it failed on: clean it up, and say so, without hiding the failure itself.
+  await pibake(['clean', '--out', out])
+  const left = await leftBehind(out)
+  if (left.length) process.stderr.write(`killed test: still left after pibake clean:\n${left.join('\n')}\n`)
+  await project.remove().catch((error: unknown) => process.stderr.write(`killed test: could not remove ${project.dir}: ${String(error)}\n`))
 })
+
+/** uvu prints a failure only once every test ran: a failure is said when it happens, with what is mounted. */
+function loud(body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body()
+    } catch (error) {
+      const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes(out))
+      process.stderr.write(`killed test failed: ${error instanceof Error ? error.message : String(error)}\nmounted then:\n${mounts.join('\n')}\n`)
+      throw error
+    }
+  }
+}
 
 test('the uninterrupted build ran every stage, customize and publish included', () => {
   const names = stages.map(([name]) => name)
   for (const stage of ['image', 'overlay', 'customize', 'netboot', 'publish']) assert.ok(names.includes(stage), `${stage} ran: ${names.join(', ')}`)
 })
 
-test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a plain re-run: the same published trees, nothing left`, async () => {
+test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a plain re-run: the same published trees, nothing left`, loud(async () => {
   const killedIn: string[] = []
   for (let round = 0; round < ROUNDS; round++) {
     const [stage, ms] = stages[round % stages.length]!
@@ -192,7 +209,7 @@ test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a pla
   }
   process.stderr.write(`# killed in: ${killedIn.join(', ')}\n`)
   for (const stage of ['image', 'overlay', 'customize', 'netboot', 'publish']) assert.ok(killedIn.some((k) => k.startsWith(`${stage} `)), `killed in ${stage} at least once`)
-})
+}))
 
 /** A build SIGKILLed `delay` ms after it starts `stage` (unless it finished first). */
 async function killAfter(stage: string, delay: number): Promise<CliRun> {
@@ -204,7 +221,7 @@ async function killAfter(stage: string, delay: number): Promise<CliRun> {
   }).finally(() => (running = false))
 }
 
-test('SIGTERM during publish stops the build like Ctrl-C: everything undone, status 130; a plain re-run publishes', async () => {
+test('SIGTERM during publish stops the build like Ctrl-C: everything undone, status 130; a plain re-run publishes', loud(async () => {
   await empty(out)
   let running = true
   const stopped = await pibake(['build', recipeFile, '--out', out, '--json'], async (events, pid) => {
@@ -220,6 +237,6 @@ test('SIGTERM during publish stops the build like Ctrl-C: everything undone, sta
   assert.is(rerun.code, 0, rerun.stderr)
   assertSame(await published(out), 'after SIGTERM')
   assert.equal(await partials(out), [])
-})
+}))
 
 test.run()
