@@ -2,7 +2,9 @@
  * The one way pibake runs a host program: an argument vector (never a shell string), output
  * captured and optionally streamed line by line, a clear CommandError on failure.
  */
-import { open } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, open, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { execa } from 'execa'
 import { CommandError } from '../errors.ts'
 
@@ -67,10 +69,33 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
   return { stdout, stderr, exitCode: result.exitCode ?? 0 }
 }
 
-/** Whether a program can be found on PATH. */
-export async function haveProgram(name: string): Promise<boolean> {
-  const result = await execa('sh', ['-c', 'command -v "$1"', 'sh', name], { reject: false })
-  return result.exitCode === 0
+/** Lookups made, by PATH and name: a build asks for the same programs in its host checks and again in its stages. */
+const found = new Map<string, Promise<boolean>>()
+
+/**
+ * Whether a program can be found on PATH: an executable file in one of its folders, as the shell's
+ * `command -v` finds it. Looked up in this process (a shell per program cost a build some 25
+ * processes before it started); the `which` package does the same but its current major needs a
+ * newer Node than the 22.18 pibake supports.
+ */
+export function haveProgram(name: string): Promise<boolean> {
+  const path = process.env.PATH ?? ''
+  const key = `${path}\0${name}`
+  let result = found.get(key)
+  if (!result) {
+    result = lookUp(name, path)
+    found.set(key, result)
+  }
+  return result
+}
+
+async function lookUp(name: string, path: string): Promise<boolean> {
+  const candidates = name.includes('/') ? [name] : path.split(':').filter(Boolean).map((dir) => join(dir, name))
+  for (const candidate of candidates) {
+    const isFile = await stat(candidate).then((s) => s.isFile(), () => false)
+    if (isFile && (await access(candidate, constants.X_OK).then(() => true, () => false))) return true
+  }
+  return false
 }
 
 /**
