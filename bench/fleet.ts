@@ -103,9 +103,12 @@ const rows = sizes.flatMap((nodes) =>
   KINDS.map((kind) => {
     const of = (n: number) => runs.filter((r) => r.nodes === n && r.kind === kind)
     const seconds = median(of(nodes).map((r) => r.seconds))
-    return { nodes, kind, seconds, rssMiB: Math.max(...of(nodes).map((r) => r.rssMiB)), ratio: seconds / median(of(sizes[0]!).map((r) => r.seconds)) }
+    // Each kind of rebuild against the first build of the same fleet, round by round (same load), then the median.
+    const firsts = runs.filter((r) => r.nodes === nodes && r.kind === 'first build')
+    const ofFirst = median(of(nodes).map((r, i) => r.seconds / firsts[i]!.seconds))
+    return { nodes, kind, seconds, rssMiB: Math.max(...of(nodes).map((r) => r.rssMiB)), ratio: seconds / median(of(sizes[0]!).map((r) => r.seconds)), ofFirst }
   }),
 )
-console.log(`\nnodes  build             median s  peak RSS  ÷ ${sizes[0]} nodes`)
-for (const row of rows) console.log(`${String(row.nodes).padStart(5)}  ${row.kind.padEnd(16)} ${row.seconds.toFixed(1).padStart(8)}  ${row.rssMiB.toFixed(0).padStart(4)} MiB  ${row.ratio.toFixed(2).padStart(8)}`)
+console.log(`\nnodes  build             median s  peak RSS  ÷ ${sizes[0]} nodes  ÷ first build`)
+for (const row of rows) console.log(`${String(row.nodes).padStart(5)}  ${row.kind.padEnd(16)} ${row.seconds.toFixed(1).padStart(8)}  ${row.rssMiB.toFixed(0).padStart(4)} MiB  ${row.ratio.toFixed(2).padStart(11)}  ${`${(row.ofFirst * 100).toFixed(1)} %`.padStart(13)}`)
 console.log(JSON.stringify({ rounds, rows, runs }))
