@@ -36,10 +36,13 @@ export async function clean(out: string): Promise<string[]> {
       return false
     }
   }
+  // The mount table is read before the live runs' journals: a run writes a mount down before it
+  // makes it, so every mount of a live run in this table is in a journal read after it.
+  const mountedNow = await mountsUnder(join(outDir, 'work'))
   const orphans = orphanJournals(journalDir(outDir))
   const live = liveJournals(journalDir(outDir)).flatMap((j) => j.effects)
   const busy = new Set(live.flatMap((e) => (e.kind === 'mount' ? [e.target] : [])))
-  for (const target of await mountsUnder(join(outDir, 'work'))) {
+  for (const target of mountedNow) {
     if (busy.has(target)) continue
     await attempt(`unmount ${target}`, async () => (await unmountIfMounted(target)) ? `unmounted ${target}` : undefined)
   }
