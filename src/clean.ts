@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { journalDir } from './pipeline/workspace.ts'
 import { orphanJournals, liveJournals, type Effect } from './system/cleanup.ts'
-import { detachLoop, listLoops, loopsOf } from './system/losetup.ts'
+import { detachLoop, listLoops, loopsOf, markedForRemoval } from './system/losetup.ts'
 import { isMounted, mountSources, mountsUnder, unmount } from './system/mount.ts'
 import { resolvePath } from './system/paths.ts'
 import { CommandError, PibakeError } from './errors.ts'
@@ -57,9 +57,7 @@ export async function clean(out: string): Promise<string[]> {
   const mounted = await mountSources()
   for (const { device, file } of await listLoops()) {
     if (!file.startsWith(`${join(outDir, 'cache')}/`) || held.has(device) || mounted.has(device)) continue
-    // Held by a mount in another program's namespace, it goes when that namespace ends: say so, go on.
-    const failure = await detachLoop(device).then(() => undefined, (error: unknown) => (error instanceof Error ? error.message : String(error)))
-    done.push(failure ? `could not detach ${device} (${file}): ${failure.split('\n')[0]}` : `detached ${device} (${file})`)
+    await attempt(`detach ${device} (${file})`, () => detach(device, file))
   }
   if (failed.length) {
     throw new PibakeError(
@@ -95,10 +93,24 @@ async function undo(effect: Effect): Promise<string | undefined> {
       if (!(await loopsOf(effect.file)).includes(effect.device)) return undefined
       // The kernel would only mark it for removal: the mount on it could not be undone (said above).
       if ((await mountSources()).has(effect.device)) throw new Error('it is still mounted')
-      await detachLoop(effect.device)
-      return `detached ${effect.device} (${effect.file})`
+      return detach(effect.device, effect.file)
     case 'path':
       await rm(effect.path, { recursive: true, force: true })
       return `removed ${effect.path}`
+  }
+}
+
+/**
+ * Detaches a loop device nothing in this mount namespace uses. A mount namespace another program
+ * made while the device was mounted keeps a copy of that mount (its own, out of reach): the kernel
+ * then frees the device when that namespace ends. Said so; not a failure of clean.
+ */
+async function detach(device: string, file: string): Promise<string> {
+  try {
+    await detachLoop(device)
+    return `detached ${device} (${file})`
+  } catch (error) {
+    if (!(await markedForRemoval(device))) throw error
+    return `detached ${device} (${file}); another program's mount namespace still holds it, and the kernel frees it when that ends`
   }
 }

@@ -1,9 +1,9 @@
 /** Loop devices, always attached together with their detach. */
-import { access } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from './exec.ts'
-import { CommandError } from '../errors.ts'
+import { PibakeError } from '../errors.ts'
 import type { Cleanup } from './cleanup.ts'
 
 export interface LoopOptions {
@@ -38,10 +38,18 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
 export async function detachLoop(device: string, attempts = 40): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     if (!(await isAttached(device))) return
-    if (attempt > attempts) throw new CommandError(['losetup', '--detach', device], undefined, `${device} is still attached`, 'something still uses it: `losetup -a`, `fuser -v ' + device + '`')
+    if (attempt > attempts) throw new PibakeError(`${device} is still attached after losetup --detach: something still uses it`, `\`losetup -a\`, \`fuser -v ${device}\` name it`)
     await exec(['losetup', '--detach', device], { okCodes: [1] })
     await sleep(Math.min(50 * attempt, 500))
   }
+}
+
+/**
+ * Whether the kernel has marked `device` to be freed once its last user lets go (a detach asked
+ * while a mount, perhaps in another program's mount namespace, still used it).
+ */
+export async function markedForRemoval(device: string): Promise<boolean> {
+  return (await readFile(`/sys/block/${basename(device)}/loop/autoclear`, 'utf8').catch(() => '0')).trim() === '1'
 }
 
 /** The kernel lists an attached loop device's backing file in sysfs. */

@@ -3,6 +3,8 @@
  * making a mount and writing it down, so that the journal names the loop device under the mount
  * but not the mount; and with a program still inside a mount, which nothing may take from it.
  * Real losetup, mount and overlayfs; the journal is a dead process's, as a SIGKILL leaves it.
+ * Loop devices another program's mount namespace still holds once clean detached them are excused
+ * (see leftBehind: this machine runs other builds and servers); mounts never are.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -16,7 +18,7 @@ import { journalDir } from '../../src/pipeline/workspace.ts'
 import { Cleanup, Journal } from '../../src/system/cleanup.ts'
 import { exec } from '../../src/system/exec.ts'
 import { attachLoop } from '../../src/system/losetup.ts'
-import { leftovers } from '../helpers/leftovers.ts'
+import { leftBehind, leftovers } from '../helpers/leftovers.ts'
 
 let dir: string
 let out: string
@@ -67,7 +69,7 @@ test('mounts no journal names are unmounted before the loop device under them is
   assert.ok(done.includes(`unmounted ${view}`), done.join('\n'))
   assert.ok(done.includes(`unmounted ${base}`), done.join('\n'))
   assert.ok(done.some((line) => line.startsWith('detached /dev/loop')), done.join('\n'))
-  assert.equal(await leftovers(out), [], 'nothing left mounted or attached')
+  assert.equal(await leftBehind(out), [], 'nothing left mounted or attached')
   assert.equal(await readdir(journalDir(out)).catch(() => []), [], 'the journal, all undone, is gone')
   assert.equal(await clean(out), [], 'a second clean finds nothing')
 })
@@ -96,7 +98,7 @@ test('a mount a program is still inside is named, everything else is undone, and
   const done = await clean(out)
   assert.ok(done.includes(`unmounted ${base}`), done.join('\n'))
   assert.ok(done.some((line) => line.startsWith('detached /dev/loop')), done.join('\n'))
-  assert.equal(await leftovers(out), [], 'once the program is gone, nothing is left')
+  assert.equal(await leftBehind(out), [], 'once the program is gone, nothing is left')
   assert.equal(await readdir(journalDir(out)), [])
 })
 
