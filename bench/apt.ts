@@ -23,7 +23,7 @@
  * user + system of every process the run started, which other work on the machine disturbs less)
  * of each kind of run and plain ÷ that, then the whole as one line of JSON.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -34,20 +34,9 @@ import type { BuildEvent } from '../src/pipeline/events.ts'
 import { fileSha256 } from '../src/stages/image.ts'
 import { buildDemoImage } from '../src/demo/build.ts'
 import { Cleanup } from '../src/system/cleanup.ts'
-import { exec } from '../src/system/exec.ts'
-import { attachLoop } from '../src/system/losetup.ts'
-import { mount, mountOverlay } from '../src/system/mount.ts'
-import { bootAndRoot, readPartitionTable } from '../src/system/partitions.ts'
+import { freshLayer, inChroot, median, mountBase, round1, timed } from './chroot-layers.ts'
 
 const DEFAULT_PACKAGES = ['nfs-common', 'openssh-server', 'less', 'tree', 'rsync', 'curl', 'htop', 'vim-tiny', 'lsof', 'strace']
-
-/** The plain way, as people write it by hand: the namespace only keeps the mounts from leaking. */
-const PLAIN = `root=$1; shift
-mount -t proc proc "$root/proc"
-mount --rbind /sys "$root/sys"
-mount --rbind /dev "$root/dev"
-cat /etc/resolv.conf > "$root/etc/resolv.conf"
-chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"`
 
 interface Run {
   readonly name: string
@@ -80,7 +69,7 @@ const runs: Run[] = [
       ]),
 ]
 try {
-  const base = await mountBase(image)
+  const base = await mountBase(cleanup, image, work)
   const seconds = new Map<string, number[]>()
   const cpu = new Map<string, number[]>()
   const installed = new Map<string, number>()
@@ -88,7 +77,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const cache = join(work, `cache-${round}`)
     for (const [i, run] of runs.entries()) {
-      const root = await freshLayer(base, `${round}-${i}`)
+      const root = await freshLayer(cleanup, base, work, `${round}-${i}`)
       const { wall, cpu: used, result: count } = await timed(() => run.install(root, cache))
       seconds.set(run.name, [...(seconds.get(run.name) ?? []), wall])
       cpu.set(run.name, [...(cpu.get(run.name) ?? []), used])
@@ -116,23 +105,6 @@ try {
 } finally {
   const errors = await cleanup.run()
   for (const error of errors) console.error(error.message)
-}
-
-/** Wall-clock and CPU seconds (user + system of this process's finished children) of `work`. */
-async function timed<T>(work: () => Promise<T>): Promise<{ wall: number; cpu: number; result: T }> {
-  const cpuBefore = await childCpu()
-  const started = process.hrtime.bigint()
-  const result = await work()
-  const wall = Number(process.hrtime.bigint() - started) / 1e9
-  return { wall, cpu: (await childCpu()) - cpuBefore, result }
-}
-
-/** cutime + cstime of /proc/self/stat: every waited-for descendant's CPU time, in seconds. */
-async function childCpu(): Promise<number> {
-  const stat = await readFile('/proc/self/stat', 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // Fields 16 and 17 of proc(5), counted from the state (field 3) at index 0.
-  return (Number(fields[13]) + Number(fields[14])) / 100
 }
 
 /**
@@ -170,40 +142,13 @@ async function chainFigure() {
   return { first: round1(first.seconds), firstCpu: round1(first.cpu), edited: round1(edited.seconds), editedCpu: round1(edited.cpu), ran: edited.ran }
 }
 
-function round1(value: number): number {
-  return Math.round(value * 10) / 10
-}
-
 function round2(value: number): number {
   return Math.round(value * 100) / 100
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
-
-async function mountBase(img: string): Promise<string> {
-  const { root } = bootAndRoot(await readPartitionTable(img), img)
-  const device = await attachLoop(cleanup, img, { offset: root.offset, sizelimit: root.size, readOnly: true })
-  const target = join(work, 'base')
-  await mount(cleanup, device, target, { type: 'ext4', options: ['ro', 'noload'] })
-  return target
-}
-
-/** A new overlay layer over the image's root; unmounted (and removed) when the bench ends. */
-async function freshLayer(base: string, name: string): Promise<string> {
-  const dir = join(work, 'layers', name)
-  await mkdir(join(dir, 'upper'), { recursive: true })
-  await mkdir(join(dir, 'work'), { recursive: true })
-  const root = join(dir, 'root')
-  await mountOverlay(cleanup, root, { lower: [base], upper: join(dir, 'upper'), work: join(dir, 'work') })
-  return root
-}
-
 async function runPlain(root: string, names: readonly string[]): Promise<number> {
-  const { stdout } = await exec(['unshare', '--mount', '--propagation', 'private', 'sh', '-euc', PLAIN, 'plain', root, ...names])
+  // The plain way, as people write it by hand.
+  const { stdout } = await inChroot(root, ['chroot', root, 'apt-get', 'install', '-y', ...names])
   return newlyInstalled(stdout)
 }
 
