@@ -29,6 +29,7 @@ import type { ExecResult } from '../system/exec.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, sourcesNameKeyrings, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
+import { hostTools, makeMountFolders } from './host-tools.ts'
 import { CommandFailure } from './describe.ts'
 
 /** Settings for every apt-get run: fast, quiet, non-interactive, and keeping what it downloads. */
@@ -97,7 +98,13 @@ export async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache)
     const config = await mkdtemp(join(ctx.scratch, 'apt-'))
     undo.defer(`remove ${config}`, () => rm(config, { recursive: true, force: true }))
     await writeFile(join(config, 'apt.conf'), await hostAptConfig(ctx.root, ctx.arch))
-    const onHost = { binds: [...binds, { source: config, target: HOST_APT_DIR, readOnly: true }], env: { ...APT_ENV, APT_CONFIG: `${ctx.root}${HOST_APT_DIR}/apt.conf` }, onHost: true }
+    const tools = await hostTools(ctx.root)
+    if (tools.use) {
+      await makeMountFolders(ctx.root, tools.folders, undo)
+      ctx.info(`maintainer scripts run this host's ${tools.native.join(', ')} (the image's own versions), the rest emulated${tools.emulated.length ? `; emulated too: ${tools.emulated.join('; ')}` : ''}`)
+    } else ctx.info(`maintainer scripts run emulated: ${tools.why}`)
+    const scripts = tools.use ? tools.binds : []
+    const onHost = { binds: [...binds, { source: config, target: HOST_APT_DIR, readOnly: true }, ...scripts], env: { ...APT_ENV, APT_CONFIG: `${ctx.root}${HOST_APT_DIR}/apt.conf` }, onHost: true }
     const imageUpdate = await sourcesNameKeyrings(ctx.root)
     const apt: Apt = (args) => ctx.run(['apt-get', ...APT_OPTIONS, ...args], args[0] === 'update' && imageUpdate ? { binds, env: APT_ENV } : onHost)
     await use(apt, cache)

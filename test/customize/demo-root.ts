@@ -91,6 +91,8 @@ export interface StepsOnDemo {
   step(fields: Record<string, unknown>): ReturnType<typeof runStep>
   /** A path inside the demo root. */
   inImage(path: string): string
+  /** A fresh layer (and no messages) within a test, as before each test. */
+  reset(): Promise<void>
 }
 
 /** Registers the suite's hooks: mount the demo root once, a fresh layer before each test, all undone after. */
@@ -110,14 +112,16 @@ export function stepsOnDemo(suite: Test, release: DemoRelease = 'bookworm'): Ste
     for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
     await rm(host, { recursive: true, force: true })
   })
-  suite.before.each(async () => {
+  const reset = async () => {
     await demo.reset()
     infos.length = 0
-  })
+  }
+  suite.before.each(reset)
   return {
     host: () => host,
     infos,
     step: (fields) => runStep({ index: 0, at, ...fields } as CustomizeStep, ctx),
     inImage: (path) => join(demo.root, path),
+    reset,
   }
 }
