@@ -13,7 +13,8 @@
  *   a foreign architecture: apt reads the image's configuration, sources, lists and dpkg status
  *   (`Dir` is the image's root, `APT::Architecture` the image's), resolves and downloads natively,
  *   and runs the image's own dpkg inside the root (`DPkg::Chroot-Directory`), so that unpacking,
- *   maintainer scripts and triggers are the image's own, under emulation. apt under emulation spent
+ *   maintainer scripts and triggers are the image's own, under emulation (but for the shell and core
+ *   programs of this host's that are the image's versions: host-tools.ts). apt under emulation spent
  *   seconds of CPU loading its package cache alone, and tens of seconds on `apt-get update`. The
  *   lists are verified with the image's keys (`Dir::Etc::Trusted` is in the image); where the
  *   image's sources name a keyring by its path (`Signed-By:`, which this host's apt would look up
