@@ -16,15 +16,18 @@ import { bootAndRoot, readPartitionTable } from '../src/system/partitions.ts'
  * namespace of its own so that nothing leaks; then `argv`, a `chroot <root> …` or a host program,
  * with apt's non-interactive environment.
  */
-const ENTER = `root=$1; shift
+const ENTER = `root=$1; binds=$2; shift 2
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 cat /etc/resolv.conf > "$root/etc/resolv.conf"
+printf '%s' "$binds" | while IFS=' ' read -r source target; do mount --bind "$source" "$root$target"; mount -o remount,bind,ro "$root$target"; done
 exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"`
 
-export function inChroot(root: string, argv: readonly string[]): Promise<ExecResult> {
-  return exec(['unshare', '--mount', '--propagation', 'private', 'sh', '-euc', ENTER, 'enter', root, ...argv])
+/** `binds`: host files or folders mounted read-only over paths of the root (which must exist) for this command. */
+export function inChroot(root: string, argv: readonly string[], binds: readonly (readonly [string, string])[] = []): Promise<ExecResult> {
+  const list = binds.map(([source, target]) => `${source} ${target}\n`).join('')
+  return exec(['unshare', '--mount', '--propagation', 'private', 'sh', '-euc', ENTER, 'enter', root, list, ...argv])
 }
 
 /** The image's root partition, read-only at `<work>/base`. */
