@@ -30,7 +30,7 @@ import type { ExecResult } from '../system/exec.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { cacheBinds, listsFreshFor, lockCache, markListsFetched, openAptCache, sourcesNameKeyrings, type AptCache } from './apt-cache.ts'
 import type { StepContext } from './context.ts'
-import { hostTools, makeMountFolders } from './host-tools.ts'
+import { hostTools, makeMountFolders, toolBinds, touchedPackages } from './host-tools.ts'
 import { CommandFailure } from './describe.ts'
 
 /** Settings for every apt-get run: fast, quiet, non-interactive, and keeping what it downloads. */
@@ -100,14 +100,22 @@ export async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache)
     undo.defer(`remove ${config}`, () => rm(config, { recursive: true, force: true }))
     await writeFile(join(config, 'apt.conf'), await hostAptConfig(ctx.root, ctx.arch))
     const tools = await hostTools(ctx.root)
-    if (tools.use) {
-      await makeMountFolders(ctx.root, tools.folders, undo)
-      ctx.info(`maintainer scripts run this host's ${tools.native.join(', ')} (the image's own versions), the rest emulated${tools.emulated.length ? `; emulated too: ${tools.emulated.join('; ')}` : ''}`)
-    } else ctx.info(`maintainer scripts run emulated: ${tools.why}`)
-    const scripts = tools.use ? tools.binds : []
-    const onHost = { binds: [...binds, { source: config, target: HOST_APT_DIR, readOnly: true }, ...scripts], env: { ...APT_ENV, APT_CONFIG: `${ctx.root}${HOST_APT_DIR}/apt.conf` }, onHost: true }
+    if (tools.use) await makeMountFolders(ctx.root, tools.folders, undo)
+    else ctx.info(`maintainer scripts run emulated: ${tools.why}`)
+    const onHost = { binds: [...binds, { source: config, target: HOST_APT_DIR, readOnly: true }], env: { ...APT_ENV, APT_CONFIG: `${ctx.root}${HOST_APT_DIR}/apt.conf` }, onHost: true }
     const imageUpdate = await sourcesNameKeyrings(ctx.root)
-    const apt: Apt = (args) => ctx.run(['apt-get', ...APT_OPTIONS, ...args], args[0] === 'update' && imageUpdate ? { binds, env: APT_ENV } : onHost)
+    const apt: Apt = async (args) => {
+      if (args[0] === 'update') return ctx.run(['apt-get', ...APT_OPTIONS, ...args], imageUpdate ? { binds, env: APT_ENV } : onHost)
+      if (!tools.use) return ctx.run(['apt-get', ...APT_OPTIONS, ...args], onHost)
+      // What the run would change, asked first (natively, no dpkg run): those packages' programs stay the image's.
+      const touched = touchedPackages((await ctx.run(['apt-get', ...APT_OPTIONS, '--simulate', ...args], onHost)).stdout)
+      const changed = tools.native.filter((entry) => touched.has(entry.split(' ')[0]!))
+      const native = tools.native.filter((entry) => !changed.includes(entry))
+      const emulated = [...tools.emulated, ...changed.map((entry) => `this run changes ${entry.split(' ')[0]}`)]
+      const scripts = toolBinds(tools, touched)
+      ctx.info(scripts.length ? `maintainer scripts run this host's ${native.join(', ')} (the image's own versions), the rest emulated${emulated.length ? `; emulated too: ${emulated.join('; ')}` : ''}` : `maintainer scripts run emulated: ${emulated.join('; ')}`)
+      return ctx.run(['apt-get', ...APT_OPTIONS, ...args], { ...onHost, binds: [...onHost.binds, ...scripts] })
+    }
     await use(apt, cache)
   } finally {
     const errors = await undo.run()

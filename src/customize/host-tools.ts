@@ -12,7 +12,8 @@
  * 87 s, and the tree it made equal to the emulated one (dpkg's and update-alternatives' logs and
  * ldconfig's aux-cache aside, which differ between any two runs).
  *
- * A package whose version differs keeps the image's programs (emulated); a host without dpkg, a
+ * A package whose version differs keeps the image's programs (emulated), and so does one the apt
+ * run itself installs, upgrades or removes (dpkg cannot replace a program mounted over); a host without dpkg, a
  * host that is not x86-64, or an image that has those library paths itself: everything stays
  * emulated. The step says which, and why. `PIBAKE_HOST_TOOLS=0`
  * turns it off. Programs that tell the machine apart stay the image's: `uname` and `arch` report
@@ -35,7 +36,10 @@ const X64_FOLDERS = ['/lib64', '/usr/lib/x86_64-linux-gnu'] as const
 export type HostTools =
   | {
       readonly use: true
-      readonly binds: readonly Bind[]
+      /** Each package's programs, mounted over the image's. */
+      readonly programs: ReadonlyMap<string, readonly Bind[]>
+      /** The host's loader and libraries, which those programs need. */
+      readonly libraries: readonly Bind[]
       readonly folders: readonly string[]
       /** The packages whose programs are this host's, with their (common) versions. */
       readonly native: readonly string[]
@@ -61,25 +65,44 @@ export async function hostTools(root: string, hostArch: string = process.arch, e
   const same = HOST_TOOL_PACKAGES.filter((name) => host.has(name) && host.get(name) === image.get(name))
   const emulated = HOST_TOOL_PACKAGES.filter((name) => !same.includes(name)).map((name) => `the image's ${name} is ${image.get(name) ?? 'not installed'}, this host's ${host.get(name) ?? 'not installed'}`)
   if (!same.length) return { use: false, why: emulated.join('; ') }
-  const binds: Bind[] = []
-  const { stdout } = await exec(['dpkg-query', '--listfiles', ...same])
-  const programs = new Set(stdout.split('\n').filter((path) => /^\/(usr\/)?s?bin\/[^/]+$/.test(path)))
+  const programs = new Map<string, Bind[]>()
   const done = new Set<string>()
-  for (const listed of programs) {
-    const name = listed.slice(listed.lastIndexOf('/') + 1)
-    if (IMAGE_ONLY.has(name) || done.has(name)) continue
-    const source = await realpath(listed).catch(() => undefined)
-    if (!source || !(await isFile(source))) continue
-    for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
-      // The image's own program of that name, a file (sh, a link to dash, goes with dash).
-      if (!(await isFile(await resolveInRoot(root, `${dir}/${name}`)))) continue
-      binds.push({ source, target: `${dir}/${name}`, readOnly: true })
-      done.add(name)
-      break
+  for (const pkg of same) {
+    const binds: Bind[] = []
+    const { stdout } = await exec(['dpkg-query', '--listfiles', pkg])
+    for (const listed of new Set(stdout.split('\n').filter((path) => /^\/(usr\/)?s?bin\/[^/]+$/.test(path)))) {
+      const name = listed.slice(listed.lastIndexOf('/') + 1)
+      if (IMAGE_ONLY.has(name) || done.has(name)) continue
+      const source = await realpath(listed).catch(() => undefined)
+      if (!source || !(await isFile(source))) continue
+      for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
+        // The image's own program of that name, a file (sh, a link to dash, goes with dash).
+        if (!(await isFile(await resolveInRoot(root, `${dir}/${name}`)))) continue
+        binds.push({ source, target: `${dir}/${name}`, readOnly: true })
+        done.add(name)
+        break
+      }
     }
+    programs.set(pkg, binds)
   }
-  for (const folder of X64_FOLDERS) binds.push({ source: await realpath(folder), target: folder, readOnly: true })
-  return { use: true, binds, folders: X64_FOLDERS, native: same.map((name) => `${name} ${host.get(name)}`), emulated }
+  const libraries: Bind[] = []
+  for (const folder of X64_FOLDERS) libraries.push({ source: await realpath(folder), target: folder, readOnly: true })
+  return { use: true, programs, libraries, folders: X64_FOLDERS, native: same.map((name) => `${name} ${host.get(name)}`), emulated }
+}
+
+/**
+ * The binds for an apt run that installs, upgrades or removes the packages `touched` (from its
+ * simulation): dpkg cannot replace a program something is mounted over, so a package the run
+ * changes keeps the image's programs. Empty when no package's programs are left to mount.
+ */
+export function toolBinds(tools: HostTools & { use: true }, touched: ReadonlySet<string>): Bind[] {
+  const programs = [...tools.programs].filter(([pkg]) => !touched.has(pkg)).flatMap(([, binds]) => binds)
+  return programs.length ? [...programs, ...tools.libraries] : []
+}
+
+/** The packages an `apt-get -s` run would install, upgrade or remove (its `Inst`, `Remv` and `Purg` lines; `:arch` dropped). */
+export function touchedPackages(simulation: string): Set<string> {
+  return new Set([...simulation.matchAll(/^(?:Inst|Remv|Purg) ([^\s:]+)/gm)].map((m) => m[1]!))
 }
 
 /**

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { HOST_TOOL_PACKAGES, hostTools } from '../../src/customize/host-tools.ts'
+import { HOST_TOOL_PACKAGES, hostTools, toolBinds, touchedPackages } from '../../src/customize/host-tools.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { exec } from '../../src/system/exec.ts'
 import { stepsOnDemo } from './demo-root.ts'
@@ -71,10 +71,16 @@ test('the same versions: binds for the image programs it has, uname kept, the li
     const tools = await hostTools(root, 'x64', {})
     assert.ok(tools.use, JSON.stringify(tools))
     if (!tools.use) return
-    const targets = tools.binds.map((bind) => bind.target).sort()
+    const binds = toolBinds(tools, new Set())
+    const targets = binds.map((bind) => bind.target).sort()
     assert.equal(targets, ['/lib64', '/usr/bin/dash', '/usr/bin/find', '/usr/bin/grep', '/usr/bin/ls', '/usr/bin/sed', '/usr/lib/x86_64-linux-gnu'], 'only programs the image has; never uname')
-    assert.ok(tools.binds.every((bind) => bind.readOnly))
+    assert.ok(binds.every((bind) => bind.readOnly))
     assert.equal(tools.emulated, [])
+    // dpkg cannot replace a program mounted over: a run that upgrades coreutils keeps the image's.
+    const upgrading = toolBinds(tools, new Set(['coreutils', 'openssh-server']))
+    assert.not.ok(upgrading.some((bind) => bind.target === '/usr/bin/ls'))
+    assert.ok(upgrading.some((bind) => bind.target === '/usr/bin/dash'))
+    assert.equal(toolBinds(tools, new Set(HOST_TOOL_PACKAGES)), [], 'nothing left to mount: not even the libraries')
 
     assert.equal(await hostTools(root, 'x64', { PIBAKE_HOST_TOOLS: '0' }), { use: false, why: 'PIBAKE_HOST_TOOLS=0' })
     assert.equal(await hostTools(root, 'arm64', {}), { use: false, why: 'this host is arm64, not x86-64' })
@@ -88,8 +94,9 @@ test('the same versions: binds for the image programs it has, uname kept, the li
     const tools = await hostTools(other, 'x64', {})
     assert.ok(tools.use)
     if (!tools.use) return
-    assert.not.ok(tools.binds.some((bind) => bind.target === '/usr/bin/ls'), 'coreutils of another version stays the image\'s')
-    assert.ok(tools.binds.some((bind) => bind.target === '/usr/bin/dash'))
+    const binds = toolBinds(tools, new Set())
+    assert.not.ok(binds.some((bind) => bind.target === '/usr/bin/ls'), 'coreutils of another version stays the image\'s')
+    assert.ok(binds.some((bind) => bind.target === '/usr/bin/dash'))
     assert.equal(tools.emulated, [`the image's coreutils is 9.7-3, this host's ${versions.coreutils}`])
   } finally {
     await rm(other, { recursive: true, force: true })
@@ -102,6 +109,18 @@ test('the same versions: binds for the image programs it has, uname kept, the li
   } finally {
     await rm(none, { recursive: true, force: true })
   }
+})
+
+test('the packages an apt simulation installs, upgrades or removes', () => {
+  const simulation = [
+    'NOTE: This is only a simulation!',
+    'Inst coreutils [9.1-1] (9.1-2 Debian:12.9/stable [arm64])',
+    'Inst libfoo1:arm64 (1.0-1 Debian:12.9/stable [arm64])',
+    'Remv dphys-swapfile [20100506-7.1]',
+    'Purg sed [4.9-1]',
+    'Conf coreutils (9.1-2 Debian:12.9/stable [arm64])',
+  ].join('\n')
+  assert.equal([...touchedPackages(simulation)].sort(), ['coreutils', 'dphys-swapfile', 'libfoo1', 'sed'])
 })
 
 test.run()
