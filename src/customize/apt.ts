@@ -109,12 +109,9 @@ export async function withApt(ctx: StepContext, use: (apt: Apt, cache: AptCache)
       if (!tools.use) return ctx.run(['apt-get', ...APT_OPTIONS, ...args], onHost)
       // What the run would change, asked first (natively, no dpkg run): those packages' programs stay the image's.
       const touched = touchedPackages((await ctx.run(['apt-get', ...APT_OPTIONS, '--simulate', ...args], onHost)).stdout)
-      const changed = tools.native.filter((entry) => touched.has(entry.split(' ')[0]!))
-      const native = tools.native.filter((entry) => !changed.includes(entry))
-      const emulated = [...tools.emulated, ...changed.map((entry) => `this run changes ${entry.split(' ')[0]}`)]
       const scripts = toolBinds(tools, touched)
-      ctx.info(scripts.length ? `maintainer scripts run this host's ${native.join(', ')} (the image's own versions), the rest emulated${emulated.length ? `; emulated too: ${emulated.join('; ')}` : ''}` : `maintainer scripts run emulated: ${emulated.join('; ')}`)
-      return ctx.run(['apt-get', ...APT_OPTIONS, ...args], { ...onHost, binds: [...onHost.binds, ...scripts] })
+      ctx.info(scripts.message)
+      return ctx.run(['apt-get', ...APT_OPTIONS, ...args], { ...onHost, binds: [...onHost.binds, ...scripts.binds] })
     }
     await use(apt, cache)
   } finally {

@@ -41,8 +41,8 @@ export type HostTools =
       /** The host's loader and libraries, which those programs need. */
       readonly libraries: readonly Bind[]
       readonly folders: readonly string[]
-      /** The packages whose programs are this host's, with their (common) versions. */
-      readonly native: readonly string[]
+      /** The version (the host's and the image's) of each package whose programs are this host's. */
+      readonly versions: ReadonlyMap<string, string>
       /** Why each other package's programs stay the image's. */
       readonly emulated: readonly string[]
     }
@@ -87,17 +87,24 @@ export async function hostTools(root: string, hostArch: string = process.arch, e
   }
   const libraries: Bind[] = []
   for (const folder of X64_FOLDERS) libraries.push({ source: await realpath(folder), target: folder, readOnly: true })
-  return { use: true, programs, libraries, folders: X64_FOLDERS, native: same.map((name) => `${name} ${host.get(name)}`), emulated }
+  return { use: true, programs, libraries, folders: X64_FOLDERS, versions: new Map(same.map((name) => [name, host.get(name)!])), emulated }
 }
 
 /**
  * The binds for an apt run that installs, upgrades or removes the packages `touched` (from its
- * simulation): dpkg cannot replace a program something is mounted over, so a package the run
- * changes keeps the image's programs. Empty when no package's programs are left to mount.
+ * simulation), and the line that says what runs natively: dpkg cannot replace a program something
+ * is mounted over, so a package the run changes keeps the image's programs. No binds when no
+ * package's programs are left to mount.
  */
-export function toolBinds(tools: HostTools & { use: true }, touched: ReadonlySet<string>): Bind[] {
-  const programs = [...tools.programs].filter(([pkg]) => !touched.has(pkg)).flatMap(([, binds]) => binds)
-  return programs.length ? [...programs, ...tools.libraries] : []
+export function toolBinds(tools: HostTools & { use: true }, touched: ReadonlySet<string>): { binds: Bind[]; message: string } {
+  const kept = [...tools.programs.keys()].filter((pkg) => !touched.has(pkg))
+  const emulated = [...tools.emulated, ...[...tools.programs.keys()].filter((pkg) => touched.has(pkg)).map((pkg) => `this run changes ${pkg}`)]
+  if (!kept.length) return { binds: [], message: `maintainer scripts run emulated: ${emulated.join('; ')}` }
+  const native = kept.map((pkg) => `${pkg} ${tools.versions.get(pkg)}`).join(', ')
+  return {
+    binds: [...kept.flatMap((pkg) => tools.programs.get(pkg) ?? []), ...tools.libraries],
+    message: `maintainer scripts run this host's ${native} (the image's own versions), the rest emulated${emulated.length ? `; emulated too: ${emulated.join('; ')}` : ''}`,
+  }
 }
 
 /** The packages an `apt-get -s` run would install, upgrade or remove (its `Inst`, `Remv` and `Purg` lines; `:arch` dropped). */

@@ -71,16 +71,20 @@ test('the same versions: binds for the image programs it has, uname kept, the li
     const tools = await hostTools(root, 'x64', {})
     assert.ok(tools.use, JSON.stringify(tools))
     if (!tools.use) return
-    const binds = toolBinds(tools, new Set())
+    const { binds, message } = toolBinds(tools, new Set())
+    assert.is(message, `maintainer scripts run this host's ${HOST_TOOL_PACKAGES.map((name) => `${name} ${versions[name]}`).join(', ')} (the image's own versions), the rest emulated`)
     const targets = binds.map((bind) => bind.target).sort()
     assert.equal(targets, ['/lib64', '/usr/bin/dash', '/usr/bin/find', '/usr/bin/grep', '/usr/bin/ls', '/usr/bin/sed', '/usr/lib/x86_64-linux-gnu'], 'only programs the image has; never uname')
     assert.ok(binds.every((bind) => bind.readOnly))
     assert.equal(tools.emulated, [])
     // dpkg cannot replace a program mounted over: a run that upgrades coreutils keeps the image's.
     const upgrading = toolBinds(tools, new Set(['coreutils', 'openssh-server']))
-    assert.not.ok(upgrading.some((bind) => bind.target === '/usr/bin/ls'))
-    assert.ok(upgrading.some((bind) => bind.target === '/usr/bin/dash'))
-    assert.equal(toolBinds(tools, new Set(HOST_TOOL_PACKAGES)), [], 'nothing left to mount: not even the libraries')
+    assert.not.ok(upgrading.binds.some((bind) => bind.target === '/usr/bin/ls'))
+    assert.ok(upgrading.binds.some((bind) => bind.target === '/usr/bin/dash'))
+    assert.match(upgrading.message, /; emulated too: this run changes coreutils$/)
+    const all = toolBinds(tools, new Set(HOST_TOOL_PACKAGES))
+    assert.equal(all.binds, [], 'nothing left to mount: not even the libraries')
+    assert.match(all.message, /^maintainer scripts run emulated: this run changes dash; /)
 
     assert.equal(await hostTools(root, 'x64', { PIBAKE_HOST_TOOLS: '0' }), { use: false, why: 'PIBAKE_HOST_TOOLS=0' })
     assert.equal(await hostTools(root, 'arm64', {}), { use: false, why: 'this host is arm64, not x86-64' })
@@ -94,7 +98,7 @@ test('the same versions: binds for the image programs it has, uname kept, the li
     const tools = await hostTools(other, 'x64', {})
     assert.ok(tools.use)
     if (!tools.use) return
-    const binds = toolBinds(tools, new Set())
+    const { binds } = toolBinds(tools, new Set())
     assert.not.ok(binds.some((bind) => bind.target === '/usr/bin/ls'), 'coreutils of another version stays the image\'s')
     assert.ok(binds.some((bind) => bind.target === '/usr/bin/dash'))
     assert.equal(tools.emulated, [`the image's coreutils is 9.7-3, this host's ${versions.coreutils}`])
