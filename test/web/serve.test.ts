@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { chmod, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises'
 import { request } from 'node:http'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -104,7 +104,7 @@ test('the move button moves a node: the published TFTP link and dnsmasq.conf fol
 })
 
 test('the rollback button switches current and every node back, on disk', async () => {
-  await page.goto(`${serving.url}recipes/workers`)
+  await buildsPageWithChanges('workers', second)
   assert.is(await page.locator('tr.build').count(), 2)
   assert.match(await page.locator(`tr.build[data-build="${second}"] .changes`).textContent() ?? '', /1 added, 0 removed, [1-9]\d* changed files/)
   await shot('builds')
@@ -124,6 +124,21 @@ test('the rollback button switches current and every node back, on disk', async 
   assert.is(await linkOf(NODES.w1.mac), `builds/workers/${first}/dc-a6-32-00-61-01`)
   assert.is((await readRecord(site(), 'workers'))!.live, first)
 })
+
+/**
+ * Opens a recipe's builds page until it shows what `build` changed: the server snapshots each
+ * published demo tree once (seconds of work) and says meanwhile that it is being computed.
+ */
+async function buildsPageWithChanges(recipe: string, build: string): Promise<void> {
+  const cell = page.locator(`tr.build[data-build="${build}"] td`).nth(5)
+  for (let tries = 0; ; tries++) {
+    await page.goto(`${serving.url}recipes/${recipe}`)
+    const text = await cell.textContent() ?? ''
+    if (!text.includes('being computed')) return
+    assert.ok(tries < 600, `the changes of ${build} were still being computed after ${tries} tries`)
+    await sleep(500)
+  }
+}
 
 test('a move the recipes cannot take is refused with why, and nothing changes', async () => {
   const before = [await readFile(fleets.files.workers, 'utf8'), await readFile(fleets.files.desks, 'utf8'), await dnsmasqConf()]
@@ -149,7 +164,7 @@ test('a move whose build fails puts both recipe files back; the site keeps the n
     await outcome.waitFor({ timeout: 120_000 })
     await shot('move-failed')
     assert.is(await outcome.getAttribute('data-state'), 'failed')
-    assert.match(await outcome.textContent() ?? '', 'tiny.img')
+    assert.match(await outcome.textContent() ?? '', basename(fleets.image.img))
     assert.match(await page.locator('ul.notes').textContent() ?? '', 'the site did not take w2: both recipe files are as they were')
   } finally {
     await rename(aside, fleets.image.img)

@@ -1,19 +1,29 @@
 /**
- * A real site with two published fleets for the web page's tests: recipe files as an administrator
- * keeps them (importing defineRecipe from 'pibake', nodes written as literals), baking a tiny image,
- * both published by build() to the default site of one out folder.
+ * A real site with two published demo fleets for the web page's tests: recipe files as an
+ * administrator keeps them (importing defineRecipe from 'pibake', nodes written as literals) on the
+ * arm64 demo image (built, or reused from out/demo), both published by build() to the default site
+ * of one out folder.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { clean } from '../../src/clean.ts'
-import { makeTinyImage, type TinyImage } from '../helpers/tiny-image.ts'
+import { buildDemoImage } from '../../src/demo/build.ts'
+import { fileSha256 } from '../../src/stages/image.ts'
+
+const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
+
+/** The demo image as the recipes name it: a link of out/demo's raw image in the test's folder, and its sha256. */
+export interface FleetImage {
+  readonly img: string
+  readonly sha256: string
+}
 
 export interface Fleets {
   readonly dir: string
   readonly out: string
   readonly publish: string
-  readonly image: TinyImage
+  readonly image: FleetImage
   readonly files: { readonly workers: string; readonly desks: string }
   /** Writes a file into a recipe's overlay (rootfs/…), so that its next build differs. */
   overlay(recipe: 'workers' | 'desks', path: string, content: string): Promise<void>
@@ -28,8 +38,8 @@ export const NODES = {
 
 export async function makeFleets(): Promise<Fleets> {
   const dir = await mkdtemp(join(tmpdir(), 'pibake-web-'))
-  const image = await makeTinyImage(join(dir, 'image'))
   const out = join(dir, 'out')
+  const image = await fleetImage(dir, out)
   const overlay = async (recipe: string, path: string, content: string) => {
     const file = join(dir, 'overlays', recipe, 'rootfs', path)
     await mkdir(join(file, '..'), { recursive: true })
@@ -55,7 +65,7 @@ export async function makeFleets(): Promise<Fleets> {
   }
 }
 
-async function writeRecipe(dir: string, image: TinyImage, name: string, nodes: readonly (typeof NODES)[keyof typeof NODES][]): Promise<string> {
+async function writeRecipe(dir: string, image: FleetImage, name: string, nodes: readonly (typeof NODES)[keyof typeof NODES][]): Promise<string> {
   await mkdir(join(dir, 'recipes'), { recursive: true })
   const file = join(dir, 'recipes', `${name}.ts`)
   const entries = nodes.map((n) => `    { hostname: '${n.hostname}', mac: '${n.mac}', ip: '${n.ip}', model: '${n.model}' },`).join('\n')
@@ -80,4 +90,19 @@ ${entries}
 `,
   )
   return file
+}
+
+/**
+ * A hard link (a copy on another file system) of the arm64 demo image in `<dir>/image/`: a test may
+ * rename it away to make a build fail without touching out/demo.
+ */
+async function fleetImage(dir: string, out: string): Promise<FleetImage> {
+  const demo = await buildDemoImage({ arch: 'arm64', outDir: DEMO_DIR })
+  const img = join(dir, 'image', basename(demo.img))
+  await mkdir(join(dir, 'image'), { recursive: true })
+  await link(demo.img, img).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV') throw error
+    return copyFile(demo.img, img)
+  })
+  return { img, sha256: await fileSha256(img, join(out, 'cache/checksums.json')) }
 }
