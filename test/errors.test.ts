@@ -29,6 +29,23 @@ test('exec failure names the command, its status and the tail of stderr', async 
   }
 })
 
+test('a command stopped by Ctrl-C or by pibake says so, without the hint for a failure', async () => {
+  const stopped = async (argv: string[], signal?: AbortSignal) => {
+    const error = await exec(argv, { hint: 'check the mirror', ...(signal ? { signal } : {}) }).then(() => undefined, (e: unknown) => e)
+    assert.instance(error, CommandError)
+    return error as CommandError
+  }
+  const byCtrlC = await stopped(['sh', '-c', 'echo "Interrupt caught" >&2; exit 130'])
+  assert.match(byCtrlC.message, /exited 130\n\s+was interrupted\n\s+Interrupt caught/)
+  assert.is(byCtrlC.hint, undefined)
+  assert.is((await stopped(['sh', '-c', 'kill -INT $$; sleep 5'])).hint, undefined, 'killed by SIGINT')
+  const controller = new AbortController()
+  setTimeout(() => controller.abort(), 200)
+  const cancelled = await stopped(['sleep', '10'], controller.signal)
+  assert.match(cancelled.message, 'was cancelled')
+  assert.is(cancelled.hint, undefined)
+})
+
 test('exec sends output to a file without keeping it in memory, however large', async () => {
   const { mkdtemp, stat, rm } = await import('node:fs/promises')
   const dir = await mkdtemp('/tmp/pibake-exec-')

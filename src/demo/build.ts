@@ -104,7 +104,10 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
       onLine(`demo image ${arch}: ${options.force ? 'forced rebuild' : `building (changed: ${changes.join(', ')})`}`)
     }
     await checkDemoHost(arch)
-    return await build(paths, manifest, { signal: options.signal, onLine })
+    return await build(paths, manifest, { signal: options.signal, onLine }).catch((error: unknown) => {
+      // Stopped by a signal: say that (InterruptedError), not how the program it stopped ended.
+      throw options.signal?.aborted && options.signal.reason instanceof Error ? options.signal.reason : error
+    })
   } finally {
     await lock[Symbol.asyncDispose]()
   }

@@ -61,10 +61,12 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
   const stderr = String(result.stderr ?? '')
   const ok = result.exitCode !== undefined && (result.exitCode === 0 || options.okCodes?.includes(result.exitCode))
   if (!ok || result.isCanceled) {
-    const reason = result.isCanceled ? 'was cancelled' : undefined
+    // Stopped rather than failed (by pibake, or by Ctrl-C reaching its whole process group): the
+    // hint for a failure would send the user after a fault there is not.
+    const interrupted = result.isCanceled || result.signal === 'SIGINT' || result.signal === 'SIGTERM' || result.exitCode === 130
+    const reason = result.isCanceled ? 'was cancelled' : interrupted ? 'was interrupted' : undefined
     const tail = lastLines(stderr || stdout || (result.cause instanceof Error ? result.cause.message : ''), TAIL_LINES)
-    const error = new CommandError(argv, result.exitCode, reason ? `${reason}\n${tail}` : tail, options.hint)
-    throw error
+    throw new CommandError(argv, result.exitCode, reason ? `${reason}\n${tail}` : tail, interrupted ? undefined : options.hint)
   }
   return { stdout, stderr, exitCode: result.exitCode ?? 0 }
 }
