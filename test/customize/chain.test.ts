@@ -55,7 +55,7 @@ function sameTree(a: Snapshot, b: Snapshot): void {
 
 test.before(async () => {
   await freshOut(OUT)
-  project = await recipeProject(NAME, 'arm64', STEPS, MAC, OUT)
+  project = await recipeProject(NAME, 'arm64', STEPS, { mac: MAC, out: OUT })
 })
 test.after(async () => {
   await project?.remove()

@@ -73,8 +73,8 @@ export async function mountDemoRoot(arch: 'arm64' | 'armhf', release: DemoReleas
  * A snapshot of the demo image's root (as snapshotImage takes one), where a loop device that another
  * program's mount namespace keeps busy after the detach is a note rather than a failure.
  */
-export async function snapshotDemoRoot(arch: 'arm64' | 'armhf'): Promise<Snapshot> {
-  const demo = await mountDemoRoot(arch)
+export async function snapshotDemoRoot(arch: 'arm64' | 'armhf', release: DemoRelease = 'bookworm'): Promise<Snapshot> {
+  const demo = await mountDemoRoot(arch, release)
   try {
     return await takeSnapshot(demo.base)
   } finally {

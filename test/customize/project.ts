@@ -3,13 +3,16 @@
  * that steps have recipe lines), beside the files its steps copy and run; and an out folder whose
  * apt cache and decompressed images outlive test runs, while everything else starts afresh.
  */
+import type { Test } from 'uvu'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
+import type { Diff } from '../../src/snapshot/index.ts'
 import { fileSha256 } from '../../src/stages/image.ts'
+import type { DemoRelease } from '../../src/demo/build.ts'
 import { REPO, demoImage } from './demo-root.ts'
 
 export const OUT = join(REPO, 'out/test-customize')
@@ -40,15 +43,24 @@ export async function freshOut(out = OUT): Promise<void> {
   await rm(join(out, 'cache/images'), { recursive: true, force: true })
 }
 
-/**
- * `steps` is the source text of the customize list's items, one step per line or more. The recipe
- * has one node with the MAC `mac` (its TFTP folder is `publish/tftp/<mac with dashes>`), named and
- * addressed after it: the recipes of these tests share one site, where a node belongs to one recipe.
- * `out` is the out folder its builds use (default OUT, shared by the suites that share its site).
- */
-export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, mac = 'dc:a6:32:00:00:01', out = OUT): Promise<RecipeProject> {
+export interface ProjectOptions {
+  /**
+   * The recipe's one node's MAC (its TFTP folder is `publish/tftp/<mac with dashes>`); the node is
+   * named and addressed after it: the recipes of these tests share one site, where a node belongs to
+   * one recipe. Default dc:a6:32:00:00:01.
+   */
+  readonly mac?: string
+  /** The out folder its builds use (default OUT, shared by the suites that share its site). */
+  readonly out?: string
+  /** The demo image's release (default bookworm). */
+  readonly release?: DemoRelease
+}
+
+/** `steps` is the source text of the customize list's items, one step per line or more. */
+export async function recipeProject(name: string, arch: 'arm64' | 'armhf', steps: string, options: ProjectOptions = {}): Promise<RecipeProject> {
+  const { mac = 'dc:a6:32:00:00:01', out = OUT, release = 'bookworm' } = options
   // The demo's raw .img (not its .xz): no 1.7 GB decompressed copy per demo image in the cache.
-  const image = (await demoImage(arch)).img
+  const image = (await demoImage(arch, release)).img
   const sha256 = await fileSha256(image, join(out, 'cache/checksums.json'))
   const dir = await mkdtemp(join(tmpdir(), `pibake-${name}-`))
   await mkdir(join(dir, 'files'), { recursive: true })
@@ -123,4 +135,35 @@ export { leftBehind } from '../helpers/leftovers.ts'
 /** Stage statuses from a build's plan event. */
 export function statuses(events: readonly BuildEvent[]): Record<string, string> {
   return Object.fromEntries(events.flatMap((e) => (e.type === 'plan' ? e.stages.map((s) => [s.name, s.status]) : [])))
+}
+
+/**
+ * Registers a build suite's hooks: a fresh OUT before (freshOut), and the recipe projects pushed to
+ * the returned list removed after.
+ */
+export function projectsOf(suite: Test): RecipeProject[] {
+  const projects: RecipeProject[] = []
+  suite.before(() => freshOut())
+  suite.after(async () => {
+    for (const project of projects) await project.remove()
+  })
+  return projects
+}
+
+/** Traces the chroot machinery would leave: policy-rc.d, resolv.conf or ld.so.preload not as in the image, qemu, apt lists or archives, host libraries, runtime folders. */
+const MACHINERY = /policy-rc\.d|^\/etc\/resolv\.conf$|^\/etc\/ld\.so\.preload|qemu|pibake-aside|^\/var\/lib\/apt\/lists|^\/var\/cache\/apt|^\/(run|tmp|proc|sys|dev)\/|^\/lib64|^\/usr\/lib\/x86_64/
+/** What a package install may legitimately change outside the packages' own files. */
+const PACKAGE_STATE = [/^\/var\/lib\/dpkg\//, /^\/var\/lib\/systemd\/deb-systemd-helper-/, /^\/var\/lib\/apt\/extended_states$/, /^\/var\/log\/(apt|dpkg|alternatives)/, /^\/var\/cache\/debconf\//, /^\/etc\/ld\.so\.cache$/]
+/** Mount points the netboot stage adds for its tmpfs. */
+const NETBOOT = [/^\/var\/lib\/dhcp(cd)?$/]
+
+/**
+ * Of the paths a build changed from the image (`diff`, the image's root against the published
+ * one): the chroot machinery's traces, and what lies outside /usr, /etc, `home`, the package state
+ * and the netboot stage's mount points. A clean customised build has neither.
+ */
+export function strayChanges(diff: Diff, home: string): { readonly machinery: string[]; readonly elsewhere: string[] } {
+  const touched = [...diff.added, ...diff.changed, ...diff.removed].map((c) => c.path)
+  const expected = [/^\/usr\//, /^\/etc\//, new RegExp(`^${home}(/|$)`), ...PACKAGE_STATE, ...NETBOOT]
+  return { machinery: touched.filter((path) => MACHINERY.test(path)), elsewhere: touched.filter((path) => !expected.some((re) => re.test(path))) }
 }
