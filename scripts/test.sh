@@ -42,7 +42,7 @@ prebuild() {
 # For the whole suite, every demo image it uses, before the tests, two at a time: from scratch a
 # build spends most of its time in its packages' scripts under emulation, on one core, so two builds
 # fill two cores. The lanes are balanced by what was measured here from scratch, two builds at a
-# time: trixie arm64 19 min (cloud-init's Python under qemu-aarch64), trixie armhf 10, bookworm 5
+# time: trixie arm64 19 min, trixie armhf 10, bookworm 5
 # each. An image whose manifest matches is reused at once, so with the cache this takes seconds.
 # Given test files build only the images they use, when they use them.
 if (($# == 0)); then
