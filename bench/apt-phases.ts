@@ -31,7 +31,7 @@ import { buildDemoImage } from '../src/demo/build.ts'
 import { diffSnapshots, takeSnapshot } from '../src/snapshot/index.ts'
 import { Cleanup } from '../src/system/cleanup.ts'
 import { exec } from '../src/system/exec.ts'
-import { freshLayer, inChroot, median, mountBase, round1, timed } from './chroot-layers.ts'
+import { freshLayer, inChroot, median, mountBase, round1, timed, undoOnSignal } from './chroot-layers.ts'
 
 const DEFAULT_PACKAGES = ['nfs-common', 'openssh-server', 'less', 'tree', 'rsync', 'curl', 'htop', 'vim-tiny', 'lsof', 'strace']
 
@@ -43,6 +43,7 @@ const repo = join(import.meta.dirname, '..')
 const image = (await buildDemoImage({ arch, outDir: join(repo, 'out/demo') })).img
 const work = await mkdtemp(join(tmpdir(), 'pibake-bench-apt-phases-'))
 const cleanup = new Cleanup()
+undoOnSignal(cleanup)
 cleanup.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }))
 
 const RUNS = ['apt-get', 'emulated dpkg', 'native unpack', '+ host tools'] as const

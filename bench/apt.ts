@@ -34,7 +34,7 @@ import type { BuildEvent } from '../src/pipeline/events.ts'
 import { fileSha256 } from '../src/stages/image.ts'
 import { buildDemoImage } from '../src/demo/build.ts'
 import { Cleanup } from '../src/system/cleanup.ts'
-import { freshLayer, inChroot, median, mountBase, round1, timed } from './chroot-layers.ts'
+import { freshLayer, inChroot, median, mountBase, round1, timed, undoOnSignal } from './chroot-layers.ts'
 
 const DEFAULT_PACKAGES = ['nfs-common', 'openssh-server', 'less', 'tree', 'rsync', 'curl', 'htop', 'vim-tiny', 'lsof', 'strace']
 
@@ -55,6 +55,7 @@ const repo = join(import.meta.dirname, '..')
 const image = values.image ?? (await buildDemoImage({ arch, outDir: join(repo, 'out/demo') })).img
 const work = await mkdtemp(join(tmpdir(), 'pibake-bench-apt-'))
 const cleanup = new Cleanup()
+undoOnSignal(cleanup)
 cleanup.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }))
 const pibake = (recommends: boolean) => (root: string, cache: string) => runPibake(root, cache, packages, recommends)
 const runs: Run[] = [

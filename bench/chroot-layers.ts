@@ -30,6 +30,25 @@ export function inChroot(root: string, argv: readonly string[], binds: readonly 
   return exec(['unshare', '--mount', '--propagation', 'private', 'sh', '-euc', ENTER, 'enter', root, list, ...argv])
 }
 
+/**
+ * Ctrl-C or SIGTERM undoes what `cleanup` holds (the bench's mounts, loop devices and work folder
+ * are in no build's journal, so `pibake clean` would not find them), then exits 130. The programs
+ * a run started get the terminal's Ctrl-C too; one still holding a mount makes its unmount fail,
+ * and that is printed.
+ */
+export function undoOnSignal(cleanup: Cleanup): void {
+  let stopping = false
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    console.error(`\n${signal}: undoing the bench's mounts and loop devices…`)
+    for (const error of await cleanup.run()) console.error(error.message)
+    process.exit(130)
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
 /** The image's root partition, read-only at `<work>/base`. */
 export async function mountBase(cleanup: Cleanup, img: string, work: string): Promise<string> {
   const { root } = bootAndRoot(await readPartitionTable(img), img)
