@@ -47,7 +47,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
     await checkBootFiles(ctx, bootNames, views.boot)
     return { id: live.id, copied: false }
   }
-  const id = newBuildId(key)
+  const id = await unusedBuildId(target, ctx.recipe.name, key)
   const root = await publishRoot(ctx, nfs, views.root, id, live)
   const boot = await publishBoot(ctx, tftp, views.boot, id, live)
   const record: BuildRecord = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString() }
@@ -56,6 +56,23 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   await checkBootFiles(ctx, bootNames, views.boot)
   await nfs.host.files.switchSymlink(join(recipeRoot, 'current'), `builds/${id}`)
   return { id, copied: true, root, boot }
+}
+
+/**
+ * A new build's id, named by this second and its content: the next free second when a build of
+ * that name is already on the NFS or the boot server. Builds of the same recipe with the same
+ * content a second apart (one, another, the first again, as fast as a small image goes) would
+ * otherwise share an id, and renaming the new tree onto the old one fails.
+ */
+export async function unusedBuildId(target: TreeTarget, recipe: string, key: string): Promise<string> {
+  const taken = async (id: string) =>
+    (await target.nfs.host.files.exists(join(recipeDir(target.nfs.path, recipe), 'builds', id))) ||
+    (await target.nfs.host.files.exists(join(recipeDir(target.nfs.path, recipe), 'builds', `${id}.json`))) ||
+    (await target.tftp.host.files.exists(join(target.tftp.path, 'builds', recipe, id)))
+  for (let at = Date.now(); ; at += 1000) {
+    const id = newBuildId(key, new Date(at))
+    if (!(await taken(id))) return id
+  }
 }
 
 async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
