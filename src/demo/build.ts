@@ -10,7 +10,7 @@
  */
 import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { PibakeError } from '../errors.ts'
+import { InterruptedError, PibakeError } from '../errors.ts'
 import { resolvePath } from '../system/paths.ts'
 import { writeDurable } from '../system/durable.ts'
 import { gatherBootFiles } from './bootfs.ts'
@@ -105,8 +105,9 @@ export async function buildDemoImage(options: DemoImageOptions): Promise<DemoIma
     }
     await checkDemoHost(arch)
     return await build(paths, manifest, { signal: options.signal, onLine }).catch((error: unknown) => {
-      // Stopped by a signal: say that (InterruptedError), not how the program it stopped ended.
-      throw options.signal?.aborted && options.signal.reason instanceof Error ? options.signal.reason : error
+      // Stopped by a signal (the command line's Ctrl-C or SIGTERM): say that, not how the program
+      // it stopped ended. A caller's own abort keeps the error that says what was cancelled.
+      throw options.signal?.reason instanceof InterruptedError ? options.signal.reason : error
     })
   } finally {
     await lock[Symbol.asyncDispose]()
