@@ -65,13 +65,12 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
  * otherwise share an id, and renaming the new tree onto the old one fails.
  */
 export async function unusedBuildId(target: TreeTarget, recipe: string, key: string): Promise<string> {
-  const taken = async (id: string) =>
-    (await target.nfs.host.files.exists(join(recipeDir(target.nfs.path, recipe), 'builds', id))) ||
-    (await target.nfs.host.files.exists(join(recipeDir(target.nfs.path, recipe), 'builds', `${id}.json`))) ||
-    (await target.tftp.host.files.exists(join(target.tftp.path, 'builds', recipe, id)))
+  // One listing per server, not a question per name: over SSH each is a round trip.
+  const onNfs = new Set(await target.nfs.host.files.list(join(recipeDir(target.nfs.path, recipe), 'builds')))
+  const onTftp = new Set(await target.tftp.host.files.list(join(target.tftp.path, 'builds', recipe)))
   for (let at = Date.now(); ; at += 1000) {
     const id = newBuildId(key, new Date(at))
-    if (!(await taken(id))) return id
+    if (!onNfs.has(id) && !onNfs.has(`${id}.json`) && !onTftp.has(id)) return id
   }
 }
 
