@@ -32,21 +32,24 @@ trap 'copy_images out/demo "$cache" || echo "test.sh: could not keep the demo im
 npx tsc -p tsconfig.json
 
 # Builds the demo images given as <release>-<arch>, one after the other, each logged to
-# out/demo/prebuild-<release>-<arch>.log; stops at the first that fails.
+# out/demo/prebuild-<release>-<arch>.log; stops at the first that fails, marking it with a .failed
+# file beside its log.
 prebuild() {
   local spec
   for spec in "$@"; do
-    node bin/pibake.js demo-image --release "${spec%-*}" --arch "${spec#*-}" --out out > "out/demo/prebuild-$spec.log" 2>&1 || return 1
+    node bin/pibake.js demo-image --release "${spec%-*}" --arch "${spec#*-}" --out out > "out/demo/prebuild-$spec.log" 2>&1 && continue
+    touch "out/demo/prebuild-$spec.failed"
+    return 1
   done
 }
 # For the whole suite, every demo image it uses, before the tests, two at a time: from scratch a
 # build spends most of its time in its packages' scripts under emulation, on one core, so two builds
 # fill two cores. The lanes are balanced by what was measured here from scratch, two builds at a
-# time: trixie arm64 19 min, trixie armhf 10, bookworm 5
-# each. An image whose manifest matches is reused at once, so with the cache this takes seconds.
+# time: trixie arm64 19 min, trixie armhf 10, bookworm 5 each. An image whose manifest matches is
+# reused at once, so with the cache this takes seconds.
 # Given test files build only the images they use, when they use them.
 if (($# == 0)); then
-  rm -f out/demo/prebuild-*.log
+  rm -f out/demo/prebuild-*.log out/demo/prebuild-*.failed
   prebuild trixie-arm64 & lane1=$!
   prebuild trixie-armhf bookworm-arm64 bookworm-armhf & lane2=$!
   # A script's background commands ignore Ctrl-C: pass it on to the builds as SIGTERM, on which
@@ -64,12 +67,9 @@ if (($# == 0)); then
   wait "$lane2" || built=1
   trap - INT TERM
   if ((built != 0)); then
-    for spec in trixie-arm64 bookworm-armhf trixie-armhf bookworm-arm64; do
-      image=raspios-demo-$spec
-      [ "${spec%-*}" = bookworm ] && image=raspios-demo-${spec#*-}
-      [ -e "out/demo/prebuild-$spec.log" ] && [ ! -e "out/demo/$image.manifest.json" ] || continue
-      echo "test.sh: the $spec demo image could not be built; the end of out/demo/prebuild-$spec.log:" >&2
-      tail -n 40 "out/demo/prebuild-$spec.log" >&2
+    for failed in out/demo/prebuild-*.failed; do
+      echo "test.sh: a demo image could not be built; the end of ${failed%.failed}.log:" >&2
+      tail -n 40 "${failed%.failed}.log" >&2
     done
     exit 1
   fi
