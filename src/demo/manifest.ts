@@ -4,17 +4,20 @@
  * it doesn't, `manifestChanges` says which inputs changed.
  */
 import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as content from './content.ts'
 import * as trixie from './content-trixie.ts'
 import { DEFAULT_RELEASE, type DemoRelease } from './release.ts'
 import {
-  BOOT_KERNEL_NAMES, BOOT_SIZE_MIB, BOOT_START_SECTOR, DEMO_BUILDER_VERSION, DEMO_HOSTNAME, DEMO_LABEL_ID,
+  BOOT_KERNEL_NAMES, BOOT_SIZE_MIB, BOOT_START_SECTOR, DEMO_HOSTNAME, DEMO_LABEL_ID,
   DEMO_USER, FIRMWARE_COMPONENT, FIRMWARE_PACKAGE, demoPackages, initramfsModules, type DemoArch,
 } from './spec.ts'
 
 export interface DemoManifest {
-  readonly builderVersion: number
+  /** sha256 of the builder's own sources (every module of src/demo/): a change to the builder rebuilds. */
+  readonly builderDigest: string
   readonly arch: DemoArch
   readonly suite: string
   readonly mirror: string
@@ -35,7 +38,7 @@ export interface DemoManifest {
 /** The manifest of one image; the suite is the release (bookworm's manifest is as it always was). */
 export function demoManifest(arch: DemoArch, mirror: string, release: DemoRelease = DEFAULT_RELEASE): DemoManifest {
   return {
-    builderVersion: DEMO_BUILDER_VERSION,
+    builderDigest: builderDigest(),
     arch,
     suite: release,
     mirror,
@@ -51,6 +54,26 @@ export function demoManifest(arch: DemoArch, mirror: string, release: DemoReleas
     user: { name: DEMO_USER.name, uid: DEMO_USER.uid, groups: DEMO_USER.groups, passwordHash: DEMO_USER.passwordHash },
     filesDigest: filesDigest(arch, release, mirror),
   }
+}
+
+let cachedBuilderDigest: string | undefined
+
+/**
+ * sha256 of every module in this folder (src/demo/*.ts in a checkout, dist/demo/*.js installed),
+ * by name and content, in name order. Keyed on the sources rather than a hand-bumped version, so an
+ * edit to the builder can never be tested against an image it did not make.
+ */
+export function builderDigest(folder = import.meta.dirname): string {
+  if (folder === import.meta.dirname && cachedBuilderDigest) return cachedBuilderDigest
+  const hash = createHash('sha256')
+  const names = readdirSync(folder).filter((name) => /\.(ts|js)$/.test(name) && !name.endsWith('.d.ts')).sort()
+  for (const name of names) {
+    const text = readFileSync(join(folder, name))
+    hash.update(`${name}:${text.length}:`).update(text)
+  }
+  const digest = hash.digest('hex')
+  if (folder === import.meta.dirname) cachedBuilderDigest = digest
+  return digest
 }
 
 function filesDigest(arch: DemoArch, release: DemoRelease, mirror: string): string {

@@ -7,9 +7,6 @@ import { DEFAULT_RELEASE, RELEASE_PACKAGES, type DemoRelease } from './release.t
 
 export type DemoArch = 'arm64' | 'armhf'
 
-/** Bump when the builder's code changes the image in a way the other inputs don't capture. */
-export const DEMO_BUILDER_VERSION = 3
-
 /** The suite whose apt source on this host names the mirror (every release is on the same mirror). */
 export const DEMO_SUITE = 'bookworm'
 

@@ -1,14 +1,14 @@
 /** Fast checks of the demo builder's pieces; image.test.ts checks a real build. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cmdlineTxt, configTxt, fstab, FIRSTBOOT, USERCONF_SERVICE_SCRIPT } from '../../src/demo/content.ts'
 import { withSettings, missingModules } from '../../src/demo/debootstrap.ts'
 import { planLayout, sfdiskScript } from '../../src/demo/disk.ts'
 import { listCpio } from '../../src/demo/initramfs.ts'
-import { demoManifest, manifestChanges } from '../../src/demo/manifest.ts'
+import { builderDigest, demoManifest, manifestChanges } from '../../src/demo/manifest.ts'
 import { parseDeb822, parseOneLine } from '../../src/demo/mirror.ts'
 import { acquireBuildLock } from '../../src/demo/lock.ts'
 import { writeRootFile, writeRootSymlink } from '../../src/demo/rootfiles.ts'
@@ -78,6 +78,24 @@ test('manifest changes name the inputs that changed', () => {
   assert.equal(manifestChanges({ ...current, packages: ['sudo'], mirror: 'http://other' }, current), ['mirror', 'packages'])
   assert.equal(manifestChanges(undefined, current), ['(no manifest)'])
   assert.is.not(demoManifest('armhf', current.mirror).filesDigest, current.filesDigest)
+})
+
+test('the demo cache key is the builder sources: an edit to any src/demo module changes it', async () => {
+  const builder = join(import.meta.dirname, '../../src/demo')
+  const copy = await mkdtemp(join(tmpdir(), 'pibake-builder-'))
+  try {
+    await cp(builder, copy, { recursive: true })
+    assert.is(builderDigest(copy), builderDigest(builder))
+    assert.is(demoManifest('arm64', 'http://m').builderDigest, builderDigest(builder))
+    // The edit a developer makes without thinking of the cache: a line of the root's customisation.
+    const file = join(copy, 'customize.ts')
+    await writeFile(file, `${await readFile(file, 'utf8')}\n// changed\n`)
+    assert.is.not(builderDigest(copy), builderDigest(builder))
+    const stored = { ...demoManifest('arm64', 'http://m'), builderDigest: builderDigest(copy) }
+    assert.equal(manifestChanges(stored, demoManifest('arm64', 'http://m')), ['builderDigest'])
+  } finally {
+    await rm(copy, { recursive: true, force: true })
+  }
 })
 
 test('listCpio reads newc archives, plain and gzipped, concatenated', async () => {
