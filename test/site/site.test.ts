@@ -52,6 +52,16 @@ async function publish(project: Project, ...args: Parameters<typeof recipe> exte
 const read = (path: string) => readFile(join(publishDir, path), 'utf8')
 const linkOf = (mac: string) => readlink(join(publishDir, 'tftp', mac.replaceAll(':', '-')))
 
+/** The recipe whose `# name:` header is the last one before the line naming `mac` in dnsmasq.conf. */
+function sectionOf(conf: string, mac: string): string | undefined {
+  let section: string | undefined
+  for (const line of conf.split('\n')) {
+    section = /^# ([\w-]+): /.exec(line)?.[1] ?? section
+    if (line.startsWith(`dhcp-host=${mac},`)) return section
+  }
+  return undefined
+}
+
 test.before(async () => {
   arm64 = await makeProject({ arch: 'arm64' })
   armhf = await makeProject({ arch: 'armhf' })
@@ -124,7 +134,8 @@ test('--take moves a node to another recipe: links, records, config and identity
   assert.equal(desksRecord!.nodes.map((n) => n.hostname), ['desk1', 'w2'])
   assert.is(await linkOf(w2.mac), `builds/desks/${desksRecord!.live}/dc-a6-32-00-01-02`)
   const dnsmasq = await read('dnsmasq.conf')
-  assert.ok(dnsmasq.indexOf('dc:a6:32:00:01:02') > dnsmasq.indexOf('# desks:') && dnsmasq.indexOf('# desks:') < dnsmasq.indexOf('# workers:'), 'w2 is listed with desks')
+  assert.is(sectionOf(dnsmasq, w2.mac), 'desks', 'w2 is listed with desks')
+  assert.is(sectionOf(dnsmasq, w1.mac), 'workers', 'w1 stays with workers')
   assert.is(dnsmasq.split('dc:a6:32:00:01:02').length, 2, 'once')
   assert.not.match(await read('exports'), 'nfs/workers/nodes/dc-a6-32-00-01-02')
   // Moving it back the plain way: out of desks first, then into workers.
@@ -151,9 +162,12 @@ test('rollback switches current and every node back; the site shows which build 
 })
 
 test('gc keeps every build that was live within the window, and says why', async () => {
+  const builds = (await readRecord(site(), 'workers'))!.builds.map((b) => b.id)
+  assert.is(builds.length, 2, 'the live build and the one live until a moment ago')
   const kept = await gc(site(), { recipe: 'workers', keep: { builds: 1 } })
   assert.equal(kept[0]!.removed, [], 'the build live until a moment ago stays: a node may still run it')
-  assert.ok(kept[0]!.kept.every((k) => /live/.test(k.why)))
+  assert.equal(kept[0]!.kept.map((k) => k.id).sort(), [...builds].sort(), 'gc says it keeps both')
+  assert.ok(kept[0]!.kept.every((k) => /live/.test(k.why)), kept[0]!.kept.map((k) => `${k.id}: ${k.why}`).join('\n'))
   const later = new Date(Date.now() + 30 * 24 * 3600 * 1000)
   const dry = await gc(site(), { recipe: 'workers', keep: { builds: 1 }, dryRun: true, now: later })
   assert.is(dry[0]!.removed.length, 1)
