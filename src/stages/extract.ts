@@ -60,7 +60,8 @@ async function detectArch(root: string, ctx: StageContext): Promise<'arm64' | 'a
   throw new PreflightError('the image root has no /usr/bin/dpkg or /bin/sh to tell its architecture from', 'is this a Raspberry Pi OS image?')
 }
 
-async function elfMachine(file: string): Promise<number | undefined> {
+/** The ELF header's machine field of a file (0xb7 aarch64, 0x28 arm), undefined when it is not an ELF file. */
+export async function elfMachine(file: string): Promise<number | undefined> {
   const info = await stat(file).catch(() => undefined)
   if (!info?.isFile()) return undefined
   const handle = await open(file, 'r')

@@ -37,7 +37,10 @@ export const image: Stage = {
   },
 }
 
-const memoFile = (ctx: StageContext) => join(ctx.workspace.cache, 'checksums.json')
+const memoFile = (ctx: StageContext) => checksumsFile(ctx.workspace.cache)
+
+/** Where image sha256s are remembered, in a cache folder (`<out>/cache`). */
+export const checksumsFile = (cache: string) => join(cache, 'checksums.json')
 
 /** The image file's sha256 if remembered for the file as it is now. */
 async function knownSha256(ctx: StageContext): Promise<string | undefined> {
@@ -60,10 +63,15 @@ async function checkSha256(ctx: StageContext, hashed?: string): Promise<void> {
 /** The raw image a build reads: the recipe's own `.img`, or its decompressed copy in the cache. */
 export function imageFile(ctx: StageContext): string {
   const { path, sha256 } = ctx.recipe.image
-  return isXz(path) ? join(ctx.workspace.cache, 'images', `${sha256}.img`) : path
+  return isXz(path) ? decompressedImageFile(ctx.workspace.cache, sha256) : path
 }
 
-function isXz(path: string): boolean {
+/** Where the build keeps an .xz image's decompressed copy: by the .xz file's sha256. */
+export function decompressedImageFile(cache: string, sha256: string): string {
+  return join(cache, 'images', `${sha256}.img`)
+}
+
+export function isXz(path: string): boolean {
   return path.endsWith('.xz')
 }
 
@@ -76,26 +84,51 @@ async function truncated(ctx: StageContext): Promise<string | undefined> {
 }
 
 async function decompress(source: string, target: string, ctx: StageContext): Promise<void> {
+  await decompressImage(source, target, {
+    memoFile: memoFile(ctx),
+    signal: ctx.signal,
+    onProgress: (done, total) => ctx.emit({ type: 'progress', stage: 'image', done, total, unit: 'bytes' }),
+    // Checked before the file takes its cache name: a wrong image never sits where a build would reuse it.
+    check: (hashed) => checkSha256(ctx, hashed),
+  })
+}
+
+export interface DecompressOptions {
+  /** Where sha256s of image files are remembered (`<out>/cache/checksums.json`). */
+  readonly memoFile: string
+  readonly signal: AbortSignal
+  readonly onProgress?: (done: number, total: number | undefined) => void
+  /** Runs on the .xz file's sha256 before the decompressed file is renamed into place; throws to refuse it. */
+  readonly check?: (sha256: string) => Promise<void>
+}
+
+/**
+ * Decompresses an `.img.xz` into `target` (hashing the .xz on the way), through a partial file of this
+ * process's own renamed into place; resolves to the .xz file's sha256. `pibake build` and `pibake init`
+ * both put images at the name the build reuses (`<cache>/images/<sha256>.img`).
+ */
+export async function decompressImage(source: string, target: string, options: DecompressOptions): Promise<string> {
   await mkdir(join(target, '..'), { recursive: true })
   await removeDeadPartials(target)
   // A name of this process's own: another build decompressing the same image at the same time
   // writes its own copy, and the second rename puts an identical file in place.
   const partial = `${target}.${process.pid}.partial`
-  const total = await uncompressedSize(source, ctx.signal)
+  const total = await uncompressedSize(source, options.signal)
   const timer = setInterval(() => {
-    stat(partial).then((s) => ctx.emit({ type: 'progress', stage: 'image', done: s.size, total, unit: 'bytes' }), () => {})
+    stat(partial).then((s) => options.onProgress?.(s.size, total), () => {})
   }, 500)
   try {
     const [sha256] = await Promise.all([
-      fileSha256(source, memoFile(ctx)),
+      fileSha256(source, options.memoFile),
       exec(['xz', '--decompress', '--stdout', '--threads=0', source], {
         stdoutFile: partial,
-        signal: ctx.signal,
+        signal: options.signal,
         hint: 'the .xz file is damaged or truncated: download it again (if its sha256 matches, the recipe names a bad file); a full disk also fails here: check `df -h`',
       }),
     ])
-    await checkSha256(ctx, sha256)
+    await options.check?.(sha256)
     await rename(partial, target)
+    return sha256
   } catch (error) {
     await rm(partial, { force: true })
     throw error
