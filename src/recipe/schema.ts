@@ -16,10 +16,32 @@ const ipv4 = matching((t) => parseIPv4(t) !== undefined, (q) => `${q} is not an 
 
 const netmask = matching((t) => netmaskBits(t) !== undefined, (q) => `${q} is not a netmask (like 255.255.255.0)`)
 
-const absolutePath = field<string>((text) => {
+/**
+ * A path on a server or a node. It is written into cmdline.txt (`nfsroot=`), fstab, a systemd unit
+ * or dnsmasq.conf, where white space starts a new argument, field or line: a space in
+ * `netboot.nfs.path` would add a kernel argument, a line break in `shared.mount` an fstab line.
+ */
+function checkAbsolute(text: string): Checked<string> {
+  const problem = oneFieldProblem(text)
+  if (problem) return problem
   if (!isAbsolute(text)) return { problem: `${JSON.stringify(text)} must be an absolute path` }
   return { value: posix.normalize(text).replace(/(.)\/$/, '$1') }
-})
+}
+
+const absolutePath = field(checkAbsolute)
+
+/** The NFS root's folder: `nfsroot=<server>:<path>,vers=3` reads what follows a comma as mount options. */
+const nfsRootPath = field((text) => (text.includes(',') ? { problem: `${JSON.stringify(text)} contains a comma: nfsroot= would read what follows it as NFS mount options` } : checkAbsolute(text)))
+
+/** Why `text` cannot be one field of a command line, an fstab line or a unit: white space or a control character. */
+export function oneFieldProblem(text: string): { problem: string; hint: string } | undefined {
+  const hint = 'a path written into cmdline.txt, fstab or a unit cannot hold white space: rename the folder, or give one without it'
+  const quoted = JSON.stringify(text)
+  if (/[\r\n]/.test(text)) return { problem: `${quoted} contains a line break: it would add a line to the file it is written into`, hint }
+  if (text.includes(' ')) return { problem: `${quoted} contains a space: it would split into two arguments where it is written`, hint }
+  if (/[\s\x00-\x1f\x7f]/.test(text)) return { problem: `${quoted} contains a tab or control character: it would split or end the field it is written into`, hint }
+  return undefined
+}
 
 const name = matching(
   (t) => /^[a-z0-9][a-z0-9-]*$/.test(t) && t.length <= 63,
@@ -61,7 +83,7 @@ const netbootSchema = strict({
       (t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)),
       (q) => `${q} is neither an IPv4 address nor a host name`,
     ),
-    path: absolutePath.optional(),
+    path: nfsRootPath.optional(),
   }),
   shared: strict({
     path: absolutePath,
@@ -101,6 +123,15 @@ function kernelArgument(text: string): Checked<string> {
   return { value: text }
 }
 
+/** `host` or `user@host`; neither may start with "-", which ssh would read as an option (`-oProxyCommand=…`). */
+function sshHost(text: string): Checked<string> {
+  if (!/^([^@\s\x00-\x1f\x7f]+@)?[^@\s\x00-\x1f\x7f/]+$/.test(text)) return { problem: `${JSON.stringify(text)} is not an SSH host (host or user@host)` }
+  const at = text.lastIndexOf('@')
+  const which = at > 0 && text.startsWith('-') ? 'user' : text[at + 1] === '-' ? 'host' : undefined
+  if (which) return { problem: `${JSON.stringify(text)}: its ${which} starts with "-", which ssh would read as an option`, hint: 'a host or user name never starts with "-"' }
+  return { value: text }
+}
+
 function destinationSchema(dir: string) {
   const local = field((text): Checked<Destination> => {
     const remote = /^([^/:]+):(.*)$/.exec(text)
@@ -111,7 +142,7 @@ function destinationSchema(dir: string) {
     return { value: { kind: 'local', path: resolvePath(dir, text) } }
   })
   const ssh = strict({
-    host: matching((t) => /^([^@\s]+@)?[^@\s/]+$/.test(t), (q) => `${q} is not an SSH host (host or user@host)`),
+    host: field(sshHost),
     path: absolutePath,
     port: z.number().int().min(1, 'must be a TCP port, 1 to 65535').max(65535, 'must be a TCP port, 1 to 65535').default(22),
     identity: field(existingFile(dir)).optional(),

@@ -8,7 +8,7 @@ import { DEFAULT_KEEP, type CustomizeStep, type PublishTarget, type Recipe } fro
 import { locateSteps } from './locate.ts'
 import { formatProblem, messageFor, problemsFromIssues, type Problem } from './problems.ts'
 import { relationProblems } from './relations.ts'
-import { recipeSchema, type ParsedRecipe } from './schema.ts'
+import { oneFieldProblem, recipeSchema, type ParsedRecipe } from './schema.ts'
 
 export interface ValidateOptions {
   /** Where builds go; the default publish targets are under `<outDir>/publish` (default `<cwd>/out`). */
@@ -24,14 +24,26 @@ const DEFAULT_HINT = 'every field is documented on RecipeInput; write the recipe
 export function validateRecipe(input: unknown, file: string, options: ValidateOptions = {}): Recipe {
   const path = resolve(file)
   const parsed = recipeSchema(dirname(path)).safeParse(input, { error: messageFor })
-  const problems = [...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)), ...relationProblems(input)]
+  const outDir = resolve(options.outDir ?? 'out')
+  const problems = [...(parsed.success ? defaultProblems(parsed.data, outDir) : problemsFromIssues(parsed.error.issues)), ...relationProblems(input)]
   if (!parsed.success || problems.length) throw recipeError(path, problems)
-  return resolveRecipe(parsed.data, path, resolve(options.outDir ?? 'out'))
+  return resolveRecipe(parsed.data, path, outDir)
 }
 
 function recipeError(file: string, problems: readonly Problem[]): RecipeError {
   const hints = [...new Set(problems.flatMap((p) => p.hint?.split('\n') ?? []))]
   return new RecipeError(file, problems.map(formatProblem), hints.length ? hints.join('\n') : DEFAULT_HINT)
+}
+
+/**
+ * A default taken from another field must fit where it is written: `netboot.nfs.path` defaults to
+ * the first target's `nfs` folder, which goes into every node's cmdline.txt as `nfsroot=`.
+ */
+function defaultProblems(parsed: ParsedRecipe, outDir: string): Problem[] {
+  if (parsed.netboot.nfs.path !== undefined) return []
+  const bad = oneFieldProblem(parsed.publish?.[0]?.nfs.path ?? defaultTarget(outDir).nfs.path)
+  if (!bad) return []
+  return [{ path: ['netboot', 'nfs', 'path'], message: `${bad.problem} (the default: publish[0].nfs's folder)`, hint: `${bad.hint}; or set netboot.nfs.path to the path the NFS server exports it as` }]
 }
 
 /** The defaults that depend on more than one field, or on where pibake runs. */

@@ -71,6 +71,19 @@ const cases: Record<string, Case> = {
   'publish-scp-style-string': {
     problems: ['publish[0].nfs: "nfs.lab.example:/srv/nfs" looks like an scp-style destination: write { host: "nfs.lab.example", path: "/srv/nfs" }'],
   },
+  'nfs-path-with-space': { problems: ['netboot.nfs.path: "/srv/a init=/bin/sh" contains a space'], hint: 'cannot hold white space' },
+  'nfs-path-with-line-break': { problems: ['netboot.nfs.path: "/srv/nfs\\ninit=/bin/sh" contains a line break'] },
+  'nfs-path-with-comma': { problems: ['netboot.nfs.path: "/srv/nfs,port=2049" contains a comma: nfsroot= would read what follows it as NFS mount options'] },
+  'default-nfs-path-with-space': {
+    problems: [`netboot.nfs.path: "${invalid}/publish/my nfs" contains a space: it would split into two arguments where it is written (the default: publish[0].nfs's folder)`],
+    hint: 'set netboot.nfs.path',
+  },
+  'shared-mount-with-line-break': { problems: ['netboot.shared.mount: "/shared\\n10.0.0.9:/evil /usr nfs rw 0 0" contains a line break'] },
+  'shared-mount-with-space': { problems: ['netboot.shared.mount: "/my shared" contains a space'] },
+  'shared-path-with-tab': { problems: ['netboot.shared.path: "/srv/shared\\tx" contains a tab or control character'] },
+  'ssh-host-starts-with-dash': { problems: ['publish[0].nfs.host: "-oProxyCommand=x": its host starts with "-", which ssh would read as an option'] },
+  'ssh-user-starts-with-dash': { problems: ['publish[0].tftp.host: "-oProxyCommand=x@boot.lab.example": its user starts with "-", which ssh would read as an option'] },
+  'ssh-host-after-user-starts-with-dash': { problems: ['publish[0].tftp.host: "root@-oProxyCommand=x": its host starts with "-", which ssh would read as an option'] },
   'publish-empty': { problems: ['publish: must list at least one target'] },
   'ssh-port-invalid': { problems: ['publish[0].tftp.port: must be a TCP port, 1 to 65535'] },
   'five-mistakes': {
