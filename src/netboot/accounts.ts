@@ -19,6 +19,9 @@
  * not `--prefix`). On the NFS server, the same with the shared folder's path there.
  */
 
+import { PibakeError } from '../errors.ts'
+import { oneField } from './fields.ts'
+
 export const ACCOUNTS_FILES = ['passwd', 'group', 'shadow', 'gshadow'] as const
 /** Where `/etc/<name>` points: the image's copies, then (bound over them) the shared folder's `etc/`. */
 export const ACCOUNTS_DIR = '/var/lib/pibake/accounts'
@@ -35,6 +38,7 @@ export const ACCOUNTS_DEFAULTS = ['login.defs', 'default/useradd'] as const
  * (no NFSACL), which is what stopped the first version of this script before `shadow`.
  */
 export function accountsScript(mount: string): string {
+  if (oneField(mount, 'the shared mount point').includes("'")) throw new PibakeError(`the shared mount point ${JSON.stringify(mount)} holds a quote`, 'give a mount point without quotes')
   return `#!/bin/sh
 # pibake: serve the fleet's accounts from the shared folder: one edit serves every node.
 # /etc/{${ACCOUNTS_FILES.join(',')}} point into ${ACCOUNTS_DIR}, the image's copies; this binds
@@ -42,7 +46,7 @@ export function accountsScript(mount: string): string {
 set -eu
 umask 077
 image=${ACCOUNTS_DIR}
-shared=${mount}/etc
+shared='${mount}/etc'
 if mountpoint -q "$image"; then
   echo "pibake-accounts: $image is already served from $shared"
   exit 0
@@ -96,9 +100,11 @@ echo "pibake-accounts: accounts served from $shared"
 }
 
 export function accountsUnit(mount: string): string {
+  // systemd reads `%` as the start of a specifier.
+  const path = oneField(mount, 'the shared mount point').replaceAll('%', '%%')
   return `[Unit]
 Description=Serve passwd, group and shadow from the shared folder (pibake)
-RequiresMountsFor=${mount}
+RequiresMountsFor=${path}
 Before=systemd-user-sessions.service ssh.service sshd.service
 ConditionKernelCommandLine=nfsroot
 

@@ -3,6 +3,7 @@
  * fleet, and the network managers told to keep their hands off the interface the root is mounted over.
  */
 import type { Node } from '../recipe/types.ts'
+import { oneField } from './fields.ts'
 
 /**
  * `/etc/hosts` for every node with a fixed address: localhost, then each node by name (the hostname
@@ -43,7 +44,12 @@ export const FIRST_BOOT_UNITS = [
   'rpi-eeprom-update.service',
 ] as const
 
-/** The fstab line that mounts the shared folder read-write over NFS, after the root. */
+/**
+ * The fstab line that mounts the shared folder read-write over NFS, after the root. `nosuid,nodev`:
+ * every node writes there (with shared accounts as root, see `accounts.ts`), so a set-uid program
+ * or a device node one node plants must mean nothing on the others.
+ */
 export function sharedFstabLine(server: string, shared: { path: string; mount: string }): string {
-  return `${server}:${shared.path}  ${shared.mount}  nfs  rw,vers=3,nolock,_netdev,x-systemd.mount-timeout=60  0  0`
+  const device = `${oneField(server, 'the NFS server')}:${oneField(shared.path, 'the shared folder')}`
+  return `${device}  ${oneField(shared.mount, 'the shared mount point')}  nfs  rw,nosuid,nodev,vers=3,nolock,_netdev,x-systemd.mount-timeout=60  0  0`
 }

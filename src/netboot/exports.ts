@@ -141,6 +141,12 @@ function exportList(recipe: ExportsFleet, options: ExportsOptions): Export[] {
   if (options.sharedPath) {
     const shared = absolute(options.sharedPath, 'shared path')
     if (shared === root) throw new PibakeError(`the shared folder ${shared} is the root filesystem folder`, 'give the shared folder its own path')
+    // no_root_squash only with shared accounts (`netboot.shared.accounts`, which makes rootSquash
+    // false): the nodes' root must read and replace <shared>/etc/shadow and gshadow (root:shadow,
+    // 0640) and chown what it writes there, which a squashed root (nobody) cannot; root_squash
+    // would leave every node unable to check a password. The nodes mount it nosuid,nodev
+    // (`sharedFstabLine`), so a set-uid file or device one node's root plants there means nothing
+    // on the others.
     list.push({ path: shared, access: 'rw', squash: options.sharedRootSquash ?? true, fsid: exportFsid(recipe.name, shared), clients })
   }
   for (const node of options.nodes ?? []) {

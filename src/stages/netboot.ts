@@ -40,7 +40,7 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 4,
+  version: 5,
   async verify() {},
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
