@@ -64,6 +64,11 @@ export function sshHost(dest: SshDestination): Host {
     mkdir: async (path, mode = 0o755) => void (await ssh.run(['mkdir', '-p', '-m', mode.toString(8), '--', path])),
     rename: async (from, to) => void (await ssh.run(['mv', '-f', '-T', '--', from, to])),
     createExclusive: async (path, content) => (await sh('set -C; if cat > "$1"; then exit 0; else exit 3; fi', [path], content)).exitCode !== MISSING,
+    // Each of these three is one system call on the host (link, unlink, utimes) whose outcome the
+    // script reports: "not there" (or "already there") is exit 3, any other failure an error.
+    link: async (from, to) => (await sh('ln -T -- "$1" "$2" 2>/dev/null && exit 0; [ -e "$2" ] || [ -L "$2" ] && exit 3; ln -T -- "$1" "$2"', [from, to])).exitCode !== MISSING,
+    unlink: async (path) => (await sh('rm -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || [ -L "$1" ] || exit 3; rm -- "$1"', [path])).exitCode !== MISSING,
+    touch: async (path) => (await sh('[ -e "$1" ] || exit 3; touch -c -- "$1"; [ -e "$1" ] || exit 3', [path])).exitCode !== MISSING,
     mtime: async (path) => {
       const result = await sh('[ -e "$1" ] || exit 3; stat -c %Y -- "$1"', [path])
       return result.exitCode === MISSING ? undefined : Number(result.stdout) * 1000
@@ -72,7 +77,7 @@ export function sshHost(dest: SshDestination): Host {
   const sync = async (source: string, dest: string, options: SyncOptions) => {
     // The SFTP client (ssh2 and its crypto, some 15 MB and half a second to load) only for a host without rsync.
     if (!(await hasRsync())) return (await import('./sftp.ts')).sftpSync(dest, ssh, source, options)
-    const remote = { login: `${ssh.dest.user}@${ssh.dest.host}`, shell: await ssh.rsyncShell() }
+    const remote = { login: ssh.login, shell: await ssh.rsyncShell() }
     return rsync(source, dest, { ...options, remote }).catch(async (error: unknown) => Promise.reject(await ssh.explain(error)))
   }
   return {

@@ -1,5 +1,7 @@
 /** rsync, the one full copy of a build's tree, incremental against the previous build; to this machine or over SSH. */
+import { PibakeError } from '../errors.ts'
 import { exec } from './exec.ts'
+import { sshHostProblem, sshUserProblem } from './ssh.ts'
 
 export interface RsyncOptions {
   /** An earlier copy on the destination: unchanged files are hard-linked to it instead of copied. */
@@ -8,7 +10,7 @@ export interface RsyncOptions {
   readonly args?: readonly string[]
   readonly signal?: AbortSignal | undefined
   readonly onProgress?: (bytes: number, percent: number, files: number) => void
-  /** The destination is on another host: `user@host`, reached with `shell` (rsync's `-e`). */
+  /** The destination is on another host: `user@host` (neither may start with "-"), reached with `shell` (rsync's `-e`). */
   readonly remote?: { readonly login: string; readonly shell: string }
 }
 
@@ -29,12 +31,7 @@ export const ROOTFS_ARGS = ['--archive', '--hard-links', '--acls', '--xattrs', '
 
 /** Copies the contents of `source` (a local directory) into `dest` (a directory, here or on `remote`). */
 export async function rsync(source: string, dest: string, options: RsyncOptions = {}): Promise<RsyncStats> {
-  const argv = ['rsync', ...(options.args ?? []), '--info=progress2', '--no-inc-recursive', '--stats']
-  if (options.linkDest) argv.push(`--link-dest=${options.linkDest}`)
-  if (options.remote) argv.push('--protect-args', '-e', options.remote.shell)
-  const target = `${dest.replace(/\/$/, '')}/`
-  argv.push(`${source.replace(/\/$/, '')}/`, options.remote ? `${options.remote.login}:${target}` : target)
-  const { stdout } = await exec(argv, {
+  const { stdout } = await exec(rsyncArgv(source, dest, options), {
     signal: options.signal,
     onLine: (line) => {
       const progress = parseProgress(line)
@@ -43,6 +40,28 @@ export async function rsync(source: string, dest: string, options: RsyncOptions 
     hint: 'a full disk fails here too: check `df -h` on the destination',
   })
   return parseStats(stdout)
+}
+
+/**
+ * rsync's arguments: the paths after a `--`, so none is read as an option; a remote destination's
+ * path sent as is to the other side (`--protect-args`, never through its shell), and its user and
+ * host refused here, before rsync runs, if ssh could read either as an option (rsync hands them to
+ * ssh as `-l user host`).
+ */
+export function rsyncArgv(source: string, dest: string, options: RsyncOptions = {}): string[] {
+  const argv = ['rsync', ...(options.args ?? []), '--info=progress2', '--no-inc-recursive', '--stats']
+  if (options.linkDest) argv.push(`--link-dest=${options.linkDest}`)
+  if (options.remote) argv.push('--protect-args', '-e', options.remote.shell)
+  const target = `${dest.replace(/\/$/, '')}/`
+  argv.push('--', `${source.replace(/\/$/, '')}/`, options.remote ? `${checkedLogin(options.remote.login)}:${target}` : target)
+  return argv
+}
+
+function checkedLogin(login: string): string {
+  const at = login.lastIndexOf('@')
+  const problems = at < 0 ? [`${JSON.stringify(login)} is not user@host`] : [sshUserProblem(login.slice(0, at)), sshHostProblem(login.slice(at + 1))].filter((p) => p !== undefined)
+  if (problems.length) throw new PibakeError(`refusing to run rsync to ${JSON.stringify(login)}: ${problems.join('; ')}`, 'give the destination a plain user and host')
+  return login
 }
 
 /** Reads rsync's `--info=progress2` line: `  1,234,567  45%  12.34MB/s  0:00:01 (xfr#12, to-chk=…)`. */

@@ -18,12 +18,46 @@ export interface SshDestination {
   readonly knownHosts: string
 }
 
+/** Characters no user or host name passed to ssh may hold: white space, control characters, "@" and "/". */
+const NEVER_IN_NAMES = /[\s\x00-\x1f\x7f@/]/
+
+/** Why `user` cannot be given to ssh as a login name (it would read as an option, or as more than a name); undefined if it can. */
+export function sshUserProblem(user: string): string | undefined {
+  if (user.startsWith('-')) return `${JSON.stringify(user)} starts with "-": ssh would read it as an option, not a user name`
+  if (!user || NEVER_IN_NAMES.test(user) || user.includes(':')) return `${JSON.stringify(user)} is not a user name (no white space, control characters, "@", ":" or "/")`
+  return undefined
+}
+
+/** Why `host` cannot be given to ssh, ssh-keyscan or rsync as a host; undefined if it can. */
+export function sshHostProblem(host: string): string | undefined {
+  if (host.startsWith('-')) return `${JSON.stringify(host)} starts with "-": ssh would read it as an option, not a host`
+  if (!host || NEVER_IN_NAMES.test(host)) return `${JSON.stringify(host)} is not a host name or address (no white space, control characters, "@" or "/")`
+  return undefined
+}
+
+/** Every reason `dest` cannot be handed to ssh; empty if it can. */
+export function sshDestinationProblems(dest: SshDestination): string[] {
+  const absolute = (what: string, path: string | undefined) =>
+    path === undefined || (path.startsWith('/') && !/[\x00-\x1f\x7f]/.test(path)) ? [] : [`${what} ${JSON.stringify(path)} is not an absolute path without control characters`]
+  return [
+    ...[sshUserProblem(dest.user), sshHostProblem(dest.host)].filter((p): p is string => p !== undefined),
+    ...(Number.isInteger(dest.port) && dest.port >= 1 && dest.port <= 65535 ? [] : [`port ${JSON.stringify(dest.port)} is not a TCP port (1 to 65535)`]),
+    ...absolute('identity', dest.identity),
+    ...absolute('knownHosts', dest.knownHosts),
+  ]
+}
+
 export class SshConnection {
   readonly dest: SshDestination
   readonly #dir: Promise<string>
   #opened = false
 
+  /** Refuses (before any program runs) a destination whose user or host ssh would read as anything but a name. */
   constructor(dest: SshDestination) {
+    const problems = sshDestinationProblems(dest)
+    if (problems.length) {
+      throw new PibakeError(`refusing to connect over SSH to ${JSON.stringify(`${dest.user}@${dest.host}`)}: ${problems.join('; ')}`, 'give the destination a plain user and host (in the recipe, or in the site record that names it)')
+    }
     this.dest = dest
     this.#dir = mkdtemp(join(tmpdir(), 'pibake-ssh-'))
   }
@@ -31,6 +65,11 @@ export class SshConnection {
   /** `user@host` (and the port when not 22), as messages name it. */
   get name(): string {
     return `${this.dest.user}@${this.dest.host}${this.dest.port === 22 ? '' : `:${this.dest.port}`}`
+  }
+
+  /** `user@host`, as ssh and rsync take it (always after a `--`, or in rsync's `user@host:path`). */
+  get login(): string {
+    return `${this.dest.user}@${this.dest.host}`
   }
 
   /** The ssh options, without the host: also what rsync's `-e` runs. */
@@ -66,7 +105,7 @@ export class SshConnection {
 
   /** Runs a command line on the host, as its shell reads it (an admin's reload command). */
   async shell(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const argv = ['ssh', ...(await this.options()), `${this.dest.user}@${this.dest.host}`, '--', command]
+    const argv = ['ssh', ...(await this.options()), '--', this.login, command]
     try {
       const result = await exec(argv, options)
       this.#opened = true
@@ -81,7 +120,7 @@ export class SshConnection {
     if (!(error instanceof CommandError) || error.exitCode !== 255) return error
     const text = error.stderrTail
     const d = this.dest
-    const keyscan = `ssh-keyscan -p ${d.port} ${d.host} >> ${d.knownHosts}`
+    const keyscan = `${shellQuote(['ssh-keyscan', '-p', String(d.port), d.host])} >> ${shellQuote([d.knownHosts])}`
     if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(text)) {
       const fingerprint = /(SHA256:[\w+/=]+)/.exec(text)?.[1] ?? 'unknown'
       return new PibakeError(
@@ -100,7 +139,7 @@ export class SshConnection {
 
   /** The fingerprints of the keys the host offers now (ssh-keyscan), to compare with the server's own. */
   async offeredFingerprints(): Promise<string[]> {
-    const scan = await exec(['ssh-keyscan', '-T', '5', '-p', String(this.dest.port), this.dest.host], { okCodes: [1] }).catch(() => undefined)
+    const scan = await exec(['ssh-keyscan', '-T', '5', '-p', String(this.dest.port), '--', this.dest.host], { okCodes: [1] }).catch(() => undefined)
     if (!scan?.stdout.trim()) return []
     const listed = await exec(['ssh-keygen', '-l', '-f', '-'], { input: scan.stdout }).catch(() => undefined)
     return (listed?.stdout ?? '').split('\n').filter(Boolean).map((line) => line.split(' ').filter((_, i) => i === 1 || i === 3).join(' '))
@@ -110,7 +149,7 @@ export class SshConnection {
   async close(): Promise<void> {
     const dir = await this.#dir
     if (this.#opened) {
-      await exec(['ssh', ...(await this.options()), '-O', 'exit', `${this.dest.user}@${this.dest.host}`], { okCodes: [255] }).catch(() => undefined)
+      await exec(['ssh', ...(await this.options()), '-O', 'exit', '--', this.login], { okCodes: [255] }).catch(() => undefined)
     }
     await rm(dir, { recursive: true, force: true })
   }
