@@ -14,7 +14,7 @@ import { recordFor, treePaths, withLive, type SiteRecord } from './record.ts'
 import { writeSiteConfig, type ConfigFile, type NfsMirror } from './render.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { siteProblems } from './check.ts'
-import { readSite, treeFiles, writeRecord, type Site } from './store.ts'
+import { readSite, requireReadable, treeFiles, writeRecord, type Site } from './store.ts'
 
 
 export interface SitePlan {
@@ -33,6 +33,8 @@ export async function planSite(site: Site, recipe: Recipe, target: PublishTarget
   const records = await readSite(site)
   const previous = records.find((r) => r.recipe === recipe.name)
   const candidate = recordFor(recipe, { nfs: target.nfs, tftp: target.tftp }, target.keep, previous, now)
+  // Before anything is copied: a recipe whose record this site could not read back is refused now.
+  requireReadable(candidate)
   const problems = siteProblems(candidate, records)
   const blocking = problems.filter((p) => !(take && p.mac))
   if (blocking.length) {

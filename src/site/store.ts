@@ -3,7 +3,9 @@ import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { HostPool } from '../publish/hosts.ts'
 import type { Destination } from '../recipe/types.ts'
-import { RECORD_FORMAT, recordFile, recordsDir, type SiteRecord } from './record.ts'
+import { recipeName } from './names.ts'
+import { recordFile, recordsDir, type SiteRecord } from './record.ts'
+import { parseSiteRecord } from './record-schema.ts'
 
 /** A site: where its records and server configuration live, and how to reach its files. */
 export interface Site {
@@ -37,38 +39,49 @@ export async function readSite(site: Site): Promise<SiteRecord[]> {
   return records
 }
 
+/**
+ * The record of `recipe`, checked field by field (see record-schema.ts): one that does not validate
+ * whole is refused, never used in part. Undefined when the site has none.
+ */
 export async function readRecord(site: Site, recipe: string): Promise<SiteRecord | undefined> {
-  const file = recordFile(site.config, recipe)
+  const file = recordFile(site.config, recipeName(recipe, `a site record in ${site.files.describe(recordsDir(site.config))}`))
   const text = await site.files.readText(file)
   if (text === undefined) return undefined
-  let record: unknown
+  let value: unknown
   try {
-    record = JSON.parse(text)
+    value = JSON.parse(text)
   } catch (error) {
-    throw damaged(site, file, `it is not JSON (${(error as Error).message})`)
+    throw damaged(site, file, [`it is not JSON (${(error as Error).message})`])
   }
-  if (!isRecord(record)) throw damaged(site, file, `it is not a pibake site record of format ${RECORD_FORMAT}`)
-  if (record.recipe !== recipe) throw damaged(site, file, `it records the recipe "${record.recipe}"`)
-  return record
+  const parsed = parseSiteRecord(value, recipe)
+  if ('problems' in parsed) throw damaged(site, file, parsed.problems)
+  return parsed.record
 }
 
+/** Writes a record, after checking it is one `readRecord` accepts: pibake never leaves a record it would refuse. */
 export async function writeRecord(site: Site, record: SiteRecord): Promise<void> {
+  requireReadable(record)
   await site.files.writeAtomic(recordFile(site.config, record.recipe), `${JSON.stringify(record, null, 2)}\n`)
 }
 
 export async function removeRecord(site: Site, recipe: string): Promise<void> {
-  await site.files.remove(recordFile(site.config, recipe))
+  await site.files.remove(recordFile(site.config, recipeName(recipe, 'the site record to remove')))
 }
 
-function isRecord(value: unknown): value is SiteRecord {
-  if (typeof value !== 'object' || value === null) return false
-  const r = value as Record<string, unknown>
-  return r.format === RECORD_FORMAT && typeof r.recipe === 'string' && Array.isArray(r.nodes) && Array.isArray(r.builds) && typeof r.netboot === 'object' && typeof r.where === 'object'
+/** Throws, naming the fields, when `record` is not one pibake would read back. */
+export function requireReadable(record: SiteRecord): void {
+  const parsed = parseSiteRecord(record, record.recipe)
+  if ('problems' in parsed) {
+    throw new PibakeError(
+      `the site record of ${JSON.stringify(record.recipe)} would not be readable: ${parsed.problems.join('; ')}`,
+      'change that setting in the recipe (a site record holds only plain names, addresses and paths)',
+    )
+  }
 }
 
-function damaged(site: Site, file: string, why: string): PibakeError {
+function damaged(site: Site, file: string, problems: readonly string[]): PibakeError {
   return new PibakeError(
-    `the site record ${site.files.describe(file)} is damaged: ${why}`,
-    'restore it from a backup, or remove it and publish that recipe again (its builds stay on the NFS server)',
+    `the site record ${site.files.describe(file)} is damaged: ${problems.join('; ')}`,
+    `pibake reads only records it can vouch for, and this one was not written as pibake writes them: check who can write ${site.files.describe(recordsDir(site.config))}, then restore the file from a backup, or remove it and publish that recipe again (its builds stay on the NFS server)`,
   )
 }
