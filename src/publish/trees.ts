@@ -15,6 +15,7 @@ import { ROOTFS_ARGS, type RsyncStats } from '../system/rsync.ts'
 import { currentBuild, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
 import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
+import { BUILD_ID } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
 
 export interface TreeTarget {
@@ -32,7 +33,8 @@ export interface Published {
   readonly boot?: RsyncStats
 }
 
-const PARTIAL = /^\..+\.partial$/
+/** A cut-off publish's tree, `.<build id>.partial`: listed on the host, so only names of this form are resumed or removed. */
+const PARTIAL = new RegExp(`^\\.${BUILD_ID.source.slice(1, -1)}\\.partial$`)
 
 export async function publishTrees(ctx: LayerContext, target: TreeTarget, views: { root: string; boot: string }, key: string): Promise<Published> {
   const { nfs, tftp } = target

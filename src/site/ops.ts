@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { lockSite } from '../publish/lock.ts'
 import { macDir } from '../netboot/layout.ts'
+import { buildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
@@ -29,7 +30,7 @@ export function rollback(site: Site, recipe: string, to?: string, now = new Date
 
 async function rollbackLocked(site: Site, recipe: string, to: string | undefined, now: Date): Promise<RollbackResult> {
   const record = await requireRecord(site, recipe)
-  const target = to ?? previousBuild(record)
+  const target = to === undefined ? previousBuild(record) : buildId(to, `the build to roll ${recipe} back to`)
   if (!target) throw new PibakeError(`${recipe} has no earlier build to roll back to`, `pibake site shows its builds`)
   if (!record.builds.some((b) => b.id === target)) {
     throw new PibakeError(`${recipe} has no build ${target}`, `builds: ${record.builds.map((b) => b.id).join(', ') || 'none'}`)
@@ -121,8 +122,14 @@ async function gcLocked(site: Site, options: GcOptions): Promise<GcResult[]> {
   return results
 }
 
-/** Removes builds from the target, the record first: a build the record lists is always whole. */
+/**
+ * Removes builds from the target, the record first: a build the record lists is always whole.
+ * Refuses before removing anything when a name is not a recipe's or a build's: each is joined into
+ * a path that is removed with everything under it.
+ */
 export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly string[]): Promise<SiteRecord> {
+  recipeName(record.recipe, 'refusing to remove the builds of a recipe')
+  for (const id of ids) buildId(id, `refusing to remove a build of ${record.recipe}`)
   if (ids.includes(record.live ?? '')) throw new PibakeError(`refusing to remove the live build ${record.live} of ${record.recipe}`)
   const updated = withoutBuilds(record, new Set(ids))
   await writeRecord(site, updated)
@@ -136,7 +143,7 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
 }
 
 export async function requireRecord(site: Site, recipe: string): Promise<SiteRecord> {
-  const record = await readRecord(site, recipe)
+  const record = await readRecord(site, recipeName(recipe, 'recipe'))
   if (record) return record
   const known = (await readSite(site)).map((r) => r.recipe)
   throw new PibakeError(
