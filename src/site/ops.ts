@@ -5,9 +5,10 @@
  */
 import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
+import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
 import { macDir } from '../netboot/layout.ts'
-import { buildId, recipeName } from './names.ts'
+import { buildId, isBuildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
@@ -77,9 +78,12 @@ export function unpublish(site: Site, recipe: string): Promise<UnpublishResult> 
 async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishResult> {
   const record = await requireRecord(site, recipe)
   const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
+  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
+  // The folders are removed whole: first make sure they hold what pibake puts there and nothing else.
+  await requireOwnTree(nfs, recipeRoot(paths, recipe), (name) => RECIPE_ENTRIES.includes(name) || name.startsWith('.pibake-lock') || name.startsWith('.current.'))
+  await requireOwnTree(tftp, join(paths.tftp, 'builds', recipe), (name) => isBuildId(name) || PARTIAL_BUILD.test(name))
   await removeRecord(site, recipe)
   const configChanged = await writeSiteConfig(site, others)
-  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const node of record.nodes) {
     const link = nodeLink(paths, node.mac)
     if (parseNodeLink(await tftp.readlink(link))?.recipe === recipe) await tftp.remove(link)
@@ -87,6 +91,22 @@ async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishRes
   await tftp.remove(join(paths.tftp, 'builds', recipe))
   await nfs.remove(recipeRoot(paths, recipe))
   return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged }
+}
+
+/** What `<nfs>/<recipe>/` holds: its builds, the live one's link, its nodes' identities (and the locks and temporary links of a publish). */
+const RECIPE_ENTRIES = ['builds', 'current', 'nodes']
+
+const PARTIAL_BUILD = /^\.\d{8}-\d{6}-[0-9a-f]{8}\.partial$/
+
+/** Refuses to go on when `dir` holds anything `own` does not recognise: the record may name a folder that is not pibake's. */
+async function requireOwnTree(files: HostFiles, dir: string, own: (name: string) => boolean): Promise<void> {
+  const strange = (await files.list(dir)).filter((name) => !own(name))
+  if (strange.length) {
+    throw new PibakeError(
+      `refusing to remove ${files.describe(dir)}: it holds ${strange.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')}${strange.length > 5 ? ', …' : ''}, which pibake never puts there`,
+      'the site record may name the wrong folder: check where (pibake site), and remove the folder by hand if it is the recipe\'s',
+    )
+  }
 }
 
 export interface GcResult {

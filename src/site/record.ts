@@ -3,6 +3,10 @@
  * recipe published there. Each recipe has a record at `<config>/pibake/<recipe>.json`: its nodes,
  * its network settings, where its trees are, which build is live and which were live when. The
  * server configuration is rendered from all records, never from the recipe being built alone.
+ *
+ * Records are read back from a folder others can write, and their hosts, users, build ids and paths
+ * become ssh arguments, removed paths and configuration lines: they are read (and written) only
+ * through the schema of `record-schema.ts`, which refuses a record it cannot vouch for whole.
  */
 import { join } from 'node:path'
 import type { Destination, Node, PublishTarget, Recipe } from '../recipe/types.ts'

@@ -13,10 +13,10 @@ import * as assert from 'uvu/assert'
 import { PibakeError } from '../../src/errors.ts'
 import { currentBuild } from '../../src/publish/builds.ts'
 import { localFiles } from '../../src/publish/files.ts'
-import { removeBuilds } from '../../src/site/ops.ts'
+import { removeBuilds, unpublish } from '../../src/site/ops.ts'
 import { recordFile, type SiteRecord } from '../../src/site/record.ts'
 import { planRetention } from '../../src/site/retention.ts'
-import { openSite } from '../../src/site/store.ts'
+import { openSite, writeRecord } from '../../src/site/store.ts'
 
 const LIVE = '20261130-120000-1a2b3c4d'
 const day = (d: number) => new Date(Date.UTC(2026, 10, d)).toISOString()
@@ -112,6 +112,26 @@ test('the current link and the build record it leads to must name one build by i
   await symlink(`builds/${LIVE}`, join(recipe, 'current'))
   await writeFile(join(recipe, 'builds', `${LIVE}.json`), JSON.stringify({ id: '../../x', key: '1a2b3c4d5e6f' }))
   assert.match(await refusal(() => currentBuild(localFiles(), join(dir, 'nfs'), 'workers')), `its id is "../../x", not the build ${LIVE} that current points at`)
+})
+
+test('unpublish removes a recipe\'s folders whole only when they hold what pibake puts there', async () => {
+  // A record that validates, but names as its NFS folder one holding a system's /usr.
+  const usr = { ...record(LIVE, 'usr'), builds: [{ id: LIVE, created: day(2), live: [{ from: day(2) }] }] }
+  await writeRecord(site(), usr)
+  await mkdir(join(dir, 'nfs/usr/bin'), { recursive: true })
+  await writeFile(join(dir, 'nfs/usr/bin/ls'), 'a program\n')
+  assert.match(await refusal(() => unpublish(site(), 'usr')), `refusing to remove ${join(dir, 'nfs/usr')}: it holds "bin", which pibake never puts there`)
+  assert.ok(existsSync(join(dir, 'nfs/usr/bin/ls')))
+  assert.ok(existsSync(recordFile(dir, 'usr')), 'the record stays: nothing was changed')
+
+  await rm(join(dir, 'nfs/usr/bin'), { recursive: true })
+  for (const path of [`nfs/usr/builds/${LIVE}/etc`, 'nfs/usr/nodes', `tftp/builds/usr/${LIVE}/common`, `tftp/builds/usr/.${LIVE}.partial`]) await mkdir(join(dir, path), { recursive: true })
+  await symlink(`builds/${LIVE}`, join(dir, 'nfs/usr/current'))
+  await writeFile(join(dir, 'tftp/builds/usr/notes.txt'), 'not a build\n')
+  assert.match(await refusal(() => unpublish(site(), 'usr')), `refusing to remove ${join(dir, 'tftp/builds/usr')}: it holds "notes.txt"`)
+  await rm(join(dir, 'tftp/builds/usr/notes.txt'))
+  assert.equal((await unpublish(site(), 'usr')).builds, [LIVE])
+  for (const path of ['nfs/usr', 'tftp/builds/usr', 'pibake/usr.json']) assert.not.ok(existsSync(join(dir, path)), path)
 })
 
 test.run()
