@@ -5,11 +5,12 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateHostKey } from '../../src/publish/hostkeys.ts'
-import { localHost } from '../../src/publish/host.ts'
+import { localHost, type Host } from '../../src/publish/host.ts'
 import { publishIdentities, stateDir } from '../../src/publish/identity.ts'
 import { identityScript, sshdIdentityConf } from '../../src/netboot/identity.ts'
 import { HOST_KEY_TYPES, type Node } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
+import type { RsyncStats } from '../../src/system/rsync.ts'
 
 let dir: string
 test.before(async () => {
@@ -55,8 +56,9 @@ test('a fleet of 300 nodes: each node its own keys of the recipe\'s types, 0600 
   const out = join(dir, 'out')
   const nfs = join(dir, 'nfs/fleet')
   const fleet = nodes(300)
-  const host = localHost()
+  const { host, sent } = countingHost()
   await publishIdentities(out, 'fleet', fleet, ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  assert.equal(sent.map((s) => s.transferred), [300 * 5], 'one transfer: every node\'s four key files and hostname')
   const seen = new Set<string>()
   for (const node of fleet) {
     const folder = join(nfs, 'nodes', node.mac.replaceAll(':', '-'))
@@ -70,12 +72,20 @@ test('a fleet of 300 nodes: each node its own keys of the recipe\'s types, 0600 
     seen.add(pub)
     assert.is(pub, await readFile(join(stateDir(out, 'fleet'), 'nodes', node.hostname, 'ssh_host_ed25519_key.pub'), 'utf8'), 'the published key is the one kept in the state folder')
   }
+  const published = await fileIds(nfs)
+  sent.length = 0
+  await publishIdentities(out, 'fleet', fleet, ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  assert.equal(sent, [], 'no key changed: nothing is sent')
+  assert.equal(await fileIds(nfs), published, 'and no file on the target is written again')
   const before = await readFile(join(nfs, 'nodes', macDir(fleet[7]!), 'ssh_host_ecdsa_key.pub'), 'utf8')
   await publishIdentities(out, 'fleet', fleet.slice(0, 299), ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  assert.equal(sent.map((s) => s.transferred), [0], 'a node dropped: its folder is deleted there, no file is sent')
   assert.is(await readFile(join(nfs, 'nodes', macDir(fleet[7]!), 'ssh_host_ecdsa_key.pub'), 'utf8'), before, 'a node keeps its key across publishes')
   assert.not.ok((await readdir(join(nfs, 'nodes'))).includes(macDir(fleet[299]!)), 'a node dropped from the recipe loses its folder')
   await rm(join(nfs, 'nodes', macDir(fleet[5]!)), { recursive: true })
+  sent.length = 0
   await publishIdentities(out, 'fleet', fleet.slice(0, 299), ['ed25519', 'ecdsa'], host, nfs, join(dir, 'staging'))
+  assert.equal(sent.map((s) => s.transferred), [5], 'only the removed folder\'s five files are sent')
   assert.is(await readFile(join(nfs, 'nodes', macDir(fleet[5]!), 'hostname'), 'utf8'), 'n5\n', 'a folder removed on the target is sent again, although nothing changed here')
   const ed25519 = await readFile(join(nfs, 'nodes', macDir(fleet[1]!), 'ssh_host_ed25519_key.pub'), 'utf8')
   await publishIdentities(out, 'fleet', fleet.slice(0, 2), ['ed25519', 'rsa'], host, nfs, join(dir, 'staging'))
@@ -89,6 +99,28 @@ test('the boot script makes only the recipe\'s key types when the server has non
   assert.match(identityScript(['ed25519', 'ecdsa']), /^for type in ed25519 ecdsa; do$/m)
   assert.is(sshdIdentityConf(['ed25519']).split('\n').filter((line) => line.startsWith('HostKey')).join('\n'), 'HostKey /run/pibake/ssh/ssh_host_ed25519_key')
 })
+
+/** The local host, keeping what each transfer to it said it sent. */
+function countingHost(): { host: Host; sent: RsyncStats[] } {
+  const local = localHost()
+  const sent: RsyncStats[] = []
+  const sync: Host['sync'] = async (source, dest, options) => {
+    const stats = await local.sync(source, dest, options)
+    sent.push(stats)
+    return stats
+  }
+  return { host: { ...local, sync }, sent }
+}
+
+/** Each file under `root` with its inode and modification time: a file written again changes either. */
+async function fileIds(root: string): Promise<Record<string, string>> {
+  const ids: Record<string, string> = {}
+  for (const entry of await readdir(root, { recursive: true })) {
+    const info = await stat(join(root, entry))
+    ids[entry] = `${info.ino} ${info.mtimeMs} ${info.ctimeMs}`
+  }
+  return ids
+}
 
 function macDir(node: Node): string {
   return node.mac.replaceAll(':', '-')
