@@ -82,14 +82,27 @@ test('every node has its own host keys and hostname, and the server configuratio
 })
 
 test('a rebuild after one overlay change switches every node to the new build and keeps every key', async () => {
-  const before = await readFile(join(nfs(), 'nodes', macDir(recipe.nodes[993]!.mac), 'ssh_host_ed25519_key.pub'), 'utf8')
+  const before = await identities()
+  assert.is(Object.keys(before).length, COUNT * (1 + 2 * recipe.netboot.hostKeys.length), 'each node: a key pair of each of the recipe\'s types, and its hostname')
   const first = await readlink(join(nfs(), 'current'))
   await project.write('etc/motd', 'fleet, again\n')
   await build(recipe, { outDir: project.out })
   const id = (await readlink(join(nfs(), 'current'))).split('/')[1]!
   assert.is.not(`builds/${id}`, first)
   for (const node of recipe.nodes) assert.is(await readlink(join(tftp(), macDir(node.mac))), `builds/test-node/${id}/${macDir(node.mac)}`)
-  assert.is(await readFile(join(nfs(), 'nodes', macDir(recipe.nodes[993]!.mac), 'ssh_host_ed25519_key.pub'), 'utf8'), before)
+  const after = await identities()
+  assert.equal(Object.keys(after).sort(), Object.keys(before).sort(), 'the same files')
+  assert.equal(Object.keys(before).filter((file) => after[file] !== before[file]), [], 'every node keeps every key, private and public, of every type')
 })
+
+/** Every node's published identity files (its keys of every type, private and public; its hostname) by `<mac>/<name>`. */
+async function identities(): Promise<Record<string, string>> {
+  const files: Record<string, string> = {}
+  for (const node of recipe.nodes) {
+    const dir = join(nfs(), 'nodes', macDir(node.mac))
+    for (const name of await readdir(dir)) files[`${macDir(node.mac)}/${name}`] = await readFile(join(dir, name), 'utf8')
+  }
+  return files
+}
 
 test.run()
