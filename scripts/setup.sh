@@ -62,3 +62,6 @@ cd "$here"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
 fi
+
+# The pibake command: ./pibake in the clone, and /usr/local/bin/pibake when that is free or ours.
+"$here/scripts/link-pibake.sh"
