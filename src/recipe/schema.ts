@@ -163,9 +163,24 @@ function publishTargetSchema(dir: string) {
   }).default({ ...DEFAULT_KEEP })
   const command = matching((t) => t.trim() !== '' && !/[\r\n]/.test(t), (q) => `${q} must be one non-empty command line`)
   const reload = strict({ dnsmasq: command.optional(), exports: command.optional(), ganesha: command.optional(), hosts: command.optional() }).default({})
-  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload }).transform(
-    (target): PublishTarget => ({ nfs: target.nfs, tftp: target.tftp, config: target.config ?? target.tftp, keep: target.keep, reload: definedOnly(target.reload) }),
-  )
+  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload }).transform((target, ctx): PublishTarget => {
+    const common = { nfs: target.nfs, tftp: target.tftp, keep: target.keep, reload: definedOnly(target.reload) }
+    if (target.config) return { ...common, config: target.config }
+    if (target.tftp.path === '/') {
+      ctx.issues.push({ code: 'custom', path: ['config'], message: 'required when tftp is / (its default is the folder beside the TFTP root)', input: target })
+      return z.NEVER
+    }
+    return { ...common, config: { ...target.tftp, path: defaultConfigPath(target.tftp.path) }, formerConfig: target.tftp }
+  })
+}
+
+/**
+ * A target's configuration folder when `config` is left out: beside the TFTP root, never in it
+ * (TFTP serves every file under its root to any host on the LAN: the records and dnsmasq.conf
+ * name every node's MAC and address and the servers' `user@host`).
+ */
+export function defaultConfigPath(tftp: string): string {
+  return `${tftp}-site`
 }
 
 function definedOnly<T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

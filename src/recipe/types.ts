@@ -56,8 +56,10 @@ export interface PublishTargetInput {
   tftp: DestinationInput
   /**
    * Where the site's server configuration (`dnsmasq.conf`, `exports`, `ganesha.conf`, `hosts`) and
-   * its records (`pibake/<recipe>.json`) are written (default: the same destination as `tftp`).
-   * Every recipe published to the same place shares that configuration.
+   * its records (`pibake/<recipe>.json`) are written (default: on the `tftp` destination's host, the
+   * folder beside the TFTP root named after it with `-site`: `/srv/tftp` → `/srv/tftp-site`; never
+   * inside the TFTP root, which any host on the LAN can read). Every recipe published to the same
+   * place shares that configuration.
    */
   config?: DestinationInput
   /**
@@ -248,6 +250,12 @@ export interface PublishTarget {
   readonly nfs: Destination
   readonly tftp: Destination
   readonly config: Destination
+  /**
+   * Where a site kept its configuration before `config` defaulted to a folder outside the TFTP
+   * root: the `tftp` destination, when `config` is left out. Publishing refuses to start a second
+   * site beside one found there (see `src/site/former-config.ts`).
+   */
+  readonly formerConfig?: Destination
   readonly keep: { readonly builds: number; readonly days: number }
   readonly reload: { readonly dnsmasq?: string; readonly exports?: string; readonly ganesha?: string; readonly hosts?: string }
 }

@@ -16,6 +16,7 @@ import { HostPool, sameHost } from '../publish/hosts.ts'
 import { lockPublish, lockSite } from '../publish/lock.ts'
 import { publishTrees, type Published } from '../publish/trees.ts'
 import type { PublishTarget } from '../recipe/types.ts'
+import { refuseFormerConfig } from '../site/former-config.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
 import type { ConfigFile } from '../site/render.ts'
 import { openSite } from '../site/store.ts'
@@ -35,8 +36,10 @@ export const publish: Stage = {
       try {
         await reachable(hosts.get(target.nfs), target.nfs.path, `publish[${index}].nfs`, true)
         await reachable(hosts.get(target.tftp), target.tftp.path, `publish[${index}].tftp`, false)
-        // Before anything is copied: the recipe must fit the site it joins.
+        // Before anything is copied: the recipe must fit the site it joins, and that site be the one published before.
+        await refuseFormerConfig(hosts, target, `publish[${index}].config`)
         await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
+        if (insideTftp(target)) ctx.emit({ type: 'warning', stage: 'publish', message: `publish[${index}].config: ${target.config.path} is inside the TFTP root ${target.tftp.path}: any host on the LAN can read the site's records and dnsmasq.conf (leave config out to keep them beside it)` })
       } catch (error) {
         // A host that is down only fails its own target; an untrusted key or a conflict stops the build.
         if (!several || !(error instanceof PreflightError && error.cause instanceof UnreachableError)) throw error
@@ -58,6 +61,12 @@ export const publish: Stage = {
     if (failed.length === 1 && targets.length === 1) throw (results[0] as PromiseRejectedResult).reason
     if (failed.length) throw new StageError('publish', `${failed.length} of ${targets.length} targets failed\n${failed.map((f) => `  - ${f}`).join('\n')}`, 'the other targets were published; fix these and publish again')
   },
+}
+
+/** Whether the site's configuration folder is served by TFTP: the TFTP root or a folder in it, on the same host. */
+function insideTftp(target: PublishTarget): boolean {
+  const { config, tftp } = target
+  return sameHost(config, tftp) && (config.path === tftp.path || config.path.startsWith(`${tftp.path.replace(/\/$/, '')}/`))
 }
 
 /** The destination's host answers, and the NFS host has rsync (a root filesystem needs it). */
@@ -87,6 +96,7 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
       const releaseSite = await lockSite(hosts.get(target.config).files, target.config.path, { signal: ctx.signal, onWait })
       let published: { result: Published; recorded: SitePublished }
       try {
+        await refuseFormerConfig(hosts, target, `publish[${index}].config`)
         const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
         const result = await publishTrees(tctx, { nfs, tftp }, views, ctx.key)
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })

@@ -70,7 +70,8 @@ test('every field given (a proxy-mode node without an address too): SSH targets 
       {
         nfs: { kind: 'ssh', user: 'admin', host: 'nfs.lab.example', port: 2222, path: '/export/pibake', identity: join(fixtures, 'fake-ssh-identity'), knownHosts: join(fixtures, 'known_hosts') },
         tftp: { kind: 'local', path: join(valid, 'publish/tftp') },
-        config: { kind: 'local', path: join(valid, 'publish/tftp') },
+        config: { kind: 'local', path: join(valid, 'publish/tftp-site') },
+        formerConfig: { kind: 'local', path: join(valid, 'publish/tftp') },
         keep: { builds: 3, days: 7 },
         reload: { dnsmasq: 'systemctl reload dnsmasq' },
       },
@@ -90,6 +91,18 @@ test('outDir defaults to out/ in the current directory', async () => {
   const recipe = await loadRecipe(join(valid, 'minimal.ts'))
   assert.is(recipe.netboot.nfs.path, join(process.cwd(), 'out/publish/nfs'))
   assert.equal(recipe.publish[0]?.config, { kind: 'local', path: join(process.cwd(), 'out/publish') })
+})
+
+test('config left out: the folder beside the TFTP root, on the same host, never the TFTP root itself', () => {
+  const target = (tftp: unknown) => validateRecipe({ ...base, publish: [{ nfs: '/srv/nfs', tftp }] }, join(valid, 'inline.ts')).publish[0]!
+  const ssh = { host: 'admin@pxe1', path: '/srv/tftp/', port: 2222 }
+  const remote = target(ssh)
+  assert.equal(remote.config, { ...remote.tftp, path: '/srv/tftp-site' })
+  assert.equal(remote.formerConfig, remote.tftp)
+  assert.equal(target('/srv/tftp').config, { kind: 'local', path: '/srv/tftp-site' })
+  assert.throws(() => target('/'), /publish\[0\]\.config: required when tftp is \//)
+  const given = validateRecipe({ ...base, publish: [{ nfs: '/srv/nfs', tftp: '/srv/tftp', config: '/etc/pibake' }] }, join(valid, 'inline.ts')).publish[0]!
+  assert.equal([given.config, given.formerConfig], [{ kind: 'local', path: '/etc/pibake' }, undefined])
 })
 
 test('the NFS path defaults to the first target\'s nfs path, also when that target is over SSH', () => {
