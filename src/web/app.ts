@@ -4,10 +4,9 @@
  */
 import { Hono, type Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { streamSSE } from 'hono/streaming'
 import { PibakeError } from '../errors.ts'
 import { readSite } from '../site/store.ts'
-import { planMove, rollbackRecipe, startBuild, startMove, type SiteContext } from './actions.ts'
+import { listedBuild, listedRecord, planMove, rollbackRecipe, startBuild, startMove, type SiteContext } from './actions.ts'
 import { buildsBody } from './builds-view.ts'
 import { buildChanges } from './changes.ts'
 import { fleetsBody } from './fleets-view.ts'
@@ -17,21 +16,26 @@ import type { Html } from './html.ts'
 import { page } from './layout.ts'
 import { changesBody, confirmBuild, confirmMove, confirmRollback, errorBody, jobBody, jobsBody, jobView, newPisBody, rollbackDone } from './pages.ts'
 import { followRun } from './follow.ts'
-import { requireRecord } from '../site/ops.ts'
 import { buildRoot } from '../site/paths.ts'
+import { buildId } from '../site/names.ts'
+import { EventStreams, type StreamLimits } from './sse.ts'
 import { treePaths } from '../site/record.ts'
 import { join } from 'node:path'
 
 export interface AppOptions {
   readonly listen: Listen
-  /** Required on a non-loopback address. */
+  /** Required, on every address (src/web/guard.ts says why). */
   readonly token?: string | undefined
   readonly csrf: string
+  /** The bounds of the server-sent event streams (default STREAM_LIMITS). */
+  readonly streams?: StreamLimits
 }
 
 export function createApp(ctx: SiteContext, options: AppOptions): Hono {
   const app = new Hono()
   const { csrf } = options
+  const streams = new EventStreams(options.streams)
+  const named = (c: Context) => listedRecord(ctx.site, c.req.param('recipe'), 'the URL')
   app.use('*', accessGuard(options.listen, options.token))
   // The page's forms send a few short fields; nothing larger is read.
   app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text('refused: request body too large', 413) }))
@@ -54,20 +58,23 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
   app.get('/new', async (c) => show(c, 'new Pis', newPisBody(await newPis(ctx))))
   app.get('/jobs', async (c) => show(c, 'actions', jobsBody(ctx.jobs.list())))
   app.get('/recipes/:recipe', async (c) => {
-    const data = await buildsData(ctx, c.req.param('recipe'), 3000)
+    const data = await buildsData(ctx, (await named(c)).recipe, 3000)
     return show(c, data.recipe.recipe, buildsBody(data, { report: false, csrf }))
   })
   app.get('/recipes/:recipe/builds/:id/changes', async (c) => {
-    const record = await requireRecord(ctx.site, c.req.param('recipe'))
+    const record = await named(c)
+    const id = listedBuild(record, c.req.param('id'), 'the URL')
     const builds = [...record.builds].sort((a, b) => a.created.localeCompare(b.created))
-    const index = builds.findIndex((b) => b.id === c.req.param('id'))
-    if (index < 1 || record.where.nfs.kind !== 'local') throw new PibakeError(`build ${c.req.param('id')} of ${record.recipe} has no earlier build here to compare with`)
-    const dir = join(buildRoot(treePaths(record), record.recipe, builds[index]!.id), '..')
-    return show(c, `changes of ${builds[index]!.id}`, changesBody(record.recipe, builds[index]!.id, await buildChanges(dir, builds[index - 1]!.id, builds[index]!.id)))
+    const index = builds.findIndex((b) => b.id === id)
+    if (index < 1 || record.where.nfs.kind !== 'local') throw new PibakeError(`build ${id} of ${record.recipe} has no earlier build here to compare with`)
+    // The record is data on disk: its ids become paths only in the form a build id has.
+    const before = buildId(builds[index - 1]!.id, `the site record of ${record.recipe}`)
+    const dir = join(buildRoot(treePaths(record), record.recipe, id), '..')
+    return show(c, `changes of ${id}`, changesBody(record.recipe, id, await buildChanges(dir, before, id)))
   })
   app.get('/recipes/:recipe/live/events', async (c) => {
-    const record = await requireRecord(ctx.site, c.req.param('recipe'))
-    return followRun(c, logsDir(ctx.outDir), record.recipe)
+    const record = await named(c)
+    return streams.stream(c, 'file', (out) => followRun(out, logsDir(ctx.outDir), record.recipe))
   })
 
   app.get('/move', async (c) => show(c, 'move', confirmMove(await planMove(ctx.site, c.req.query('mac') ?? '', c.req.query('to') ?? ''), csrf)))
@@ -77,17 +84,16 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
     return c.redirect(`/jobs/${job.id}`, 303)
   })
   app.get('/recipes/:recipe/rollback', async (c) => {
-    const record = await requireRecord(ctx.site, c.req.param('recipe'))
-    const to = c.req.query('to') ?? ''
-    if (!record.builds.some((b) => b.id === to)) throw new PibakeError(`${record.recipe} has no build ${to}`)
+    const record = await named(c)
+    const to = listedBuild(record, c.req.query('to'), 'the URL')
     return show(c, 'roll back', confirmRollback(record.recipe, record.live, to, csrf))
   })
   app.post('/recipes/:recipe/rollback', async (c) => {
     const form = await c.req.parseBody()
-    return show(c, 'rolled back', rollbackDone(await rollbackRecipe(ctx, c.req.param('recipe'), String(form.to ?? ''))))
+    return show(c, 'rolled back', rollbackDone(await rollbackRecipe(ctx, c.req.param('recipe'), form.to)))
   })
   app.get('/recipes/:recipe/build', async (c) => {
-    const record = await requireRecord(ctx.site, c.req.param('recipe'))
+    const record = await named(c)
     return show(c, 'build', confirmBuild(record.recipe, record.file, ctx.outDir, csrf))
   })
   app.post('/recipes/:recipe/build', async (c) => {
@@ -103,24 +109,24 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
   app.get('/jobs/:id/events', (c) => {
     const job = ctx.jobs.get(c.req.param('id'))
     if (!job) return c.text('no such action', 404)
-    return streamSSE(c, async (stream) => {
+    return streams.stream(c, 'job', async (out) => {
       let dirty = true
+      // Events come as the build prints them; push() queues them (bounded) for this client.
       const listener = (event: unknown) => {
         dirty = true
-        if (event) void stream.writeSSE({ data: JSON.stringify(event) })
+        if (event) out.push({ data: JSON.stringify(event) })
       }
       job.listeners.add(listener)
-      stream.onAbort(() => void job.listeners.delete(listener))
       try {
-        while (!stream.aborted) {
+        while (!out.signal.aborted) {
           if (dirty) {
             dirty = false
-            await stream.writeSSE({ event: 'view', data: JSON.stringify(jobView(job).text) })
+            await out.send({ event: 'view', data: JSON.stringify(jobView(job).text) })
           }
           if (job.state !== 'running') break
-          await stream.sleep(250)
+          await out.sleep(250)
         }
-        await stream.writeSSE({ event: 'end', data: job.state })
+        await out.send({ event: 'end', data: job.state })
       } finally {
         job.listeners.delete(listener)
       }
