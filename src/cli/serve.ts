@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
-import { DEFAULT_LISTEN, newSecret, parseListen } from '../web/guard.ts'
+import { DEFAULT_LISTEN, parseListen } from '../web/guard.ts'
 import { outDir, oneArgument, type Values } from './commands.ts'
 import { siteFromOptions } from './site.ts'
 
@@ -13,10 +13,11 @@ export async function serveCommand(args: readonly string[], values: Values, sign
   if (args.length) throw new UsageError(`pibake serve takes no arguments, got ${args.join(' ')}`, 'choose the site with --target DIR or --out DIR')
   const { serve } = await import('../web/serve.ts')
   const listen = values.listen ?? DEFAULT_LISTEN
-  const token = parseListen(listen).loopback ? undefined : newSecret()
-  const serving = await serve({ site: siteFromOptions(values), outDir: outDir(values), listen, ...(token ? { token } : {}), ...(values.log ? { dnsmasqLog: resolve(values.log) } : {}) })
+  // serve() makes this run's token; the URL printed here is the only way in (src/web/guard.ts).
+  const serving = await serve({ site: siteFromOptions(values), outDir: outDir(values), listen, ...(values.log ? { dnsmasqLog: resolve(values.log) } : {}) })
   process.stdout.write(`pibake: serving the site at ${serving.url}\n`)
-  if (token) process.stdout.write(`pibake: ${listen} is not a loopback address: open the URL above once (it holds this run's token), then the page keeps it in a cookie\n`)
+  process.stdout.write('pibake: open that URL once (it holds this run\'s token, keep it to yourself); the page then keeps the token in a cookie\n')
+  if (!parseListen(listen).loopback) process.stdout.write(`pibake: ${listen} is not a loopback address and the page is plain HTTP: anyone on the network path can read the token\n`)
   process.stdout.write('pibake: Ctrl-C stops it (and any build started from the page)\n')
   await new Promise((done) => signal.addEventListener('abort', done, { once: true }))
   await serving.close()

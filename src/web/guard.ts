@@ -1,9 +1,14 @@
 /**
- * Who may use the page. On a loopback address anyone on this machine may (as with the command
- * line), and requests must name that address as their Host (a web page elsewhere cannot reach the
- * server through a DNS name rebound to 127.0.0.1). On any other address every request needs the
- * token printed at start: once, in the URL, after which it rides in a cookie. Every action is a POST
- * carrying the page's CSRF token and, when the browser sends one, an Origin of this server.
+ * Who may use the page: whoever holds the token `pibake serve` made for this run and printed on the
+ * terminal of the root user who started it, on every address, loopback included. Loopback alone is
+ * no boundary: every local user can reach 127.0.0.1, and the page builds as root. The token rides
+ * once in the URL (`?token=`, as Jupyter prints it), after which the page keeps it in a cookie named
+ * for the port (two servers on one host keep their own), or in an `Authorization: Bearer` header for
+ * scripts. (A Unix socket checked for a root peer was the other way; a browser cannot speak to one,
+ * and a per-run secret printed only to root's terminal is what Jupyter does for the same problem.)
+ * On a loopback address requests must also name that address as their Host, so a web page elsewhere
+ * cannot reach the server through a DNS name rebound to 127.0.0.1. Every action is a POST carrying
+ * the page's CSRF token and, when the browser sends one, an Origin of this server.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
@@ -32,26 +37,25 @@ export function newSecret(): string {
   return randomBytes(24).toString('base64url')
 }
 
-const COOKIE = 'pibake-token'
-
-/** Refuses requests without the token (non-loopback) or with a foreign Host (loopback). */
+/** Refuses requests without the token (every address) or with a foreign Host (loopback). */
 export function accessGuard(listen: Listen, token: string | undefined): MiddlewareHandler {
-  if (!listen.loopback && !token) throw new UsageError(`pibake serve on ${listen.host} needs a token`, 'the command line makes one and prints it; the library needs serve({ token })')
+  if (!token) throw new UsageError(`pibake serve on ${listen.host} needs a token`, 'the command line and serve() make one and print it; createApp needs { token }')
   return async (c, next) => {
     if (listen.loopback) {
       const host = c.req.header('host') ?? ''
       if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(host)) return c.text(`refused: this server answers requests for ${listen.host} only`, 421)
-      return next()
     }
+    const url = new URL(c.req.url)
+    const cookieName = `pibake-token-${url.port || '80'}`
     const given = c.req.query('token')
-    if (given !== undefined && same(given, token!)) {
-      setCookie(c, COOKIE, token!, { httpOnly: true, sameSite: 'Strict', path: '/' })
-      const url = new URL(c.req.url)
+    if (given !== undefined && same(given, token)) {
+      setCookie(c, cookieName, token, { httpOnly: true, sameSite: 'Strict', path: '/' })
       url.searchParams.delete('token')
       return c.redirect(`${url.pathname}${url.search}`, 303)
     }
-    const cookie = getCookie(c, COOKIE)
-    if (cookie === undefined || !same(cookie, token!)) return c.text('refused: open the URL with the token that pibake serve printed', 401)
+    const bearer = /^Bearer (\S+)$/.exec(c.req.header('authorization') ?? '')?.[1]
+    const held = bearer ?? getCookie(c, cookieName)
+    if (held === undefined || !same(held, token)) return c.text('refused: open the URL with the token that pibake serve printed', 401)
     return next()
   }
 }
