@@ -15,6 +15,7 @@ import { attachLoop } from '../../src/system/losetup.ts'
 import { mount, mountOverlay } from '../../src/system/mount.ts'
 import { bootAndRoot, readPartitionTable } from '../../src/system/partitions.ts'
 import { takeSnapshot, type Snapshot } from '../../src/snapshot/index.ts'
+import { heldByAnotherProgram } from '../helpers/leftovers.ts'
 
 export const REPO = join(import.meta.dirname, '../..')
 /** Where the demo images are built once and reused (`pibake demo-image`'s default). */
@@ -28,8 +29,12 @@ export interface DemoRoot {
   readonly base: string
   /** A new empty layer: the tree as the image has it again. */
   reset(): Promise<void>
-  /** Unmounts and detaches everything; what could not be undone is returned, not thrown. */
-  remove(): Promise<readonly Error[]>
+  /**
+   * Unmounts and detaches everything, each undo tried even when one before it failed, then throws
+   * what could not be undone. Forgiven (a note): a loop device only another program's mount namespace
+   * still holds (see leftBehind). The folder is kept when a mount could not be undone.
+   */
+  remove(): Promise<void>
 }
 
 export async function demoImage(arch: 'arm64' | 'armhf', release: DemoRelease = 'bookworm') {
@@ -43,6 +48,7 @@ export async function mountDemoRoot(arch: 'arm64' | 'armhf', release: DemoReleas
   const base = join(dir, 'base')
   const root = join(dir, 'root')
   let layer: Cleanup | undefined
+  let device: string | undefined
   const reset = async () => {
     await layer?.run()
     layer = new Cleanup()
@@ -53,7 +59,7 @@ export async function mountDemoRoot(arch: 'arm64' | 'armhf', release: DemoReleas
   }
   try {
     const { root: partition } = bootAndRoot(await readPartitionTable(image.img), image.img)
-    const device = await attachLoop(cleanup, image.img, { offset: partition.offset, sizelimit: partition.size, readOnly: true })
+    device = await attachLoop(cleanup, image.img, { offset: partition.offset, sizelimit: partition.size, readOnly: true })
     await mount(cleanup, device, base, { type: 'ext4', options: ['ro', 'noload'] })
     await reset()
   } catch (error) {
@@ -63,23 +69,28 @@ export async function mountDemoRoot(arch: 'arm64' | 'armhf', release: DemoReleas
   }
   const remove = async () => {
     const errors = [...((await layer?.run()) ?? []), ...(await cleanup.run())]
-    await rm(dir, { recursive: true, force: true })
-    return errors
+    const failed: Error[] = []
+    for (const error of errors) {
+      const note = error.message.startsWith(`cleanup: detach ${device}:`) ? await heldByAnotherProgram(device!, dir) : undefined
+      if (note) console.log(`  note: ${device} (${image.img}) is detached, ${note}`)
+      else failed.push(error)
+    }
+    const mounted = failed.some((error) => error.message.startsWith('cleanup: unmount '))
+    if (!mounted) await rm(dir, { recursive: true, force: true })
+    if (failed.length) throw new Error(`the demo root in ${dir} could not be undone${mounted ? ' (the folder is kept)' : ''}:\n${failed.map((e) => e.message).join('\n')}`)
   }
   return { dir, root, base, reset, remove }
 }
 
-/**
- * A snapshot of the demo image's root (as snapshotImage takes one), where a loop device that another
- * program's mount namespace keeps busy after the detach is a note rather than a failure.
- */
+/** A snapshot of the demo image's root (as snapshotImage takes one); a failed undo fails it (see DemoRoot.remove). */
 export async function snapshotDemoRoot(arch: 'arm64' | 'armhf', release: DemoRelease = 'bookworm'): Promise<Snapshot> {
   const demo = await mountDemoRoot(arch, release)
-  try {
-    return await takeSnapshot(demo.base)
-  } finally {
-    for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
-  }
+  const snapshot = await takeSnapshot(demo.base).catch(async (error: unknown) => {
+    await demo.remove().catch((undo: Error) => console.log(`  also: ${undo.message}`))
+    throw error
+  })
+  await demo.remove()
+  return snapshot
 }
 
 /** The step suites' fixture: a demo root (a fresh layer per test), a step context on it, its messages. */
@@ -109,8 +120,8 @@ export function stepsOnDemo(suite: Test, release: DemoRelease = 'bookworm'): Ste
     ctx = stepContext({ ...options, log: () => {}, info: (message) => infos.push(message) })
   })
   suite.after(async () => {
-    for (const error of await demo.remove()) console.log(`  note: ${error.message.split('\n')[0]}`)
     await rm(host, { recursive: true, force: true })
+    await demo.remove()
   })
   const reset = async () => {
     await demo.reset()

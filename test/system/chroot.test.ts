@@ -27,7 +27,8 @@ test.before(async () => {
   roots.armhf = await mountDemoRoot('armhf')
 })
 test.after(async () => {
-  for (const root of Object.values(roots)) for (const error of (await root?.remove()) ?? []) console.log(`  note: ${error.message.split('\n')[0]}`)
+  const undone = await Promise.allSettled(Object.values(roots).map((root) => root?.remove()))
+  for (const result of undone) if (result.status === 'rejected') throw result.reason
   await rm(scratch, { recursive: true, force: true })
 })
 test.before.each(async () => {
