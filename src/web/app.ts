@@ -1,6 +1,8 @@
 /**
  * The routes of `pibake serve`: pages are GETs that read the site afresh; actions are POSTs (CSRF
- * checked) behind a confirmation page; a running build is followed over server-sent events.
+ * checked) behind a confirmation page; a running build is followed over server-sent events (bounded:
+ * src/web/sse.ts). Every recipe name and build id a request carries is checked by its pattern and
+ * must be one the site lists (listedRecord, listedBuild) before it names anything on disk.
  */
 import { Hono, type Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -19,6 +21,7 @@ import { followRun } from './follow.ts'
 import { buildRoot } from '../site/paths.ts'
 import { buildId } from '../site/names.ts'
 import { EventStreams, type StreamLimits } from './sse.ts'
+import { trustedRecipeFile } from './recipe-file.ts'
 import { treePaths } from '../site/record.ts'
 import { join } from 'node:path'
 
@@ -94,7 +97,7 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
   })
   app.get('/recipes/:recipe/build', async (c) => {
     const record = await named(c)
-    return show(c, 'build', confirmBuild(record.recipe, record.file, ctx.outDir, csrf))
+    return show(c, 'build', confirmBuild(record.recipe, await trustedRecipeFile(record), ctx.outDir, csrf))
   })
   app.post('/recipes/:recipe/build', async (c) => {
     const job = await startBuild(ctx, c.req.param('recipe'))
