@@ -28,8 +28,8 @@ test.before(async () => {
 })
 test.after(async () => {
   const undone = await Promise.allSettled(Object.values(roots).map((root) => root?.remove()))
-  for (const result of undone) if (result.status === 'rejected') throw result.reason
   await rm(scratch, { recursive: true, force: true })
+  for (const result of undone) if (result.status === 'rejected') throw result.reason
 })
 test.before.each(async () => {
   await arm64.reset()
