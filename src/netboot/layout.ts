@@ -59,6 +59,50 @@ const FILES: Readonly<Record<BootFamily, readonly BootFile[]>> = {
   ],
 }
 
+/**
+ * Names at the top of the boot files that a model's firmware fetches over TFTP (DESIGN.md's
+ * per-model table, `FILES` above): the first stages, GPU firmware, config.txt, cmdline.txt, the
+ * kernels and initramfs images, device trees, the `overlays/` folder, an ARM stub. The boot partition
+ * may hold more (`issue.txt`, `LICENCE.broadcom`, and the Imager's `firstrun.sh`, `userconf.txt`,
+ * `custom.toml`, `wpa_supplicant.conf`, with password hashes and Wi-Fi keys): TFTP would serve
+ * those to any host on the LAN and no firmware asks for them.
+ */
+const FIRMWARE_NAMES: readonly RegExp[] = [
+  /^bootcode\.bin$/,
+  /^bootsig\.bin$/,
+  /^start\w*\.elf$/,
+  /^fixup\w*\.dat$/,
+  /^config\.txt$/,
+  /^cmdline\.txt$/,
+  /^kernel[\w.-]*\.img$/,
+  /^initramfs[\w.-]*$/,
+  /^[\w.,+-]+\.dtb$/,
+  /^overlays$/,
+  /^armstub[\w.-]*\.bin$/,
+]
+
+/** The firmware names, for a cache key. */
+export const FIRMWARE_PATTERNS: readonly string[] = FIRMWARE_NAMES.map(String)
+
+/**
+ * Whether a name at the top of the boot files is one the firmware fetches: one of FIRMWARE_NAMES, or
+ * a file or folder `config` names (`kernel=`, `initramfs`, `include`, `device_tree=`, `os_prefix=`…;
+ * `config` is config.txt with the files it includes and every node's extra lines).
+ */
+export function isFirmwareName(name: string, config: string): boolean {
+  if (FIRMWARE_NAMES.some((pattern) => pattern.test(name))) return true
+  return configWords(config).some((word) => word === name || word.startsWith(`${name}/`))
+}
+
+/** The words of config.txt values: `kernel=foo.img` → foo.img, `initramfs bar followkernel` → bar. */
+export function configWords(config: string): string[] {
+  return config
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .flatMap((line) => line.split(/[\s=,]+/))
+    .filter(Boolean)
+}
+
 /** `dc:a6:32:01:02:03` (or dashes, any case) → `dc-a6-32-01-02-03`, the directory dnsmasq looks for. */
 export function macDir(mac: string): string {
   const parts = mac.trim().toLowerCase().split(/[:-]/)

@@ -24,6 +24,7 @@ import {
 import { fstabEntries } from './extract.ts'
 import { CLOUD_INIT_DISABLED_TEXT, disableCloudInit } from '../netboot/cloudinit.ts'
 import { networkManagerConf, unmanageBootInterface } from '../netboot/networkmanager.ts'
+import { FIRMWARE_PATTERNS, isFirmwareName } from '../netboot/layout.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
 export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
@@ -45,7 +46,7 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -58,7 +59,35 @@ export const netboot: Stage = {
     await keepNetworkUp(ctx)
     await installIdentity(ctx)
     await installShared(ctx)
+    await keepFirmwareOnly(ctx)
   },
+}
+
+/**
+ * The boot files are what every node's TFTP folder serves, to any host that asks: only what a
+ * model's firmware fetches stays (`isFirmwareName`), and what is left out is said.
+ */
+async function keepFirmwareOnly(ctx: LayerContext): Promise<void> {
+  const config = await bootConfig(ctx)
+  const dropped = (await readdir(ctx.boot)).filter((name) => !isFirmwareName(name, config)).sort()
+  for (const name of dropped) await rm(join(ctx.boot, name), { recursive: true, force: true })
+  if (dropped.length) ctx.emit({ type: 'info', stage: 'netboot', message: `boot files no firmware fetches, left out of the TFTP tree: ${dropped.join(', ')}` })
+}
+
+/** config.txt, the files it includes (`include extra.txt`, to any depth), and every node's own lines. */
+async function bootConfig(ctx: LayerContext): Promise<string> {
+  const texts = ctx.recipe.nodes.flatMap((node) => node.config)
+  const seen = new Set<string>()
+  for (let queue = ['config.txt']; queue.length; ) {
+    const name = queue.shift()!
+    if (seen.has(name) || name.includes('/') || name.startsWith('.')) continue
+    seen.add(name)
+    const text = await readFile(join(ctx.boot, name), 'utf8').catch(() => undefined)
+    if (text === undefined) continue
+    texts.push(text)
+    queue = [...queue, ...text.split('\n').flatMap((line) => /^\s*include\s+(\S+)/.exec(line)?.[1] ?? [])]
+  }
+  return texts.join('\n')
 }
 
 /** The node fetches its own SSH host keys at boot; the image's keys, shared by all, are removed. */

@@ -2,6 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { PibakeError } from '../../src/errors.ts'
 import {
+  isFirmwareName,
   PXE_MENU_TEXT,
   PXE_MENU_TEXT_3B,
   bootFamily,
@@ -118,6 +119,17 @@ test('only a fleet with a Pi 3B needs the menu text with three trailing spaces',
   assert.not.ok(needsThreeSpacePxe([{ model: '3B+' }, { model: '5' }]))
   assert.is(pxeMenuText('3B'), 'Raspberry Pi Boot   ')
   assert.is(pxeMenuText('3B+'), 'Raspberry Pi Boot')
+})
+
+test('the boot files TFTP serves: every name a firmware fetches, and whatever config.txt names; nothing else', () => {
+  const pios = ['bootcode.bin', 'start.elf', 'start4.elf', 'start4x.elf', 'fixup.dat', 'fixup4cd.dat', 'config.txt', 'cmdline.txt', 'kernel8.img', 'kernel_2712.img', 'kernel7l.img', 'initramfs8', 'initramfs_2712', 'bcm2711-rpi-4-b.dtb', 'bcm2712-rpi-500.dtb', 'overlays']
+  for (const name of pios) assert.ok(isFirmwareName(name, ''), name)
+  for (const name of ['issue.txt', 'LICENCE.broadcom', 'userconf.txt', 'firstrun.sh', 'custom.toml', 'wpa_supplicant.conf', 'ssh', 'user-data', 'extra.txt', 'vmlinuz', 'boot']) {
+    assert.not.ok(isFirmwareName(name, '[all]\narm_64bit=1\n# kernel=vmlinuz is a comment\n'), name)
+  }
+  const config = '[all]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\ninclude extra.txt\nos_prefix=boot/\ncmdline=cmd-node.txt\n'
+  for (const name of ['vmlinuz', 'initrd.img', 'extra.txt', 'boot', 'cmd-node.txt']) assert.ok(isFirmwareName(name, config), name)
+  assert.not.ok(isFirmwareName('userconf.txt', config))
 })
 
 test.run()

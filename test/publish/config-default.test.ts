@@ -3,13 +3,14 @@
  * to the folder beside the TFTP root (`<tftp>-site`), never into it, where TFTP would serve them to
  * any host on the LAN. A site published before that (everything in `<tftp>`) keeps working: the
  * publish refuses before copying anything and names the `config:` line that keeps the old place;
- * with that line, or after moving the files as the hint says, publishing goes on.
+ * with that line, or after moving the files as the hint says, publishing goes on. And what TFTP
+ * serves of a build is only what a firmware fetches.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { build } from '../../src/build.ts'
 import { PibakeError } from '../../src/errors.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
@@ -21,6 +22,10 @@ let project: Project
 
 test.before(async () => {
   project = await makeProject()
+  // What Raspberry Pi Imager leaves on a boot partition: a password hash, a first-boot script.
+  await project.write('bootfs/userconf.txt', 'pi:$6$rounds=656000$salt$hash\n')
+  await project.write('bootfs/firstrun.sh', '#!/bin/sh\necho wifi-psk\n')
+  await project.write('bootfs/issue.txt', 'Raspberry Pi reference\n')
 })
 test.after(async () => {
   await project.remove()
@@ -36,7 +41,7 @@ async function publish(site: string, target: Partial<PublishTargetInput> = {}): 
 /** Every path under a folder, relative to it. */
 async function tree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  return entries.map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort()
+  return entries.map((e) => relative(dir, join(e.parentPath, e.name))).sort()
 }
 
 test('config left out: records and server configuration beside the TFTP root, nothing of them in it', async () => {
@@ -49,6 +54,16 @@ test('config left out: records and server configuration beside the TFTP root, no
   const served = await tree(tftp)
   assert.equal(served.filter((path) => SITE_FILES.includes(path.split('/')[0]!) || /\.json$|dnsmasq|exports|ganesha/.test(path)), [], 'the TFTP root serves no site file')
   assert.equal((await readdir(tftp)).sort(), ['builds', 'dc-a6-32-00-00-01', 'dc-a6-32-00-00-02'])
+})
+
+test("a node's TFTP folder holds only what a firmware fetches: no userconf.txt, firstrun.sh, issue.txt", async () => {
+  const tftp = join(project.dir, 'fresh/tftp')
+  const files = await tree(join(tftp, 'dc-a6-32-00-00-01/'))
+  assert.equal(files, [
+    'bcm2711-rpi-4-b.dtb', 'bcm2712-rpi-5-b.dtb', 'cmdline.txt', 'config.txt', 'fixup4.dat', 'initramfs8', 'initramfs_2712', 'kernel8.img', 'kernel_2712.img', 'overlays', 'overlays/README', 'start4.elf',
+  ])
+  const everywhere = await tree(tftp)
+  for (const name of ['userconf.txt', 'firstrun.sh', 'issue.txt']) assert.not.ok(everywhere.some((path) => path.endsWith(name)), `${name} is served by TFTP`)
 })
 
 test('a site published with everything in the TFTP root: refused with the config line that keeps it, nothing written', async () => {
