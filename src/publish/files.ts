@@ -5,7 +5,7 @@
  * and renamed into place.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import PQueue from 'p-queue'
 import { switchSymlink } from './fsops.ts'
@@ -35,6 +35,12 @@ export interface HostFiles {
   rename(from: string, to: string): Promise<void>
   /** Creates a file that must not exist yet; false when it does (a lock someone holds). */
   createExclusive(path: string, content: string): Promise<boolean>
+  /** Gives the file `from` the second name `to` (a hard link), atomically; false when `to` exists. */
+  link(from: string, to: string): Promise<boolean>
+  /** Removes one file; false when it was not there (of two removing it at once, one gets true). */
+  unlink(path: string): Promise<boolean>
+  /** Sets a file's mtime to now, never creating it; false when it does not exist. */
+  touch(path: string): Promise<boolean>
   /** When a file last changed (ms since the epoch), or undefined when it does not exist. */
   mtime(path: string): Promise<number | undefined>
 }
@@ -61,6 +67,16 @@ export function localFiles(): HostFiles {
         () => true,
         (error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? false : Promise.reject(error)),
       ),
+    link: (from, to) =>
+      link(from, to).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? false : Promise.reject(error)),
+      ),
+    unlink: (path) => unlink(path).then(() => true, ifMissing(false)),
+    touch: (path) => {
+      const now = new Date()
+      return utimes(path, now, now).then(() => true, ifMissing(false))
+    },
     mtime: (path) => stat(path).then((s) => s.mtimeMs, ifMissing(undefined)),
   }
 }
