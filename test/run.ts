@@ -1,17 +1,83 @@
 /**
- * Runs every test file (`test/**\/*.test.ts`, or the files/folders given) in its own Node process,
- * one after the other: each file's servers, mounts and loop devices are its own to start and stop.
- * Ends with the plain summary line `N passed, N failed`.
+ * Runs test files, each in its own Node process and process group, one after the other: each file's
+ * servers, mounts and loop devices are its own to start and stop.
+ *
+ *   node test/run.ts [--quick] [--timeout DURATION] [--list] [files or folders]
+ *
+ * With no files or folders, every `test/**\/*.test.ts` (folders named `fixtures` are skipped).
+ *   --quick             only the quick tier: every file not in SLOW below (unit and tiny-image tests;
+ *                       `scripts/test.sh --quick` adds the type-check). Run it before every commit.
+ *   --timeout DURATION  every file's time limit for this run: 90s, 40m, 2h (plain numbers are seconds).
+ *   --list              print the files that would run, with their tier and time limit; run nothing.
+ *
+ * Time limits: a file in SLOW has its own; every other file has DEFAULT_LIMIT (15 min). Change a
+ * file's limit in SLOW (put a quick file there to give it a longer one), or for one run with
+ * --timeout. When a file's time is up, its whole process group gets SIGTERM, then SIGKILL 30 s
+ * later (or after the limit, when that is shorter), and the file fails: "timed out after N s".
+ *
+ * A file passes when it exits 0 and uvu's totals show at least one test, all passed. It fails when
+ * a test fails, it exits otherwise, prints no uvu totals, ran no tests ("Total: 0"), runs out of
+ * time, or leaves processes of its group running after it exits (they are stopped). The run fails
+ * when a file fails or no test ran at all. It ends with the plain line `N passed, N failed`.
  */
-import { readdirSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
-import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { runFile } from './run-file.ts'
+
+const MIN = 60_000
+const DEFAULT_LIMIT = 15 * MIN
+/** A bookworm demo image from scratch: 5 min on a quiet machine, several times that beside other builds. */
+const BOOKWORM = 45 * MIN
+/** A trixie demo image from scratch: 19 min on a quiet machine, an hour on a busy one. */
+const TRIXIE = 120 * MIN
+
+/**
+ * The slow tier, with each file's time limit: files that need a demo image (built on first use,
+ * reused from out/demo after; `scripts/test.sh` builds all four first), a QEMU boot, or long builds.
+ * Every file not listed is in the quick tier.
+ */
+const SLOW: Readonly<Record<string, number>> = {
+  'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
+  'test/boot/tftp.test.ts': BOOKWORM,
+  'test/boot/trixie.test.ts': TRIXIE, // QEMU boots
+  'test/customize/build-trixie.test.ts': TRIXIE,
+  'test/customize/build.test.ts': BOOKWORM,
+  'test/customize/chain.test.ts': BOOKWORM,
+  'test/customize/failures.test.ts': BOOKWORM,
+  'test/customize/host-tools.test.ts': BOOKWORM,
+  'test/customize/steps.test.ts': BOOKWORM,
+  'test/customize/trixie.test.ts': TRIXIE,
+  'test/demo/abort.test.ts': BOOKWORM, // starts a build from scratch, stops it in debootstrap
+  'test/demo/image.test.ts': TRIXIE + 2 * BOOKWORM, // all four images
+  'test/package/install.test.ts': BOOKWORM,
+  'test/pipeline/symlinked-out.test.ts': BOOKWORM,
+  'test/recipes/cluster-node.test.ts': BOOKWORM,
+  'test/schedule/schedule.test.ts': BOOKWORM,
+  'test/system/chroot.test.ts': 2 * BOOKWORM, // arm64 and armhf
+  'test/web/serve.test.ts': BOOKWORM,
+}
 
 const root = join(import.meta.dirname, '..')
-const args = process.argv.slice(2)
-const targets = args.length ? args : [join(root, 'test')]
+const { values, positionals } = parseArgs({
+  options: { quick: { type: 'boolean' }, timeout: { type: 'string' }, list: { type: 'boolean' } },
+  allowPositionals: true,
+})
+const timeout = values.timeout === undefined ? undefined : parseDuration(values.timeout)
+
+function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text)
+  if (!m) fail(`--timeout ${text}: expected a duration such as 90s, 40m or 2h`)
+  return Number(m[1]) * { s: 1000, m: MIN, h: 60 * MIN }[m[2] as 's' | 'm' | 'h' | undefined ?? 's']
+}
+
+function fail(message: string): never {
+  console.error(`run.ts: ${message}`)
+  process.exit(2)
+}
 
 function collect(path: string): string[] {
+  if (!existsSync(path)) fail(`no such file or folder: ${path}`)
   if (statSync(path).isFile()) return [path]
   return readdirSync(path, { withFileTypes: true })
     .sort((a, b) => a.name.localeCompare(b.name))
@@ -22,28 +88,27 @@ function collect(path: string): string[] {
     })
 }
 
-function runFile(file: string): Promise<{ passed: number; failed: number; skipped: number; code: number }> {
-  return new Promise((resolve) => {
-    // pibake-source: 'pibake' imported by a test (its recipe fixtures) is this checkout's src/index.ts, not the built dist/ (package.json "exports").
-    const child = spawn(process.execPath, ['--conditions=pibake-source', file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } })
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      process.stdout.write(chunk)
-    })
-    child.on('close', (code) => {
-      const totals = [...out.matchAll(/Total:\s+(\d+)\s+Passed:\s+(\d+)\s+Skipped:\s+(\d+)/g)]
-      let passed = 0
-      let failed = 0
-      let skipped = 0
-      for (const m of totals) {
-        passed += Number(m[2])
-        skipped += Number(m[3])
-        failed += Number(m[1]) - Number(m[2])
-      }
-      if (code !== 0 && failed === 0) failed = 1
-      resolve({ passed, failed, skipped, code: code ?? 1 })
-    })
+// A file renamed or removed must leave the table too, or it would quietly join the quick tier under a new name.
+for (const name of Object.keys(SLOW)) if (!existsSync(join(root, name))) fail(`SLOW lists ${name}, which does not exist`)
+
+const files = (positionals.length ? positionals : [join(root, 'test')])
+  .flatMap((target) => collect(resolve(target)))
+  .map((file) => relative(root, file))
+  .filter((name) => !(values.quick && name in SLOW))
+const limitOf = (name: string) => timeout ?? SLOW[name] ?? DEFAULT_LIMIT
+
+if (values.list) {
+  for (const name of files) console.log(`${name}  ${name in SLOW ? 'slow' : 'quick'}, ${limitOf(name) / MIN} min`)
+  process.exit(0)
+}
+
+// Ctrl-C or SIGTERM: the file's own process group does not get the terminal's signal; stop it, then end.
+let stopCurrent: ((why: string) => void) | undefined
+let interrupted: NodeJS.Signals | undefined
+for (const name of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(name, () => {
+    interrupted = name
+    stopCurrent?.(`stopped: the runner got ${name}`)
   })
 }
 
@@ -51,17 +116,21 @@ let passed = 0
 let failed = 0
 let skipped = 0
 const failedFiles: string[] = []
-for (const file of targets.flatMap(collect)) {
-  const name = relative(root, file)
+for (const name of files) {
+  if (interrupted) break
   console.log(`\n# ${name}`)
   const started = Date.now()
-  const result = await runFile(file)
-  console.log(`# ${name}: ${result.passed} passed, ${result.failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`)
+  const result = await runFile(join(root, name), { limitMs: limitOf(name), onStart: (stop) => (stopCurrent = stop) })
+  const seconds = ((Date.now() - started) / 1000).toFixed(1)
+  const problem = result.problem ? `; FAILED: ${result.problem}` : ''
+  console.log(`# ${name}: ${result.passed} passed, ${result.failed} failed (${seconds} s)${problem}`)
   passed += result.passed
   failed += result.failed
   skipped += result.skipped
   if (result.failed) failedFiles.push(name)
 }
 if (failedFiles.length) console.log(`\nfailed: ${failedFiles.join(', ')}`)
+if (interrupted) console.log(`\nrun.ts: stopped by ${interrupted}`)
+if (!interrupted && passed + failed === 0) console.log(`\nrun.ts: no test ran (${files.length} test files${values.quick ? ' in the quick tier' : ''}): that is a failure`)
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
-process.exit(failed ? 1 : 0)
+process.exit(interrupted ? 130 : failed || passed === 0 ? 1 : 0)
