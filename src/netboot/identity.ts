@@ -32,7 +32,7 @@ found=
 for address in /sys/class/net/*/address; do
   mac=$(tr ':' '-' < "$address")
   case "$mac" in 00-00-00-00-00-00) continue ;; esac
-  if mount -t nfs -o ro,vers=3,nolock "$server:$base/nodes/$mac" "$mnt" 2>/dev/null; then
+  if mount -t nfs -o ro,nosuid,nodev,noexec,vers=3,nolock "$server:$base/nodes/$mac" "$mnt" 2>/dev/null; then
     cp "$mnt"/ssh_host_*_key "$mnt"/ssh_host_*_key.pub "$keys"/ 2>/dev/null || true
     [ -s "$mnt/hostname" ] && name=$(cat "$mnt/hostname") || name=
     umount "$mnt"

@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert'
 import { PibakeError } from '../../src/errors.ts'
 import { accountsScript, accountsUnit } from '../../src/netboot/accounts.ts'
 import { netbootCmdline, nodeCmdline } from '../../src/netboot/cmdline.ts'
+import { identityScript } from '../../src/netboot/identity.ts'
 import { sharedFstabLine } from '../../src/netboot/diskless.ts'
 import { netbootFstab } from '../../src/stages/netboot.ts'
 
@@ -55,6 +56,12 @@ test('the shared folder is mounted nosuid,nodev: findmnt reads one rw NFS mount 
   for (const entry of entries.filter((e) => e.fstype !== 'proc' && e['vfs-options'].split(',').includes('rw'))) {
     for (const flag of ['nosuid', 'nodev']) assert.ok(entry['vfs-options'].split(',').includes(flag), `${entry.target} is mounted ${entry['vfs-options']}, without ${flag}`)
   }
+})
+
+test('the identity script mounts its node folder nosuid,nodev too (read-only, but from the server)', () => {
+  const mounts = [...identityScript(['ed25519']).matchAll(/mount -t nfs -o (\S+)/g)].map((m) => m[1]!.split(','))
+  assert.ok(mounts.length > 0, 'the identity script mounts over NFS')
+  for (const options of mounts) for (const flag of ['ro', 'nosuid', 'nodev']) assert.ok(options.includes(flag), `mounted ${options.join(',')}, without ${flag}`)
 })
 
 test('the fstab writer refuses a mount point, path or server that would add a line or a field', () => {
