@@ -46,9 +46,10 @@ export class EventStreams {
 
   /** Streams `body` to the client, or answers 503 when the streams of its kind are all taken. */
   stream(c: Context, kind: 'job' | 'file', body: (out: EventSender) => Promise<void>): Response {
-    if (this.#open >= this.limits.total || (kind === 'file' && this.#files >= this.limits.files)) {
+    const full = this.#open >= this.limits.total ? `${this.#open} event streams are open` : kind === 'file' && this.#files >= this.limits.files ? `${this.#files} streams follow build logs` : undefined
+    if (full) {
       c.header('Retry-After', '10')
-      return c.text(`refused: ${this.#open} event streams are open, the most this server keeps; close a page that follows a build`, 503)
+      return c.text(`refused: ${full}, the most this server keeps; close a page that follows a build`, 503)
     }
     this.#open++
     if (kind === 'file') this.#files++

@@ -272,6 +272,7 @@ test('at most 16 event streams at once, 8 of them following log files; beyond, 5
     assert.equal(streams.map((r) => r.status), Array(8).fill(200))
     const ninth = await open('/recipes/alpha/live/events')
     assert.is(ninth.status, 503, 'a ninth followed file')
+    assert.match(await ninth.text(), '8 streams follow build logs')
     for (let i = 0; i < 8; i++) streams.push(await open(`/jobs/${job.id}/events`))
     assert.equal(streams.map((r) => r.status), Array(16).fill(200))
     const seventeenth = await open(`/jobs/${job.id}/events`)
