@@ -140,6 +140,8 @@ export async function dieHolding(spec: LockSpec): Promise<number> {
 }
 
 export interface Racers {
+  /** Their pids, in the order of what `race` returns. */
+  readonly pids: readonly number[]
   /** All take the lock at the same moment, each holds it `holdMs` and releases it: what each said. */
   readonly race: (holdMs: number) => Promise<string[]>
   readonly close: () => Promise<void>
@@ -149,9 +151,10 @@ export interface Racers {
 export function racers(spec: LockSpec, count: number): Racers {
   const children = Array.from({ length: count }, () => child(spec))
   return {
+    pids: children.map((c) => c.pid),
     race: (holdMs) => {
-      // Time enough for every child to be spinning, waiting for the moment.
-      const at = Date.now() + 150
+      // Time enough for every child to be spinning, waiting for the moment (on a busy machine too).
+      const at = Date.now() + 500
       for (const c of children) c.tell(`race ${at} ${holdMs}`)
       return Promise.all(children.map((c) => c.hear()))
     },
