@@ -1,5 +1,6 @@
 /** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
 import { UsageError } from '../errors.ts'
+import { recipeNameOf } from '../recipe/argument.ts'
 import { resolveDirSync } from '../system/paths.ts'
 import { jsonRenderer, listrRenderer, plainRenderer, type Renderer } from './render.ts'
 
@@ -57,10 +58,17 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
 /** The commands, for the help text's completeness test. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS)
 
+/**
+ * The commands whose argument names a recipe of the site: each gets the recipe's name, whether it
+ * was given as the name or as the recipe's file (`pibake report recipes/cluster-node.ts`).
+ */
+export const NAMES_A_RECIPE: readonly string[] = ['site', 'rollback', 'unpublish', 'gc', 'report']
+
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   const load = COMMANDS[name]
   if (!load) throw new UsageError(`unknown command "${name}"`, `one of: ${Object.keys(COMMANDS).join(', ')} (pibake --help)`)
-  return (await load())(args, values, signal)
+  const named = NAMES_A_RECIPE.includes(name) && args.length === 1 ? [await recipeNameOf(args[0]!)] : args
+  return (await load())(named, values, signal)
 }
 
 /** `--out` (default ./out), created if missing and resolved: the kernel's mount table names it so. */

@@ -96,25 +96,25 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     examples: ['pibake discover --interface eth0 --seconds 60'],
   },
   site: {
-    usage: 'pibake site [options]',
-    does: "The site's recipes, the build each node boots, and the builds kept.",
+    usage: 'pibake site [<recipe | recipe.ts>] [options]',
+    does: "The site's recipes (or the one named, by its name or its recipe file), the build each node boots, and the builds kept.",
     options: SITE,
-    examples: ['pibake site --target /srv/pibake/config'],
+    examples: ['pibake site --target /srv/pibake/config', 'pibake site recipes/cluster-node.ts'],
   },
   rollback: {
-    usage: 'pibake rollback <recipe> [options]',
+    usage: 'pibake rollback <recipe | recipe.ts> [options]',
     does: 'Switches a recipe and its nodes back to an earlier build (by default the one that was live before the live one).',
     options: [['--to ID', 'the build to switch to'], ...SITE],
     examples: ['pibake rollback cluster-node --to 20261130-101500-3f2a9c1d'],
   },
   unpublish: {
-    usage: 'pibake unpublish <recipe> [options]',
+    usage: 'pibake unpublish <recipe | recipe.ts> [options]',
     does: "Takes a recipe off the site: the server configuration first (its nodes get no boot answer), then its files.",
     options: SITE,
     examples: ['pibake unpublish old-lab'],
   },
   gc: {
-    usage: 'pibake gc [<recipe>] [options]',
+    usage: 'pibake gc [<recipe | recipe.ts>] [options]',
     does: 'Removes builds that no node can still be running, beyond what the site keeps.',
     options: [
       ['--keep-builds N', 'keep the N newest builds of each recipe'],
@@ -154,10 +154,10 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     examples: ['pibake serve', 'pibake serve --target /srv/pibake/config --out /var/lib/pibake --log /var/log/pibake-dnsmasq.log'],
   },
   report: {
-    usage: 'pibake report <recipe> [options]',
+    usage: 'pibake report <recipe | recipe.ts> [options]',
     does: "The builds of a recipe of the site as one self-contained HTML file (no script, nothing to fetch): each build with its size, the nodes on it and what changed from the build before, and the seconds per stage across recent builds from the logs. For CI artifacts and mail.",
     options: [['-o, --output FILE', 'where to write it (default ./<recipe>-report.html)'], ...SITE.filter(([flag]) => flag !== '--json')],
-    examples: ['pibake report workers -o workers.html', 'pibake report workers --target /srv/pibake/config --out /var/lib/pibake'],
+    examples: ['pibake report workers -o workers.html', 'pibake report recipes/cluster-node.ts', 'pibake report workers --target /srv/pibake/config --out /var/lib/pibake'],
   },
 }
 
@@ -172,7 +172,8 @@ usage:
   pibake demo-image [--arch arm64|armhf|all] [--release bookworm|trixie] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
   pibake doctor [<recipe.ts>] [--out DIR] [--json]  check the host's prerequisites, with what fixes each
-  pibake site [--out DIR | --target DIR] [--json]   the site's recipes, the build each node boots, the builds kept
+  pibake site [<recipe>] [--out DIR | --target DIR] [--json]
+                                                    the site's recipes, the build each node boots, the builds kept
   pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
                                                     switch a recipe and its nodes back to an earlier build
   pibake unpublish <recipe> [--out DIR | --target DIR] [--json]
@@ -182,7 +183,7 @@ usage:
   pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]
                                                     Raspberry Pis asking for a boot that the site does not know
   pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]
-  pibake schedule --remove <recipe.ts> [--unit-dir DIR]
+  pibake schedule --remove <recipe> [--unit-dir DIR]
                                                     rebuild on a schedule: a systemd service and timer
   pibake serve [--listen ADDR:PORT] [--log FILE] [--out DIR | --target DIR]
                                                     the site in a browser: fleets, builds, moves, rollbacks
@@ -191,6 +192,7 @@ usage:
   pibake <command> --help                           a command's options and an example
   pibake --version
 
+A <recipe> is its name (cluster-node) or its recipe file (recipes/cluster-node.ts).
 Stages: image, extract, overlay, customize, netboot, publish.  Exit status: 0 ok, 1 failed, 2 bad usage or recipe, 130 interrupted.`
 
 /** `pibake <command> --help`, or undefined for a command that doesn't exist. */

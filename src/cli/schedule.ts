@@ -49,7 +49,7 @@ function written(schedule: Schedule): string {
 }
 
 async function remove(recipe: string, values: Values): Promise<number> {
-  const { name, removed } = await removeSchedule(recipe, { unitDir: values.unitDir, outDir: outDir(values) })
+  const { name, removed } = await removeSchedule(recipe, { unitDir: values.unitDir })
   process.stdout.write([`pibake: removed ${removed.join(', ')}`, 'stop the timer systemd still has loaded:', `  systemctl stop ${name}.timer; systemctl daemon-reload`, ''].join('\n'))
   return 0
 }

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { formatBytes } from '../pipeline/events.ts'
-import { gc, rollback, unpublish } from '../site/ops.ts'
-import { siteStatus, type RecipeView } from '../site/status.ts'
+import { gc, requireRecord, rollback, unpublish } from '../site/ops.ts'
+import { siteStatus, type RecipeView, type SiteView } from '../site/status.ts'
 import { openSite, type Site } from '../site/store.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
 
@@ -14,8 +14,9 @@ export function siteFromOptions(values: Values): Site {
 }
 
 export async function siteCommand(args: readonly string[], values: Values): Promise<number> {
-  if (args.length) throw new UsageError(`pibake site takes no arguments, got ${args.join(' ')}`, 'choose the site with --target DIR or --out DIR')
-  const view = await siteStatus(siteFromOptions(values))
+  if (args.length > 1) throw new UsageError(`pibake site takes at most one recipe, got ${args.join(' ')}`, 'choose the site with --target DIR or --out DIR')
+  const site = siteFromOptions(values)
+  const view = args[0] === undefined ? await siteStatus(site) : await oneRecipe(await siteStatus(site), args[0], site)
   if (values.json) return json(view)
   if (!view.recipes.length) {
     process.stdout.write(`no recipe is published to ${view.config}\n`)
@@ -24,6 +25,14 @@ export async function siteCommand(args: readonly string[], values: Values): Prom
   process.stdout.write(`site ${view.config}\n`)
   for (const recipe of view.recipes) printRecipe(recipe)
   return 0
+}
+
+/** The site as it shows one recipe, or the error saying which recipes it has. */
+async function oneRecipe(view: SiteView, recipe: string, site: Site): Promise<SiteView> {
+  const recipes = view.recipes.filter((r) => r.recipe === recipe)
+  // Not on the site: the error that says which recipes are.
+  if (!recipes.length) await requireRecord(site, recipe)
+  return { ...view, recipes }
 }
 
 function printRecipe(recipe: RecipeView): void {
@@ -39,7 +48,7 @@ function printRecipe(recipe: RecipeView): void {
 }
 
 export async function rollbackCommand(args: readonly string[], values: Values): Promise<number> {
-  const result = await rollback(siteFromOptions(values), oneArgument(args, 'the name of a recipe of the site'), values.to)
+  const result = await rollback(siteFromOptions(values), oneArgument(args, 'a recipe of the site (its name or its file)'), values.to)
   if (values.json) return json(result)
   process.stdout.write(`${result.recipe}: live build ${result.from ?? 'none'} → ${result.to}; nodes switched: ${result.switched.join(', ') || 'none'}\n`)
   if (result.skipped.length) process.stdout.write(`not in build ${result.to}, left as they were: ${result.skipped.join(', ')}\n`)
@@ -47,14 +56,14 @@ export async function rollbackCommand(args: readonly string[], values: Values): 
 }
 
 export async function unpublishCommand(args: readonly string[], values: Values): Promise<number> {
-  const result = await unpublish(siteFromOptions(values), oneArgument(args, 'the name of a recipe of the site'))
+  const result = await unpublish(siteFromOptions(values), oneArgument(args, 'a recipe of the site (its name or its file)'))
   if (values.json) return json(result)
   process.stdout.write(`${result.recipe}: removed from the site's ${result.configChanged.join(', ') || 'configuration'}; its nodes (${result.nodes.join(', ')}) get no boot answer; builds removed: ${result.builds.join(', ') || 'none'}\n`)
   return 0
 }
 
 export async function gcCommand(args: readonly string[], values: Values): Promise<number> {
-  if (args.length > 1) throw new UsageError(`pibake gc takes at most one recipe name, got ${args.join(' ')}`)
+  if (args.length > 1) throw new UsageError(`pibake gc takes at most one recipe, got ${args.join(' ')}`)
   const keep = { ...number(values.keepBuilds, '--keep-builds', 'builds', 1), ...number(values.keepDays, '--keep-days', 'days', 0) }
   const results = await gc(siteFromOptions(values), { ...(args[0] ? { recipe: args[0] } : {}), keep, dryRun: values.dryRun ?? false })
   if (values.json) return json(results)

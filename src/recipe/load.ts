@@ -40,7 +40,8 @@ export function resolvePibakeToSelf(): void {
   })
 }
 
-async function importDefault(path: string): Promise<unknown> {
+/** The default export of the recipe module at `path` (absolute), an object; not validated. */
+export async function importDefault(path: string): Promise<object> {
   const stat = statSync(path, { throwIfNoEntry: false })
   if (!stat) throw new PibakeError(`recipe ${path} does not exist`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')
   if (!stat.isFile()) throw new PibakeError(`recipe ${path} is not a file`, 'give the path of a recipe file, e.g. recipes/cluster-node.ts')

@@ -5,8 +5,9 @@
  */
 import { readFile, readlink, realpath, rm, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
-import { PibakeError, UsageError } from '../errors.ts'
+import { PibakeError } from '../errors.ts'
 import { localFiles } from '../publish/files.ts'
+import { recipeNameOf } from '../recipe/argument.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { SELF_CLI, selfVersion } from '../self.ts'
 import { checkCalendar, type Calendar } from './calendar.ts'
@@ -102,8 +103,8 @@ export interface Removed {
  * Removes the units of a recipe (given as its file, or its name) from `unitDir`, and the link that
  * `systemctl enable` made for the timer, as `systemctl disable` would.
  */
-export async function removeSchedule(recipe: string, options: { readonly unitDir?: string; readonly outDir?: string } = {}): Promise<Removed> {
-  const name = unitName(await recipeName(recipe, options.outDir))
+export async function removeSchedule(recipe: string, options: { readonly unitDir?: string } = {}): Promise<Removed> {
+  const name = unitName(await recipeNameOf(recipe))
   const dir = await resolved(options.unitDir ?? DEFAULT_UNIT_DIR)
   const files = [join(dir, `${name}.service`), join(dir, `${name}.timer`)]
   for (const file of files) await refuseForeign(file)
@@ -121,18 +122,6 @@ export async function removeSchedule(recipe: string, options: { readonly unitDir
   }
   if (!removed.length) throw new PibakeError(`no units of ${name} in ${dir}`, options.unitDir === undefined ? 'give the --unit-dir they were written to' : undefined)
   return { name, removed }
-}
-
-/** A recipe file's recipe name, or the argument itself when it is a recipe name. */
-async function recipeName(recipe: string, outDir: string | undefined): Promise<string> {
-  if (await stat(recipe).catch(() => undefined)) {
-    return (await loadRecipe(recipe, { outDir: outDir ?? 'out' }).catch((error: unknown) => {
-      if (error instanceof PibakeError) throw new PibakeError(`${error.message}`, `the recipe must load to tell its name; or give the name itself: pibake schedule --remove <name>`)
-      throw error
-    })).name
-  }
-  if (/^[a-z0-9][a-z0-9-]*$/.test(recipe)) return recipe
-  throw new UsageError(`${recipe} is neither a recipe file nor a recipe name`, 'pibake schedule --remove <recipe.ts | recipe name>')
 }
 
 /** Refuses to touch an existing unit that pibake did not write. */
