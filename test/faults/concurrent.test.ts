@@ -20,7 +20,7 @@ const RECIPES = ['conc-a', 'conc-b'] as const
 let project: Project
 
 const recipeFile = (name: string) => join(project.dir, `${name}.ts`)
-const build = (name: string, out: string) => pibake(['build', recipeFile(name), '--out', out, '--plain'])
+const build = (name: string, out: string, watch?: (events: Record<string, unknown>[], pid: number) => Promise<void>) => pibake(['build', recipeFile(name), '--out', out, '--plain'], watch)
 
 test.before(async () => {
   project = await makeProject()
@@ -96,11 +96,13 @@ test('two recipes built at once, sharing out/ and the site, publish what they pu
 
 test('two builds of the same recipe at once: one publishes, the other is refused naming it', async () => {
   const out = join(project.dir, 'out-twice')
-  const runs = await Promise.all([build('conc-a', out), build('conc-a', out)])
+  const pids: number[] = []
+  const runs = await Promise.all([0, 1].map((i) => build('conc-a', out, async (_, pid) => void (pids[i] = pid))))
   const codes = runs.map((r) => r.code).sort()
   assert.equal(codes, [0, 1], runs.map((r) => r.stderr).join('\n'))
-  const refused = runs.find((r) => r.code === 1)!
-  assert.match(refused.stderr, /another pibake build of this recipe is running \(pid \d+\)/)
+  // The refusal names the build that holds the lock: the other process, not the refused one's own.
+  const refused = runs.findIndex((r) => r.code === 1)
+  assert.match(runs[refused]!.stderr, `another pibake build of this recipe is running (pid ${pids[1 - refused]})`)
   assert.equal(await leftBehind(out), [])
 })
 
