@@ -1,7 +1,8 @@
 /**
- * pibake as users get it: `npm pack`, `npm install -g --prefix` of the tarball, then that `pibake`
- * on a recipe in a site folder outside the checkout with no node_modules: --version, plan, and a
- * full build of the demo image that publishes (its --json summary last). Then a site repository
+ * pibake as users get it: `npm pack`, `npm install -g --prefix` of the tarball, then that `pibake`:
+ * on the host's old Node, which Node it needs; on a recipe in a site folder outside the checkout
+ * with no node_modules: --version, plan, and a full build of the demo image that publishes (its
+ * --json summary last). Then a site repository
  * with pibake as a dev dependency: the recipe type-checks against the package's declarations, and
  * its own `node_modules/.bin/pibake` runs it.
  */
@@ -18,6 +19,8 @@ import { leftBehind } from '../helpers/leftovers.ts'
 import { writeSiteRecipe } from '../helpers/site-recipe.ts'
 
 const repo = join(import.meta.dirname, '../..')
+/** The host's Node, older than pibake needs (test/package/launcher.test.ts checks it is). */
+const OLD_NODE = '/usr/bin/node'
 const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }
 // This Node first on PATH: npm's scripts and the installed bin's `#!/usr/bin/env node` use it.
 const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}` }
@@ -49,7 +52,7 @@ test('npm pack builds dist/ and packs only it, with declarations and the CLI', a
   tarball = join(tmp, packed!.filename)
   const paths = packed!.files.map((f) => f.path)
   console.log(`npm pack: ${packed!.filename}, ${packed!.size} bytes (${packed!.unpackedSize} unpacked, ${paths.length} files) in ${seconds(started)} s`)
-  assert.equal(paths.filter((p) => !p.startsWith('dist/')).sort(), ['README.md', 'package.json'])
+  assert.equal(paths.filter((p) => !p.startsWith('dist/')).sort(), ['README.md', 'bin/pibake.js', 'package.json'])
   for (const file of ['dist/cli.js', 'dist/index.js', 'dist/index.d.ts', 'dist/recipe/types.d.ts', 'dist/schedule/install.js']) assert.ok(paths.includes(file), file)
   assert.not.ok(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), 'no TypeScript sources (Node would not strip them under node_modules)')
   const cli = readFileSync(join(repo, 'dist/cli.js'), 'utf8')
@@ -62,11 +65,22 @@ test('npm install -g --prefix installs it from the tarball, and pibake --version
   const started = performance.now()
   await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', tarball], tmp)
   console.log(`npm install -g: ${seconds(started)} s`)
-  assert.is(await readlink(join(prefix, 'bin/pibake')), '../lib/node_modules/pibake/dist/cli.js')
+  assert.is(await readlink(join(prefix, 'bin/pibake')), '../lib/node_modules/pibake/bin/pibake.js')
   const result = await pibake(['--version'], tmp)
   assert.is(result.exitCode, 0, result.stderr)
   assert.is(result.stdout, version)
   assert.match((await pibake(['build', '--help'], tmp)).stdout, '--upgrade')
+})
+
+test('the installed pibake on a Node older than 22.18 says which Node it needs, and imports nothing', async () => {
+  for (const argv of [[join(prefix, 'bin/pibake'), '--version'], [OLD_NODE, join(prefix, 'bin/pibake'), '--version']]) {
+    // Its #! line's `env node` finds the old Node first on PATH.
+    const result = await exec(argv, { cwd: tmp, env: { PATH: '/usr/bin:/bin' }, okCodes: [1] })
+    assert.is(result.exitCode, 1, argv.join(' '))
+    assert.is(result.stdout, '')
+    assert.match(result.stderr, /^pibake: needs Node\.js 22\.18 or newer; this is Node\.js \d+\.\d+\.\d+ \(\/usr\/bin\/node\)\n/)
+    assert.match(result.stderr, 'npm install -g node@24')
+  }
 })
 
 test('a recipe in a site folder without node_modules: plan, then a build that publishes and ends with its summary', async () => {
