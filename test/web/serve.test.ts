@@ -3,8 +3,8 @@
  * (Debian's, driven by playwright-core): the page finds both fleets and their nodes; a node moved
  * with the button is moved in the published TFTP tree and dnsmasq.conf; a rollback with the button
  * switches the links on disk; a build started from the page publishes. What the page may not do is
- * refused: a POST without the CSRF token, a foreign Host, a name that is not the site's. Screenshots
- * of each page go to out/test-artifacts/web/.
+ * refused: a request without the run's token, a POST without the CSRF token, a foreign Host, a name
+ * that is not the site's. Screenshots of each page go to out/test-artifacts/web/.
  */
 import { spawn } from 'node:child_process'
 import { chmod, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises'
@@ -27,11 +27,16 @@ import { leftBehind } from '../helpers/leftovers.ts'
 import { withLan } from '../helpers/netns.ts'
 import { signal } from '../helpers/process.ts'
 import { piDhcp, tftpGet } from '../helpers/pi-client.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { makeFleets, NODES, type Fleets } from './site-fleets.ts'
 
 const ARTIFACTS = join(import.meta.dirname, '../../out/test-artifacts/web')
 let fleets: Fleets
 let serving: Serving
+/** The server's address without the token (the browser holds it in a cookie once it opened serving.url). */
+let base: string
+/** What a script sends instead of the cookie. */
+let auth: Record<string, string>
 let browser: Browser
 let page: Page
 let first: string
@@ -53,8 +58,11 @@ test.before(async () => {
   await build(fleets.files.workers, { outDir: fleets.out })
   second = (await readRecord(site(), 'workers'))!.live!
   serving = await serve({ site: site(), outDir: fleets.out, listen: '127.0.0.1:0' })
+  base = `${new URL(serving.url).origin}/`
+  auth = { authorization: `Bearer ${serving.token}` }
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  await page.goto(serving.url)
 })
 
 test.after(async () => {
@@ -112,7 +120,7 @@ test('the rollback button switches current and every node back, on disk', async 
   assert.match(await page.locator('pre.diff').textContent() ?? '', /^\+ \/etc\/pibake-web-test \(file 0644 0:0\)$/m, 'the file the second build added')
   assert.match(await page.locator('pre.diff').textContent() ?? '', /^~ \/etc\/motd: size /m)
   await shot('changes')
-  await page.goto(`${serving.url}recipes/workers`)
+  await page.goto(`${base}recipes/workers`)
   await page.locator(`tr.build[data-build="${first}"]`).getByRole('link', { name: 'Roll back to this build…' }).click()
   await shot('rollback-confirm')
   await page.getByRole('button', { name: `Roll back to ${first}` }).click()
@@ -132,7 +140,7 @@ test('the rollback button switches current and every node back, on disk', async 
 async function buildsPageWithChanges(recipe: string, build: string): Promise<void> {
   const cell = page.locator(`tr.build[data-build="${build}"] td`).nth(5)
   for (let tries = 0; ; tries++) {
-    await page.goto(`${serving.url}recipes/${recipe}`)
+    await page.goto(`${base}recipes/${recipe}`)
     const text = await cell.textContent() ?? ''
     if (!text.includes('being computed')) return
     assert.ok(tries < 600, `the changes of ${build} were still being computed after ${tries} tries`)
@@ -174,7 +182,7 @@ test('a move whose build fails puts both recipe files back; the site keeps the n
 
 test('a build started from the page runs pibake build and shows its task list', async () => {
   const runs = (await readdir(join(fleets.out, 'logs'))).filter((n) => n.startsWith('desks-')).length
-  await page.goto(`${serving.url}recipes/desks`)
+  await page.goto(`${base}recipes/desks`)
   await page.getByRole('link', { name: 'Build…', exact: true }).click()
   await page.getByRole('button', { name: 'Build desks' }).click()
   await page.waitForURL(/\/jobs\//)
@@ -185,7 +193,7 @@ test('a build started from the page runs pibake build and shows its task list', 
   assert.match(await outcome.textContent() ?? '', /^desks: build \S+ was live already \(unchanged\)/)
   assert.equal(await page.locator('li.task').evaluateAll((t) => t.map((e) => e.getAttribute('data-stage'))), ['image', 'extract', 'overlay', 'customize', 'netboot', 'publish'])
   assert.is((await readdir(join(fleets.out, 'logs'))).filter((n) => n.startsWith('desks-')).length, runs + 1, 'the build logged its run like any other')
-  await page.goto(`${serving.url}jobs`)
+  await page.goto(`${base}jobs`)
   assert.match(await page.locator('main table').textContent() ?? '', 'build desks')
   await shot('actions')
 })
@@ -196,9 +204,19 @@ test('a build started on the command line is followed live from its log (server-
   const child = spawn(process.execPath, [join(import.meta.dirname, '../../bin/pibake.js'), 'build', fleets.files.workers, '--out', fleets.out, '--force', '--plain'], { stdio: 'ignore' })
   const exited = new Promise((done) => child.on('close', done))
   try {
-    while (!(await readdir(logs)).some((n) => !known.has(n) && n.startsWith('workers-'))) await sleep(20)
-    const response = await fetch(`${serving.url}recipes/workers/live/events`)
-    const stream = await response.text()
+    const log = join(logs, await waitFor(async () => (await readdir(logs)).find((n) => !known.has(n) && n.startsWith('workers-')), { what: "the build's log in out/logs" }))
+    const response = await fetch(`${base}recipes/workers/live/events`, { headers: auth })
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let stream = ''
+    const next = async () => {
+      const { value, done } = await reader.read()
+      if (!done) stream += value
+      return done
+    }
+    // Live: the first stage's end arrives while the build is still writing its log (no summary yet).
+    while (!/"type":"stage-end"/.test(stream)) assert.not.ok(await next(), `the stream ended before a stage ended:\n${stream}`)
+    assert.not.match(await readFile(log, 'utf8'), '"type":"summary"', 'a stage-end came over the stream before the build ended')
+    while (!(await next()));
     assert.match(stream, 'event: view', 'the rendered task list')
     assert.match(stream, /data: \{"time":"[^"]+","type":"stage-end","stage":"publish"/, 'the events as --json prints them')
     assert.match(stream, /event: end\ndata: (published|unchanged)/)
@@ -209,17 +227,18 @@ test('a build started on the command line is followed live from its log (server-
 
 test('the page refuses forged and foreign requests, and names the site does not record', async () => {
   const live = (await readRecord(site(), 'workers'))!.live
-  const post = (path: string, body: Record<string, string>, headers: Record<string, string> = {}) => fetch(`${serving.url}${path}`, { method: 'POST', body: new URLSearchParams(body), headers, redirect: 'manual' })
+  const post = (path: string, body: Record<string, string>, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { method: 'POST', body: new URLSearchParams(body), headers: { ...auth, ...headers }, redirect: 'manual' })
+  assert.is((await fetch(`${base}recipes/workers`)).status, 401, 'no token')
   assert.is((await post('recipes/workers/rollback', { to: second })).status, 403, 'no CSRF token')
-  const confirm = await (await fetch(`${serving.url}recipes/workers/rollback?to=${second}`)).text()
+  const confirm = await (await fetch(`${base}recipes/workers/rollback?to=${second}`, { headers: auth })).text()
   const csrf = /name="csrf" value="([^"]+)"/.exec(confirm)![1]!
   assert.is((await post('recipes/workers/rollback', { to: second, csrf }, { origin: 'http://evil.example' })).status, 403, 'from another origin')
   assert.is((await readRecord(site(), 'workers'))!.live, live, 'nothing was rolled back')
   assert.is(await hostStatus('evil.example'), 421, 'a name rebound to 127.0.0.1')
   for (const path of ['recipes/..%2F..%2F..%2Fetc%2Fpasswd', 'recipes/workers/builds/..%2F..%2Fdesks/changes', `recipes/workers/rollback?to=..%2F..%2F${second}`, 'move?mac=..%2F..&to=desks']) {
-    const response = await fetch(`${serving.url}${path}`)
+    const response = await fetch(`${base}${path}`, { headers: auth })
     assert.is(response.status, 400, path)
-    assert.match(await response.text(), /no recipe|no build|has no earlier build|no node/, path)
+    assert.match(await response.text(), /is not a recipe name|is not a build id|is not a MAC address/, path)
   }
   assert.is((await post('move', { mac: 'dc:a6:32:00:61:01', to: '../../etc', csrf })).status, 400)
   assert.is((await post('move', { mac: 'x'.repeat(100_000), to: 'desks', csrf })).status, 413, 'a body larger than a form is not read')
@@ -230,13 +249,14 @@ test('the page refuses forged and foreign requests, and names the site does not 
   const cookie = entry.headers.get('set-cookie')!.split(';')[0]!
   assert.is((await away.request('http://192.0.2.1:8470/', { headers: { cookie } })).status, 200, 'the token, kept in a cookie')
   assert.throws(() => createApp({ site: site(), outDir: fleets.out, jobs: new Jobs() }, { listen: parseListen('0.0.0.0:8470'), csrf }), /needs a token/)
+  assert.throws(() => createApp({ site: site(), outDir: fleets.out, jobs: new Jobs() }, { listen: parseListen('127.0.0.1:8470'), csrf }), /needs a token/, 'loopback too')
 })
 
 /** A GET with the Host header set (fetch does not let one set it). */
 function hostStatus(host: string): Promise<number> {
   const url = new URL(serving.url)
   return new Promise((resolve, reject) => {
-    request({ host: url.hostname, port: url.port, path: '/', headers: { host } }, (response) => {
+    request({ host: url.hostname, port: url.port, path: '/', headers: { ...auth, host } }, (response) => {
       response.resume()
       resolve(response.statusCode!)
     }).on('error', reject).end()
@@ -264,7 +284,7 @@ test("from the site's dnsmasq log: when each node was last answered, what it fet
       assert.match(await row.locator('td.fetched').textContent() ?? '', /^cmdline\.txt /)
       assert.is(await page.locator('tr.node[data-hostname="desk1"] td.answered').textContent(), '—')
       await shot('fleets-dnsmasq')
-      await page.goto(`${watching.url}new`)
+      await page.goto(`${new URL(watching.url).origin}/new`)
       assert.is(await page.locator('tr.new-pi').count(), 1, `only the Pi the site does not know:\n${dnsmasq.log()}`)
       assert.is(await page.locator(`tr.new-pi[data-mac="${stranger}"] pre`).textContent(), `{ hostname: 'pi-009942', mac: '${stranger}', model: '4B' },`)
       await shot('new-pis')
@@ -280,10 +300,10 @@ test('pibake serve on the command line: prints its address, serves the site, sto
   try {
     let out = ''
     child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString()))
-    while (!/serving the site at (http:\S+)/.test(out)) await sleep(20)
-    const url = /serving the site at (http:\S+)/.exec(out)![1]!
-    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'no token on loopback')
-    assert.match(await (await fetch(url)).text(), 'data-recipe="workers"')
+    const url = new URL(await waitFor(() => /serving the site at (http:\S+)/.exec(out)?.[1], { what: 'pibake serve to print its address', seen: () => out }))
+    assert.match(url.href, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/, 'a token on loopback too')
+    assert.is((await fetch(url.origin)).status, 401, 'without it, no page')
+    assert.match(await (await fetch(url.origin, { headers: { authorization: `Bearer ${url.searchParams.get('token')}` } })).text(), 'data-recipe="workers"')
   } finally {
     signal(child.pid!, 'SIGTERM')
   }
