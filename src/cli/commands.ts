@@ -32,6 +32,9 @@ export interface Values {
   readonly remove?: boolean | undefined
   readonly print?: boolean | undefined
   readonly listen?: string | undefined
+  readonly image?: string | undefined
+  readonly name?: string | undefined
+  readonly discover?: string | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -49,6 +52,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   rollback: async () => (await import('./site.ts')).rollbackCommand,
   unpublish: async () => (await import('./site.ts')).unpublishCommand,
   gc: async () => (await import('./site.ts')).gcCommand,
+  init: async () => (await import('./init.ts')).initCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
   schedule: async () => (await import('./schedule.ts')).scheduleCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,

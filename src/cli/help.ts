@@ -83,6 +83,19 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     options: [OUT, JSON_OUT],
     examples: ['pibake doctor', 'sudo pibake doctor recipes/cluster-node.ts --json'],
   },
+  init: {
+    usage: 'pibake init [--image FILE] [--name NAME] [--discover IF] [options]',
+    does: "Writes a starter recipe for a real image: its sha256 (or the .sha256 file beside it), arch and boot layout read from the image, the boot server guessed from this host's addresses (said as a guess), nodes heard by discover when asked; every field commented with the README section it comes from. Passes pibake plan as written. Never overwrites a file.",
+    options: [
+      ['--image FILE', 'the Raspberry Pi OS image (.img or .img.xz; default: the demo image under out/demo)'],
+      ['--name NAME', "the recipe's name (default: from the image's file name)"],
+      ['-o, --output FILE', 'the recipe file to write (default recipes/<name>.ts)'],
+      ['--discover IF', 'listen on this interface for Pis asking for a boot and write them as the nodes'],
+      ['--seconds N', 'how long --discover listens (default 30)'],
+      OUT,
+    ],
+    examples: ['pibake init --image 2025-05-13-raspios-bookworm-arm64-lite.img.xz --name lab', 'pibake init --image out/demo/raspios-demo-armhf.img.xz --discover eth0'],
+  },
   discover: {
     usage: 'pibake discover --interface IF [options]',
     does: 'Listens for DHCP requests from Raspberry Pis the site does not know and prints node entries to paste into a recipe. Answers nobody.',
@@ -180,6 +193,8 @@ usage:
                                                     take a recipe off the site: server config first, then its files
   pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--out DIR | --target DIR] [--json]
                                                     remove builds no node can still be running
+  pibake init [--image FILE] [--name NAME] [--discover IF [--seconds N]] [-o FILE] [--out DIR]
+                                                    a starter recipe for a real image, read from the image
   pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]
                                                     Raspberry Pis asking for a boot that the site does not know
   pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]

@@ -27,6 +27,9 @@ export const OPTIONS = {
   remove: { type: 'boolean' },
   print: { type: 'boolean' },
   listen: { type: 'string' },
+  image: { type: 'string' },
+  name: { type: 'string' },
+  discover: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
