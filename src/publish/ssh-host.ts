@@ -35,7 +35,8 @@ export function sshHost(dest: SshDestination): Host {
   const files: HostFiles = {
     describe: (path) => `${ssh.name}:${path}`,
     readText: async (path) => {
-      const result = await sh('[ -e "$1" ] || exit 3; cat -- "$1"', [path])
+      // Gone between a look and the read (a lock released meanwhile) is "not there" too, not an error.
+      const result = await sh('cat -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || exit 3; cat -- "$1"', [path])
       return result.exitCode === MISSING ? undefined : result.stdout + (result.stdout ? '\n' : '')
     },
     writeAtomic: async (path, content, mode = 0o644) => {
@@ -70,7 +71,7 @@ export function sshHost(dest: SshDestination): Host {
     unlink: async (path) => (await sh('rm -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || [ -L "$1" ] || exit 3; rm -- "$1"', [path])).exitCode !== MISSING,
     touch: async (path) => (await sh('[ -e "$1" ] || exit 3; touch -c -- "$1"; [ -e "$1" ] || exit 3', [path])).exitCode !== MISSING,
     mtime: async (path) => {
-      const result = await sh('[ -e "$1" ] || exit 3; stat -c %Y -- "$1"', [path])
+      const result = await sh('stat -c %Y -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || exit 3; stat -c %Y -- "$1"', [path])
       return result.exitCode === MISSING ? undefined : Number(result.stdout) * 1000
     },
   }
