@@ -70,7 +70,16 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
   return settings.flatMap(([name, get]) => {
     const mine = JSON.stringify(get(candidate))
     const theirs = JSON.stringify(get(other))
-    if (mine === theirs) return []
+    // Compared by content, not by the order of keys: a record read back from the site keeps the
+    // keys in the schema's order, a recipe's record in the order the recipe wrote them.
+    if (canonical(get(candidate)) === canonical(get(other))) return []
     return [{ other: other.recipe, message: `${name} differs: ${candidate.recipe} has ${mine}, the recipe "${other.recipe}" at the same site has ${theirs}` }]
   })
+}
+
+/** JSON with every object's keys sorted, so that equal settings compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  )
 }

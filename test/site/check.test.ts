@@ -23,6 +23,15 @@ function record(recipe: string, change: Partial<SiteRecord> = {}): SiteRecord {
   }
 }
 
+test('equal settings are equal whatever the order of their keys (a record read back from the site keeps the schema order)', () => {
+  const dhcp = { mode: 'range', start: '10.0.0.100', end: '10.0.0.150', netmask: '255.255.255.0', router: '10.0.0.1', dns: [] as string[] } as const
+  const a = record('a', { netboot: { ...record('a').netboot, dhcp } })
+  const b = record('b', { netboot: { ...record('b').netboot, dhcp: { dns: [], end: dhcp.end, mode: 'range', netmask: dhcp.netmask, router: dhcp.router, start: dhcp.start } } })
+  assert.equal(siteProblems(b, [a]), [])
+  const c = record('c', { netboot: { ...record('c').netboot, dhcp: { ...dhcp, end: '10.0.0.160' } } })
+  assert.is(siteProblems(c, [a]).length, 1)
+})
+
 test('a node in two recipes is named with both recipes and the field; a serial clashes by its TFTP prefix', () => {
   const a = record('a', { nodes: [{ hostname: 'n1', mac: 'dc:a6:32:00:00:01', model: '4B', serial: '10000000aabbccdd' }] })
   const b = record('b', { nodes: [{ hostname: 'm1', mac: 'dc:a6:32:00:00:01', model: '4B' }, { hostname: 'm2', mac: 'dc:a6:32:00:00:02', model: '5', serial: 'aabbccdd' }] })
