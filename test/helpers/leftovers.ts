@@ -16,11 +16,11 @@ export async function leftovers(folder: string): Promise<string[]> {
 /**
  * What a run left on the host (see leftovers above). Every loop device backed by a file of `dir` is
  * the run's, with one exception: one pibake detached (the kernel marks it autoclear) that only mount
- * namespaces proven to be another program's still hold: each such namespace has a process chrooted
- * into a folder outside `dir` (another build's step, made while this run's mount was up), and none of
- * its processes is this process, a child of it, or names `dir` in its root, folder or command line.
- * A device held by any other namespace, by none, or not detached at all is left behind; so is every
- * mount.
+ * namespaces proven to be another program's still hold. Such a namespace holds the device only as a
+ * copy of this run's own mount (mounted there at the same place under `dir`: it was made, by
+ * `unshare` or `ip netns exec`, while the run's mount was up), and none of its processes is this
+ * process, a child of it, or names `dir` in its root, folder or command line. A device held by any
+ * other namespace, by none, or not detached at all is left behind; so is every mount.
  */
 export async function leftBehind(folder: string): Promise<string[]> {
   for (let attempt = 0; attempt < 20 && (await leftovers(folder)).length; attempt++) await sleep(250)
@@ -53,15 +53,18 @@ export async function heldByAnotherProgram(device: string, folder: string): Prom
   const number = (await readFile(`/sys/block/${name}/dev`, 'utf8')).trim()
   const dir = resolvePath(folder)
   const procs = await processes()
-  const holding: Proc[][] = []
   const namespaces = new Map<string, Proc[]>()
   for (const p of procs) namespaces.set(p.namespace, [...(namespaces.get(p.namespace) ?? []), p])
-  for (const group of namespaces.values()) if (await mounts(group, number)) holding.push(group)
+  const holding: { group: Proc[]; at: string[] }[] = []
+  for (const group of namespaces.values()) {
+    const at = await mountPoints(group, number)
+    if (at.length) holding.push({ group, at })
+  }
   const parents = new Map(procs.map((p) => [p.pid, p.ppid]))
   const ours = (p: Proc) => descends(p.pid, parents) || [p.root, p.cwd, p.command].some((text) => text.includes(dir) || text.includes(folder))
-  const foreign = holding.map((group) => (group.some(ours) ? undefined : group.find((p) => p.root !== '/')))
-  if (!holding.length || foreign.includes(undefined)) return undefined
-  return `held by ${foreign.map((p) => `pid ${p!.pid} (chrooted into ${p!.root}: ${p!.command.slice(0, 80)})`).join(', ')}`
+  const copy = (at: string[]) => at.every((point) => point.startsWith(`${dir}/`))
+  if (!holding.length || holding.some(({ group, at }) => group.some(ours) || !copy(at))) return undefined
+  return `held by another program's copy of the mount: ${holding.map(({ group, at }) => `pid ${group[0]!.pid} (${group[0]!.command.slice(0, 80)}) at ${at.join(', ')}`).join('; ')}`
 }
 
 /** Whether `pid` is this process or one started by it (its parent chain reaches this process). */
@@ -72,15 +75,21 @@ function descends(pid: number, parents: ReadonlyMap<number, number>): boolean {
   return false
 }
 
-/** Whether the mount namespace of `group` (its processes) mounts block device `number` ("7:3"). */
-async function mounts(group: readonly Proc[], number: string): Promise<boolean> {
+/** Where the mount namespace of `group` (its processes) mounts block device `number` ("7:3"). */
+async function mountPoints(group: readonly Proc[], number: string): Promise<string[]> {
   // A chrooted process's own mountinfo lists only the mounts under its root: entered, the namespace
   // shows them all. Entered through the first of its processes still running.
   for (const { pid } of group) {
     const table = await exec(['nsenter', `--mount=/proc/${pid}/ns/mnt`, 'cat', '/proc/self/mountinfo']).then((r) => r.stdout, () => undefined)
-    if (table !== undefined) return table.split('\n').some((line) => line.split(' ')[2] === number)
+    if (table === undefined) continue
+    return table.split('\n').map((line) => line.split(' ')).filter((fields) => fields[2] === number).map((fields) => unescape(fields[4]!))
   }
-  return false
+  return []
+}
+
+/** A mountinfo path with its octal escapes (`\040` for a space) undone. */
+function unescape(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
 }
 
 /** Every process still running, with its mount namespace, root, folder and command line. */
