@@ -105,6 +105,7 @@ test('an unknown host key is refused with its fingerprint and the command that t
   assert.match(message, /it offers 256 SHA256:\S+ \(ED25519\)|it offers SHA256:/)
   assert.match(hint ?? '', `ssh-keyscan -p 22 ${PXE} >> ${knownHosts}`)
   assert.equal(await readdir(pxeRoot).catch(() => []), [], 'nothing was written on the boot server')
+  assert.equal(await readdir(join(project.dir, 'nfs-host'), { recursive: true }).catch(() => []), [], 'nor on the NFS host, whose key is known')
   appendFileSync(knownHosts, `${pxe.knownHostsLine}\n`)
 })
 
@@ -141,7 +142,10 @@ test('an unchanged republish sends nothing; a changed file sends about that file
 
 test('reload commands run on their host only when their file changed; a failing one says the build is live', async () => {
   const marker = join(project.dir, 'reloaded')
-  const reload = { dnsmasq: `echo dnsmasq >> ${marker}`, exports: `echo exports >> ${marker}` }
+  // The namespaces share this machine's files: each command writes the address its SSH session came
+  // in on (sshd's SSH_CONNECTION: client address, port, server address, port), which names the host.
+  const reload = { dnsmasq: `echo dnsmasq $SSH_CONNECTION >> ${marker}`, exports: `echo exports $SSH_CONNECTION >> ${marker}` }
+  const ran = () => readFileSync(marker, 'utf8').split('\n').filter(Boolean).map((line) => `${line.split(' ')[0]} on ${line.split(' ')[3]}`).sort()
   await project.write('etc/motd', 'reload test\n')
   await publish([remoteTarget({ reload })])
   assert.not.ok(existsSync(marker), 'nothing changed in the configuration: no reload')
@@ -152,7 +156,7 @@ test('reload commands run on their host only when their file changed; a failing 
       input.nodes[0]!.mac = mac
     })
   await build(withMac('dc:a6:32:00:00:11', remoteTarget({ reload })), { outDir: project.out })
-  assert.equal(readFileSync(marker, 'utf8').split('\n').filter(Boolean).sort(), ['dnsmasq', 'exports'], 'a node\'s new MAC changed dnsmasq.conf and exports')
+  assert.equal(ran(), [`dnsmasq on ${PXE}`, `exports on ${NFS}`], 'a node\'s new MAC changed dnsmasq.conf and exports: each reloaded on its own host')
   const error = await build(withMac('dc:a6:32:00:00:21', remoteTarget({ reload: { dnsmasq: 'echo cannot reload >&2; exit 3' } })), { outDir: project.out }).catch((e: unknown) => e)
   assert.match(String(error), new RegExp(`build ${await live()} is live, but reloading dnsmasq on root@10\\.79\\.0\\.3 failed`))
   assert.match(String(error), 'cannot reload')
