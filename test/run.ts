@@ -31,11 +31,13 @@ const DEFAULT_LIMIT = 15 * MIN
 const BOOKWORM = 45 * MIN
 /** A trixie demo image from scratch: 19 min on a quiet machine, an hour on a busy one. */
 const TRIXIE = 120 * MIN
+/** Many tiny-image builds, or publishes over real sshd: over a minute each here beside other work. */
+const LONG = 30 * MIN
 
 /**
  * The slow tier, with each file's time limit: files that need a demo image (built on first use,
- * reused from out/demo after; `scripts/test.sh` builds all four first), a QEMU boot, or long builds.
- * Every file not listed is in the quick tier.
+ * reused from out/demo after; `scripts/test.sh` builds all four first), a QEMU boot, or long builds
+ * (those took over a minute on a loaded 2-core machine). Every file not listed is in the quick tier.
  */
 const SLOW: Readonly<Record<string, number>> = {
   'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
@@ -50,10 +52,19 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/customize/trixie.test.ts': TRIXIE,
   'test/demo/abort.test.ts': BOOKWORM, // starts a build from scratch, stops it in debootstrap
   'test/demo/image.test.ts': TRIXIE + 2 * BOOKWORM, // all four images
+  'test/faults/caches.test.ts': LONG,
+  'test/faults/killed.test.ts': LONG, // ten builds killed, each cleaned and built again
+  'test/faults/layouts.test.ts': LONG,
+  'test/helpers/leftovers.test.ts': LONG,
   'test/package/install.test.ts': BOOKWORM,
+  'test/pipeline/lock.test.ts': LONG,
   'test/pipeline/symlinked-out.test.ts': BOOKWORM,
+  'test/publish/fleet.test.ts': LONG,
+  'test/publish/lock.test.ts': LONG,
+  'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/schedule/schedule.test.ts': BOOKWORM,
+  'test/site/discover.test.ts': LONG, // DHCP clients asking in network namespaces
   'test/system/chroot.test.ts': 2 * BOOKWORM, // arm64 and armhf
   'test/web/serve.test.ts': BOOKWORM,
 }
