@@ -20,6 +20,7 @@ import { exec } from '../../src/system/exec.ts'
 import { pibake, type CliRun } from '../helpers/cli.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 /** Rounds, each killed in the next stage that runs in a cold build (every stage, twice over). */
 const ROUNDS = 10
@@ -214,21 +215,45 @@ test(`SIGKILL at ${ROUNDS} moments over every stage, then pibake clean and a pla
 /** A build SIGKILLed `delay` ms after it starts `stage` (unless it finished first). */
 async function killAfter(stage: string, delay: number): Promise<CliRun> {
   let running = true
-  return pibake(['build', recipeFile, '--out', out, '--json'], async (events, pid) => {
-    while (running && !events.some((e) => e.type === 'stage-start' && e.stage === stage)) await sleep(2)
+  let late: Error | undefined
+  const run = await pibake(['build', recipeFile, '--out', out, '--json'], async (events, pid) => {
+    late = await untilStage(stage, events, pid, () => !running)
     await sleep(delay)
-    if (running) process.kill(-pid, 'SIGKILL')
+    if (running && !late) process.kill(-pid, 'SIGKILL')
   }).finally(() => (running = false))
+  if (late) throw late
+  return run
+}
+
+/** The longest a build may take to reach a stage (seconds here, unloaded). */
+const STAGE_WAIT_MS = 10 * 60_000
+
+/**
+ * Waits until the build started `stage`, or ended; when it does neither in time, SIGKILLs its group
+ * and returns the error naming the stage and its last events (thrown once the build is gone).
+ */
+async function untilStage(stage: string, events: Record<string, unknown>[], pid: number, ended: () => boolean): Promise<Error | undefined> {
+  const started = () => ended() || events.some((e) => e.type === 'stage-start' && e.stage === stage)
+  const seen = () => events.slice(-3).map((e) => JSON.stringify(e)).join('\n') || '(no event yet)'
+  return waitFor(started, { what: `the build to start its ${stage} stage`, timeoutMs: STAGE_WAIT_MS, everyMs: 2, seen }).then(
+    () => undefined,
+    (error: unknown) => {
+      process.kill(-pid, 'SIGKILL')
+      return error instanceof Error ? error : new Error(String(error))
+    },
+  )
 }
 
 test('SIGTERM during publish stops the build like Ctrl-C: everything undone, status 130; a plain re-run publishes', loud(async () => {
   await empty(out)
   let running = true
+  let late: Error | undefined
   const stopped = await pibake(['build', recipeFile, '--out', out, '--json'], async (events, pid) => {
-    while (running && !events.some((e) => e.type === 'stage-start' && e.stage === 'publish')) await sleep(2)
+    late = await untilStage('publish', events, pid, () => !running)
     await sleep(50)
-    if (running) process.kill(pid, 'SIGTERM')
+    if (running && !late) process.kill(pid, 'SIGTERM')
   }).finally(() => (running = false))
+  if (late) throw late
   assert.is(stopped.code, 130, stopped.stderr)
   assert.match(stopped.stderr, 'pibake: interrupted by SIGTERM')
   assert.match(stopped.stderr, 'nothing was ever published to', stopped.stderr)
