@@ -56,10 +56,12 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/faults/killed.test.ts': LONG, // ten builds killed, each cleaned and built again
   'test/faults/layouts.test.ts': LONG,
   'test/helpers/leftovers.test.ts': LONG,
+  'test/init/demo-build.test.ts': BOOKWORM, // the armhf demo image, init then a build
   'test/package/install.test.ts': BOOKWORM,
   'test/pipeline/lock.test.ts': LONG,
   'test/pipeline/symlinked-out.test.ts': BOOKWORM,
   'test/publish/fleet.test.ts': LONG,
+  'test/publish/lock-ssh.test.ts': LONG, // four racers over real sshd
   'test/publish/lock.test.ts': LONG,
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,

@@ -82,7 +82,8 @@ async function setup(): Promise<void> {
   await lan.attachHere('10.79.0.254/24')
   nfs = await startSshd(lan, { host: 'nfs', address: NFS, dir: join(project.dir, 'sshd-nfs'), authorizedKey })
   // The boot server has no rsync: the boot files go over SFTP.
-  const programs = ['sh', 'cat', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true']
+  // touch: the site lock's refresh (touch -c of its claim), without which a long hold goes stale.
+  const programs = ['sh', 'cat', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true', 'touch']
   pxe = await startSshd(lan, { host: 'pxe', address: PXE, dir: join(project.dir, 'sshd-pxe'), authorizedKey, programs })
   writeFileSync(knownHosts, `${nfs.knownHostsLine}\n`)
 }

@@ -103,7 +103,13 @@ test('the move button moves a node: the published TFTP link and dnsmasq.conf fol
   assert.is(await linkOf(NODES.w2.mac), `builds/desks/${desks.live}/dc-a6-32-00-61-02`, 'the TFTP link points at desks')
   const conf = await dnsmasqConf()
   assert.is(conf.split(NODES.w2.mac).length, 2, 'dnsmasq.conf lists w2 once')
-  assert.ok(conf.indexOf(NODES.w2.mac) > conf.indexOf('# desks:') && conf.indexOf(NODES.w2.mac) < conf.indexOf('# workers:'), 'under desks')
+  // The desks section: from its own header to the next recipe's; a missing header fails here.
+  const header = conf.indexOf('# desks:')
+  assert.ok(header >= 0, 'dnsmasq.conf has a # desks: section')
+  const next = conf.slice(header + 1).search(/\n# [a-z0-9-]+: /) + header + 1
+  const section = conf.slice(header, next > header ? next : undefined)
+  assert.ok(section.includes(NODES.w2.mac), `w2 is listed under desks:\n${section}`)
+  assert.not.ok(conf.slice(0, header).includes(NODES.w2.mac) || (next > header && conf.slice(next).includes(NODES.w2.mac)), 'w2 is listed nowhere else')
   assert.equal((await readRecord(site(), 'workers'))!.nodes.map((n) => n.hostname), ['w1'])
   assert.not.match(await readFile(fleets.files.workers, 'utf8'), NODES.w2.mac, 'the entry left workers.ts')
   assert.match(await readFile(fleets.files.desks, 'utf8'), `{ hostname: 'w2', mac: '${NODES.w2.mac}'`, 'and is in desks.ts')
