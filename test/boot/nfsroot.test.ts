@@ -20,14 +20,12 @@ import * as assert from 'uvu/assert'
 import type { Node } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
-import { mountAt, readFacts, type Facts } from '../helpers/guest-facts.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
-import { TestLan, type HostSpec } from '../helpers/netns.ts'
-import { startNfsServer } from '../helpers/nfs-server.ts'
-import { consoleTail, guestSsh, sshTarget, waitForSsh, type Guest } from '../helpers/qemu.ts'
-import { bootOnLan } from '../helpers/tap.ts'
+import { TestLan } from '../helpers/netns.ts'
+import { guestSsh } from '../helpers/qemu.ts'
 import { startSshd } from '../helpers/sshd.ts'
 import { FLEET, publishDemoBuild, type PublishedBuild, type SshPublish } from './published.ts'
+import { bootNode, checkNode, serve, serveOn, type Booted, type Site } from './site.ts'
 
 /**
  * From QEMU starting to sshd letting root in. HOST-NOTES: ~36–46 s on an idle machine; measured
@@ -39,28 +37,12 @@ const NODES = ['boot-a', 'boot-b'] as const
 const FLEET_USER = { name: 'fleetuser', password: 'pibake-fleet-pw' }
 const SERVER_USER = 'serveruser'
 
-/** A published build served on a test LAN of its own: the boot server and the NFS server. */
-interface Site {
-  readonly published: PublishedBuild
-  readonly lan: TestLan
-}
-
 let published: PublishedBuild
 let site: Site
 /** The publishing key, known_hosts and the two sshd's files. */
 let sshDir: string | undefined
 const suiteStarted = performance.now()
 
-interface Booted {
-  readonly node: Node
-  readonly guest: Guest
-  readonly facts: Facts
-  /** `systemctl is-system-running --wait`. */
-  readonly state: string
-  /** Seconds from QEMU starting to `systemctl is-system-running --wait` returning. */
-  readonly seconds: number
-  readonly hostKeys: Map<string, string>
-}
 const booted = new Map<string, Booted>()
 
 test.before(async () => {
@@ -107,37 +89,6 @@ async function sshHosts(lan: TestLan): Promise<SshPublish> {
   return { nfsHost: `root@${FLEET.nfsServer}`, pxeHost: `root@${FLEET.server}`, identity, knownHosts }
 }
 
-/**
- * A LAN with the boot server (10.77.0.1) and the NFS server (10.77.0.2) serving a build published
- * locally; `more` adds hosts (another DHCP server); the LAN is closed by the caller.
- */
-async function serve(build: PublishedBuild, more: readonly HostSpec[] = []): Promise<Site> {
-  const lan = new TestLan()
-  try {
-    await lan.setup([{ name: 'srv', address: `${FLEET.server}/24` }, { name: 'nfs', address: `${FLEET.nfsServer}/24` }, ...more])
-    return await serveOn(lan, build)
-  } catch (error) {
-    await lan.close()
-    throw error
-  }
-}
-
-/**
- * Runs the site's published `dnsmasq.conf` on the boot server and serves the published
- * `ganesha.conf` from the NFS server (the builds read-only to the fleet's subnet, the shared folder
- * read-write to it, each node's identity folder to that node's address alone, or to the subnet for a
- * node without one): both files as publish wrote them, where it wrote them.
- */
-async function serveOn(lan: TestLan, build: PublishedBuild): Promise<Site> {
-  await startDnsmasq(lan, 'srv', join(build.publish, 'dnsmasq.conf'), await mkdtemp(join(build.dir, 'dnsmasq-')))
-  const exports = readFileSync(join(build.nfsConfig, 'ganesha.conf'), 'utf8')
-  const nfs = await startNfsServer(lan.ns('nfs'), { dir: await mkdtemp(join(build.dir, 'nfs-')), exports })
-  // Stopped in reverse order: ganesha, then rpcbind.
-  lan.track(nfs.rpcbindPid)
-  lan.track(nfs.pid)
-  return { published: build, lan }
-}
-
 test.after(async () => {
   try {
     for (const { guest } of booted.values()) await guest.stop()
@@ -158,40 +109,6 @@ function spec(name: string): Node {
 }
 
 /**
- * Boots a node on its site's LAN and reads it; `address` is where the node will be (its fleet
- * address, or what the LAN's DHCP server will give it). The guest keeps running (stopped by the
- * next round or after()).
- */
-async function boot(on: Site, node: Node, address: string, round: number): Promise<Booted> {
-  const { published: build, lan } = on
-  const files = build.tftpDir(node)
-  const append = `${readFileSync(join(files, 'cmdline.txt'), 'utf8').trim()} console=ttyAMA0`
-  const guest = await bootOnLan(lan, {
-    tap: `tap-${node.hostname}`,
-    address,
-    sshFrom: 'srv',
-    kernel: join(files, 'kernel8.img'),
-    initrd: join(files, 'initramfs8'),
-    append,
-    mac: node.mac,
-    serialLog: join(build.dir, `console-${node.hostname}-${round}.log`),
-  })
-  try {
-    await waitForSsh(guest, build.sshKey, BOOT_TIMEOUT_MS)
-    const left = Math.max(10, Math.round((guest.startedAt + BOOT_TIMEOUT_MS - performance.now()) / 1000))
-    const state = await guestSsh(guest, build.sshKey, 'systemctl is-system-running --wait', { timeoutS: left, okCodes: [1] })
-    const seconds = (performance.now() - guest.startedAt) / 1000
-    const facts = await readFacts(guest, build.sshKey)
-    process.stderr.write(`# ${node.hostname} (boot ${round}): ${state.stdout.trim()} ${seconds.toFixed(1)} s after QEMU started; ${facts.analyze.split('\n')[0] ?? ''}\n`)
-    return { node, guest, facts, state: state.stdout.trim(), seconds, hostKeys: await keyscan(guest) }
-  } catch (error) {
-    await guest.stop()
-    const message = error instanceof Error ? error.message : String(error)
-    throw new Error(`${node.hostname}: ${message}${message.includes('--- serial console') ? '' : `\n${consoleTail(guest)}`}`)
-  }
-}
-
-/**
  * Boots both nodes, the second while the first runs (on 2 busy cores, two emulated boots at once
  * take each past its time limit); the guests of an earlier round are stopped first.
  */
@@ -200,58 +117,9 @@ async function bootAll(round: number): Promise<void> {
   booted.clear()
   for (const name of NODES) {
     const node = spec(name)
-    const result = await boot(site, node, node.ip ?? '', round)
+    const result = await bootNode(site, node, node.ip ?? '', round, BOOT_TIMEOUT_MS)
     booted.set(name, result)
   }
-}
-
-/** The host keys sshd presents, by type (`ssh-ed25519` → base64), read from the boot server's namespace. */
-async function keyscan(guest: Guest): Promise<Map<string, string>> {
-  const { netns, host, port } = sshTarget(guest)
-  const { stdout } = await exec(['ip', 'netns', 'exec', netns, 'ssh-keyscan', '-T', '20', '-t', 'ed25519,ecdsa,rsa', '-p', String(port), host])
-  return new Map(stdout.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => {
-    const [, type = '', key = ''] = line.split(' ')
-    return [type, key]
-  }))
-}
-
-function publishedKey(build: PublishedBuild, node: Node, type: string): [string, string] {
-  const [kind = '', key = ''] = readFileSync(join(build.nodeDir(node), `ssh_host_${type}_key.pub`), 'utf8').split(' ')
-  return [kind, key]
-}
-
-/** What every booted node must show; `address` is the one it was to get. */
-function checkNode(build: PublishedBuild, result: Booted, address: string): void {
-  const { node, facts } = result
-  const root = mountAt(facts, '/')
-  assert.is(root.type, 'nfs', '/ is NFS')
-  assert.is(root.device, `${FLEET.nfsServer}:${build.root}`, "/ is the published build's root, from the fleet's NFS server")
-  assert.ok(root.options.includes('ro'), `/ is mounted read-only (${root.options.join(',')})`)
-  assert.ok(root.options.includes('vers=3'), 'over NFSv3')
-  for (const path of ['/var/log', '/tmp']) {
-    const mount = mountAt(facts, path)
-    assert.is(mount.type, 'tmpfs', `${path} is a tmpfs`)
-    assert.ok(mount.options.includes('rw'), `${path} is mounted read-write`)
-  }
-  assert.equal(facts.writable, { '/': false, '/etc': false, '/var/log': true, '/tmp': true, '/var/tmp': true }, 'only the tmpfs paths can be written')
-  assert.equal(facts.addresses, [address], 'the node has the address the LAN\'s DHCP server gives it')
-  assert.is(facts.hostname, node.hostname, 'the node has its own hostname')
-  assert.match(facts.machineId, /^[0-9a-f]{32}$/, 'a machine-id of its own')
-  assert.match(facts.identity, /^active/, `pibake-identity.service ran: ${facts.identity}`)
-  if (build.shared) checkAccounts(facts)
-  assert.is(facts.failed, '', `no failed units:\n${facts.failed}`)
-  assert.is(result.state, 'running', 'systemctl is-system-running')
-  for (const type of build.recipe.netboot.hostKeys) {
-    const [kind, key] = publishedKey(build, node, type)
-    assert.is(result.hostKeys.get(kind), key, `sshd presents the node's own ${type} host key`)
-  }
-}
-
-function checkAccounts(facts: Facts): void {
-  assert.match(facts.accounts, /^active/, `pibake-accounts.service ran: ${facts.accounts}`)
-  const accounts = mountAt(facts, '/var/lib/pibake/accounts')
-  assert.is(accounts.type, 'nfs', 'the accounts folder is the shared folder, bound')
-  assert.ok(accounts.options.includes('rw'), 'read-write, so that --prefix tools can edit it')
 }
 
 function node(name: string): Booted {
@@ -361,7 +229,7 @@ test('a proxy-mode node without a fixed address takes its address from the exist
     const conf = join(proxy.dir, 'existing-dhcp.conf')
     writeFileSync(conf, `port=0\ndhcp-range=${EXISTING_DHCP.free},${EXISTING_DHCP.free},255.255.255.0,1h\ndhcp-option=option:router,${EXISTING_DHCP.server}\nlog-dhcp\n`)
     await startDnsmasq(served.lan, 'dhcp', conf, await mkdtemp(join(proxy.dir, 'existing-dhcp-')))
-    const result = await boot(served, spec, EXISTING_DHCP.free, 1)
+    const result = await bootNode(served, spec, EXISTING_DHCP.free, 1, BOOT_TIMEOUT_MS)
     try {
       checkNode(proxy, result, EXISTING_DHCP.free)
     } finally {

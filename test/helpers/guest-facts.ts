@@ -1,6 +1,6 @@
 /**
- * What a booted node says about itself, read in one SSH round trip: its mounts, hostname, addresses,
- * machine id, failed units, boot time, which paths are writable, and the journal of pibake's boot
+ * What a booted node says about itself, read in one SSH round trip: its kernel command line, mounts,
+ * hostname, addresses, machine id, failed units, boot time, which paths are writable, and the journal of pibake's boot
  * units. Shared by the boot tests (bookworm, trixie).
  */
 import * as assert from 'uvu/assert'
@@ -14,6 +14,8 @@ export interface Mount {
 }
 
 export interface Facts {
+  /** `/proc/cmdline`: what the kernel was booted with. */
+  readonly cmdline: string
   readonly mounts: readonly Mount[]
   readonly hostname: string
   /** IPv4 addresses (`hostname -I`). */
@@ -32,6 +34,7 @@ const unitState = (unit: string) =>
   `systemctl is-active ${unit} || true; journalctl -b -u ${unit} --no-pager -o cat 2>&1 | tail -n 20`
 
 const PROBE = [
+  'echo "== cmdline"; cat /proc/cmdline',
   'echo "== mounts"; cat /proc/self/mounts',
   'echo "== hostname"; cat /proc/sys/kernel/hostname',
   'echo "== addresses"; hostname -I',
@@ -52,6 +55,7 @@ export async function readFacts(guest: Guest, key: string): Promise<Facts> {
   }
   const get = (name: string) => sections.get(name) ?? ''
   return {
+    cmdline: get('cmdline'),
     mounts: get('mounts').split('\n').map((line) => {
       const [device = '', path = '', type = '', options = ''] = line.split(' ')
       return { device, path, type, options: options.split(',') }
