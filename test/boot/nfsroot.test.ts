@@ -244,11 +244,15 @@ test('a proxy-mode node without a fixed address takes its address from the exist
   }
 })
 
-/** Whether `hash` (crypt(5), yescrypt here) is the hash of `password`, by the host's libcrypt. */
+/**
+ * Whether `hash` (crypt(5), yescrypt here) is the hash of `password`, by the host's libcrypt through
+ * Perl's `crypt` (perl-base is Essential in Debian). Python's `crypt` module is gone in 3.13 (trixie),
+ * and `openssl passwd` makes only MD5 and SHA-256/512 hashes, not yescrypt.
+ */
 async function cryptMatches(password: string, hash: string): Promise<boolean> {
-  const script = 'import crypt, sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])'
-  const { stdout } = await exec(['python3', '-W', 'ignore', '-c', script, password, hash])
-  return stdout.trim() === 'True'
+  const script = 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "yes" : "no"'
+  const { stdout } = await exec(['perl', '-e', script, password, hash])
+  return stdout === 'yes'
 }
 
 test.run()
