@@ -22,11 +22,11 @@ test('a shared folder is mounted over NFS read-write, exported read-write, and c
   assert.equal(await leftovers(project.dir), [])
   const root = join(project.out, 'publish/nfs/test-node/current')
   const fstab = await readFile(join(root, 'etc/fstab'), 'utf8')
-  assert.match(fstab, /^10\.99\.0\.2:\/srv\/pibake\/shared\s+\/home\s+nfs\s+rw,vers=3,nolock,_netdev/m)
+  assert.match(fstab, /^10\.99\.0\.2:\/srv\/pibake\/shared\s+\/home\s+nfs\s+rw,nosuid,nodev,vers=3,nolock,_netdev/m)
   assert.ok((await stat(join(root, 'home'))).isDirectory())
   assert.is(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/pibake-accounts.service')), '/etc/systemd/system/pibake-accounts.service')
   const script = await readFile(join(root, 'usr/lib/pibake/accounts'), 'utf8')
-  assert.match(script, 'shared=/home/etc')
+  assert.match(script, "shared='/home/etc'")
   assert.match(script, 'mount --bind "$shared" "$image"')
   // /etc's account files point into the folder the node binds the shared etc/ over; the image's
   // own copies stay there for early boot, with their owners and modes.
