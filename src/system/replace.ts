@@ -6,31 +6,23 @@
  * for files pibake owns and wrong here (a 0600 recipe would become world-readable).
  */
 import { constants } from 'node:fs'
-import { open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { realpath, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { swapIn } from './durable.ts'
 
 export async function replaceContent(path: string, content: string): Promise<void> {
   const file = await realpath(path)
   const before = await stat(file)
   if (!before.isFile()) throw new Error(`${path} is not a regular file; not replacing it`)
-  const folder = dirname(file)
-  const temp = join(folder, `.${basename(file)}.${process.pid}.new`)
   // O_EXCL: never write through a name someone else put there (a leftover of ours is removed first).
-  await rm(temp, { force: true })
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-  try {
-    await handle.writeFile(content)
-    // chown before chmod: chown clears set-id bits.
-    await handle.chown(before.uid, before.gid)
-    await handle.chmod(before.mode & 0o7777)
-    await handle.sync()
-  } catch (error) {
-    await handle.close()
-    await rm(temp, { force: true })
-    throw error
-  }
-  await handle.close()
-  await rename(temp, file)
-  const dir = await open(folder, constants.O_RDONLY)
-  await dir.sync().finally(() => dir.close())
+  await rm(join(dirname(file), `.${basename(file)}.${process.pid}.new`), { force: true })
+  await swapIn(file, content, {
+    flags: constants.O_EXCL,
+    mode: 0o600,
+    settle: async (handle) => {
+      // chown before chmod: chown clears set-id bits.
+      await handle.chown(before.uid, before.gid)
+      await handle.chmod(before.mode & 0o7777)
+    },
+  })
 }
