@@ -12,7 +12,7 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { snapshotDemoRoot } from './demo-root.ts'
-import { HASH, KEY, OUT, leftBehind, projectsOf, recipeProject, statuses, strayChanges, type RecipeProject } from './project.ts'
+import { HASH, KEY, OUT, leftBehind, packageFiles, projectsOf, recipeProject, statuses, strayChanges, unexpectedChanges, type RecipeProject } from './project.ts'
 
 /**
  * The recipe first narrows the image's deb822 sources to trixie itself (a recipe's own edit, as an
@@ -36,6 +36,78 @@ const CLOUD_INIT_DISABLED = 'etc/cloud/cloud-init.disabled'
 /** The NoCloud seed Raspberry Pi OS puts on its boot partition. */
 const SEED_FILES = ['user-data', 'meta-data', 'network-config']
 const NETWORKMANAGER_CONF = 'etc/NetworkManager/conf.d/pibake-nfsroot.conf'
+
+const HOME = '/home/alice'
+
+/** The packages the recipe installs: their files are what their dpkg lists say. */
+const PACKAGES = ['tree']
+
+/**
+ * Every other path the build may change, each for a reason: the steps' own files, what dpkg and apt
+ * record of an install, what useradd writes, and what the netboot stage does to a trixie image.
+ * `home` is alice's home, added whole (its files come from the image's /etc/skel plus her key).
+ */
+const EXPECTED_CHANGES = [
+  // run: sed narrows the sources; the last step's output
+  '/etc/apt/sources.list.d/debian.sources',
+  '/etc/pibake-run',
+  // packages: dpkg's and apt's records of the install
+  '/var/lib/dpkg/status',
+  '/var/lib/dpkg/status-old',
+  '/var/lib/apt/extended_states',
+  '/var/log/apt/history.log',
+  '/var/log/apt/term.log',
+  '/var/log/apt/eipp.log.xz',
+  '/var/log/dpkg.log',
+  // debconf's scratch folder, made by apt-extracttemplates when the packages are configured
+  '/var/cache/debconf/tmp.ci',
+  // users: useradd, usermod and chpasswd, each file with the backup shadow's tools keep beside it
+  '/etc/passwd',
+  '/etc/passwd-',
+  '/etc/group',
+  '/etc/group-',
+  '/etc/shadow',
+  '/etc/shadow-',
+  '/etc/gshadow',
+  '/etc/gshadow-',
+  '/etc/subuid',
+  '/etc/subuid-',
+  '/etc/subgid',
+  '/etc/subgid-',
+  // copy and enable
+  '/etc/systemd/system/hello.service',
+  '/etc/systemd/system/multi-user.target.wants/hello.service',
+  // netboot: fstab without the SD card, an empty machine-id and hostname, the fleet's hosts
+  '/etc/fstab',
+  '/etc/machine-id',
+  '/etc/hostname',
+  '/etc/hosts',
+  // netboot: Raspberry Pi OS's first-boot units (key regeneration, the user wizard) taken out
+  '/etc/systemd/system/regenerate_ssh_host_keys.service',
+  '/etc/systemd/system/multi-user.target.wants/regenerate_ssh_host_keys.service',
+  '/etc/systemd/system/userconfig.service',
+  '/etc/systemd/system/multi-user.target.wants/userconfig.service',
+  // netboot: dhcpcd keeps its address when the link blinks (nolink)
+  '/etc/dhcpcd.conf',
+  // netboot: cloud-init off, NetworkManager off the boot interface
+  '/etc/cloud/cloud-init.disabled',
+  '/etc/NetworkManager/conf.d/pibake-nfsroot.conf',
+  // netboot: each node's own host keys, fetched at boot; the image's keys removed
+  '/usr/lib/pibake',
+  '/usr/lib/pibake/identity',
+  '/etc/systemd/system/pibake-identity.service',
+  '/etc/systemd/system/multi-user.target.wants/pibake-identity.service',
+  '/etc/ssh/sshd_config.d/pibake-identity.conf',
+  '/etc/ssh/ssh_host_ecdsa_key',
+  '/etc/ssh/ssh_host_ecdsa_key.pub',
+  '/etc/ssh/ssh_host_ed25519_key',
+  '/etc/ssh/ssh_host_ed25519_key.pub',
+  '/etc/ssh/ssh_host_rsa_key',
+  '/etc/ssh/ssh_host_rsa_key.pub',
+  // netboot: the tmpfs mount points the image lacks
+  '/var/lib/dhcp',
+  '/var/lib/dhcpcd',
+]
 
 const projects = projectsOf(test)
 
@@ -91,9 +163,15 @@ for (const arch of ['arm64', 'armhf'] as const) {
 
   test(`trixie ${arch}: the root differs from the image's by the steps and the netboot stage only, with no trace of the chroot machinery`, async () => {
     const diff = diffSnapshots(await snapshotDemoRoot(arch, 'trixie'), await takeSnapshot(published()))
-    const { machinery, elsewhere } = strayChanges(diff, '/home/alice')
-    assert.equal(machinery, [])
-    assert.equal(elsewhere, [], 'nothing else changed')
+    assert.equal(strayChanges(diff, HOME).machinery, [])
+    const lists = diff.added.filter((c) => /^\/var\/lib\/dpkg\/info\/[^/]+\.list$/.test(c.path)).map((c) => c.path)
+    assert.equal(lists, PACKAGES.map((name) => `/var/lib/dpkg/info/${name}.list`), 'dpkg installed the recipe\'s packages and nothing else')
+    const packages = (await Promise.all(PACKAGES.map((name) => packageFiles(published(), name)))).flat()
+    const info = PACKAGES.flatMap((name) => ['list', 'md5sums'].map((kind) => `/var/lib/dpkg/info/${name}.${kind}`))
+    const home = diff.added.filter((c) => c.path === HOME || c.path.startsWith(`${HOME}/`)).map((c) => c.path)
+    const skel = (await readdir(published('etc/skel'))).map((name) => `${HOME}/${name}`)
+    assert.equal(home.sort(), [HOME, ...skel, `${HOME}/.ssh`, `${HOME}/.ssh/authorized_keys`].sort(), "alice's home: the image's /etc/skel and her key")
+    assert.equal(unexpectedChanges(diff, [...EXPECTED_CHANGES, ...packages, ...info, ...home]), [], 'nothing else changed')
   })
 
   test(`trixie ${arch}: building again re-runs nothing before publish`, async () => {

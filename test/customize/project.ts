@@ -163,7 +163,32 @@ const NETBOOT = [/^\/var\/lib\/dhcp(cd)?$/]
  * and the netboot stage's mount points. A clean customised build has neither.
  */
 export function strayChanges(diff: Diff, home: string): { readonly machinery: string[]; readonly elsewhere: string[] } {
-  const touched = [...diff.added, ...diff.changed, ...diff.removed].map((c) => c.path)
+  const touched = touchedPaths(diff)
   const expected = [/^\/usr\//, /^\/etc\//, new RegExp(`^${home}(/|$)`), ...PACKAGE_STATE, ...NETBOOT]
   return { machinery: touched.filter((path) => MACHINERY.test(path)), elsewhere: touched.filter((path) => !expected.some((re) => re.test(path))) }
+}
+
+/** Every path the build touched: added, changed or removed. */
+function touchedPaths(diff: Diff): string[] {
+  return [...diff.added, ...diff.changed, ...diff.removed].map((c) => c.path)
+}
+
+/**
+ * The paths a package owns in the tree `root`, from its dpkg file list (`/var/lib/dpkg/info/<name>.list`,
+ * or `<name>:<arch>.list` for a Multi-Arch: same package), as `dpkg -L` prints them, without `/.`.
+ */
+export async function packageFiles(root: string, name: string): Promise<string[]> {
+  const info = join(root, 'var/lib/dpkg/info')
+  const lists = (await readdir(info)).filter((f) => f === `${name}.list` || (f.startsWith(`${name}:`) && f.endsWith('.list')))
+  if (lists.length !== 1) throw new Error(`${name}: ${lists.length} dpkg file lists in ${info}, not one`)
+  return (await readFile(join(info, lists[0] ?? ''), 'utf8')).split('\n').filter((path) => path && path !== '/.')
+}
+
+/**
+ * Of the paths a build changed from the image (`diff`), those `expected` does not list: a clean
+ * build has none.
+ */
+export function unexpectedChanges(diff: Diff, expected: Iterable<string>): string[] {
+  const allowed = new Set(expected)
+  return touchedPaths(diff).filter((path) => !allowed.has(path))
 }
