@@ -24,7 +24,7 @@ const STEPS = `    { kind: 'packages', install: ['nfs-common', 'openssh-server',
     { kind: 'script', path: 'files/setup.sh', args: ['node', 'two'] },
     { kind: 'write', path: '/etc/cluster-role', content: 'worker\\n', mode: '0640', owner: 'alice:cluster' },
     { kind: 'write', path: '/boot/firmware/pibake.txt', content: 'on the boot partition\\n' },
-    { kind: 'run', command: 'echo dtparam=pibake=on >> /boot/firmware/config.txt' },
+    { kind: 'run', command: 'echo dtparam=pibake=on >> /boot/firmware/config.txt && echo include pibake.txt >> /boot/firmware/config.txt && echo no firmware asks for this > /boot/firmware/notes.txt' },
     { kind: 'run', command: 'echo "$(id -un) on $(uname -m)" > /etc/pibake-run' },`
 
 const projects = projectsOf(test)
@@ -88,8 +88,10 @@ for (const arch of ['arm64', 'armhf'] as const) {
     for (const path of ['/usr/sbin/dphys-swapfile', '/etc/dphys-swapfile', '/var/lib/dpkg/info/dphys-swapfile.list']) assert.ok(removed.includes(path), `${path} purged`)
     const machine = arch === 'arm64' ? 'aarch64' : 'armv7l'
     const boot = join(OUT, 'publish/tftp', mac.replaceAll(':', '-'))
-    assert.is(await readFile(join(boot, 'pibake.txt'), 'utf8'), 'on the boot partition\n', 'a write below /boot/firmware goes to the boot partition')
+    assert.is(await readFile(join(boot, 'pibake.txt'), 'utf8'), 'on the boot partition\n', 'a write below /boot/firmware goes to the boot partition (config.txt includes it)')
     assert.match(await readFile(join(boot, 'config.txt'), 'utf8'), /^dtparam=pibake=on$/m, 'so does a command writing there')
+    // The TFTP tree holds only what a firmware fetches: a file config.txt includes stays, another goes.
+    assert.ok(!(await readdir(boot)).includes('notes.txt'), 'a boot file no firmware fetches is left out of the TFTP tree')
     assert.equal(diff.added.filter((c) => c.path.startsWith('/boot/')).map((c) => c.path), [], 'and nothing of it lands in the root')
     assert.is(await readFile(join(published(), 'etc/pibake-run'), 'utf8'), `root on ${machine}\n`)
   })
