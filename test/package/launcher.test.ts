@@ -10,7 +10,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exec } from '../../src/system/exec.ts'
@@ -59,6 +59,28 @@ async function fakeClone(name: string, options: { layout: 'clone' | 'package'; t
   return dir
 }
 
+/**
+ * This clone as setup leaves it, whatever the host: its own launcher and ./pibake (copies), its
+ * sources and packages (links), and a .toolchain Node (the one running this test), so that the
+ * re-run is tested even where setup found the host's Node recent enough to install none.
+ */
+let made: Promise<string> | undefined
+function cloneWithToolchain(): Promise<string> {
+  made ??= makeClone(join(tmp, 'clone'))
+  return made
+}
+
+async function makeClone(dir: string): Promise<string> {
+  await mkdir(join(dir, 'bin'), { recursive: true })
+  for (const file of ['bin/pibake.js', 'pibake', 'package.json']) await copyFile(join(repo, file), join(dir, file))
+  await chmod(join(dir, 'bin/pibake.js'), 0o755)
+  await chmod(join(dir, 'pibake'), 0o755)
+  for (const folder of ['src', 'node_modules']) await symlink(join(repo, folder), join(dir, folder))
+  await mkdir(join(dir, TOOLCHAIN_NODE, '..'), { recursive: true })
+  await symlink(process.execPath, join(dir, TOOLCHAIN_NODE))
+  return dir
+}
+
 const oldNode = (args: string[], cwd = repo) => exec([OLD_NODE, ...args], { cwd, env: { PATH: '/usr/bin:/bin' }, okCodes: [1, 2, 7, 9] })
 
 test(`${OLD_NODE} is older than 22.18 (what these tests are about)`, async () => {
@@ -68,7 +90,8 @@ test(`${OLD_NODE} is older than 22.18 (what these tests are about)`, async () =>
 })
 
 test('the clone: PATH=/usr/bin ./bin/pibake.js --version on the old Node runs again with the Node setup installed', async () => {
-  for (const argv of [[join(repo, 'bin/pibake.js'), '--version'], [OLD_NODE, join(repo, 'bin/pibake.js'), '--version']]) {
+  const clone = await cloneWithToolchain()
+  for (const argv of [[join(clone, 'bin/pibake.js'), '--version'], [OLD_NODE, join(clone, 'bin/pibake.js'), '--version']]) {
     const result = await exec(argv, { env: { PATH: '/usr/bin:/bin' }, okCodes: [1] })
     assert.is(result.exitCode, 0, result.stderr)
     assert.is(result.stdout, version, argv.join(' '))
@@ -146,14 +169,15 @@ test('on a recent Node the launcher imports the command line itself: no second p
 })
 
 test('./pibake at the root of the clone runs it, also through a link elsewhere and with no node on PATH', async () => {
+  const clone = await cloneWithToolchain()
   const link = join(tmp, 'bin-dir', 'pibake')
   await mkdir(join(link, '..'), { recursive: true })
-  await symlink(join(repo, 'pibake'), link)
+  await symlink(join(clone, 'pibake'), link)
   // The script's own tools, and no node.
   const tools = join(tmp, 'tools')
   await mkdir(tools)
   for (const tool of ['dirname', 'readlink']) await symlink(`/usr/bin/${tool}`, join(tools, tool))
-  for (const argv of [[join(repo, 'pibake'), '--version'], [link, '--version']]) {
+  for (const argv of [[join(clone, 'pibake'), '--version'], [link, '--version']]) {
     const result = await exec(argv, { cwd: tmp, env: { PATH: tools }, okCodes: [1, 2, 126, 127] })
     assert.is(result.exitCode, 0, result.stderr)
     assert.is(result.stdout, version)
