@@ -3,11 +3,11 @@
  * it is. Reads the image (sha256, arch, boot layout, release), guesses the boot server from this
  * host's addresses, and takes the nodes from `pibake discover` when asked. Never overwrites a file.
  */
-import { open } from 'node:fs/promises'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, open } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { PibakeError, UsageError } from '../errors.ts'
 import { discover } from '../site/discover.ts'
+import { isRecipeName } from '../site/names.ts'
 import { guessServer, type ServerGuess } from './host.ts'
 import { inspectImage, type ImageFacts } from './inspect.ts'
 import { renderRecipe, type NodeEntry, type RecipeChoices } from './render.ts'
@@ -37,7 +37,7 @@ export interface InitResult {
 
 export async function init(options: InitOptions): Promise<InitResult> {
   const name = options.name ?? nameFromImage(options.image)
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+  if (!isRecipeName(name)) {
     throw new UsageError(`--name ${JSON.stringify(name)} is not a recipe name`, 'lower-case letters, digits and "-", not starting with "-", at most 63 characters')
   }
   const file = resolve(options.file ?? `recipes/${name}.ts`)

@@ -7,7 +7,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises'
 import { PreflightError } from '../errors.ts'
 import { checksumsFile, decompressImage, decompressedImageFile, fileSha256, isXz } from '../stages/image.ts'
-import { fstabEntries } from '../stages/extract.ts'
+import { archOfMachine, elfHeaderMachine, fstabEntries } from '../stages/extract.ts'
 import { readExt4File } from '../system/debugfs.ts'
 import { bootAndRoot, readPartitionTable } from '../system/partitions.ts'
 import type { Arch } from '../recipe/types.ts'
@@ -48,7 +48,7 @@ export async function inspectImage(file: string, options: InspectOptions): Promi
   const { root } = bootAndRoot(table, path)
   const read = (name: string) => readExt4File(raw, root.offset, name, options.signal)
   const [dpkg, fstab, osRelease] = [await read('/usr/bin/dpkg'), await read('/etc/fstab'), await read('/etc/os-release').then((b) => b ?? read('/usr/lib/os-release'))]
-  const arch = archOf(dpkg)
+  const arch = dpkg ? archOfMachine(elfHeaderMachine(dpkg)) : undefined
   if (!arch) throw new PreflightError(`${file}: its /usr/bin/dpkg is not an ARM program`, 'pibake builds Raspberry Pi OS images, arm64 or armhf')
   const mounts = fstabEntries(fstab?.toString('utf8') ?? '').map((entry) => entry.mountpoint)
   const release = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease?.toString('utf8') ?? '')?.[1]
@@ -62,10 +62,4 @@ export async function inspectImage(file: string, options: InspectOptions): Promi
     label: table.label,
     ...(release ? { release } : {}),
   }
-}
-
-function archOf(elf: Buffer | undefined): Arch | undefined {
-  if (!elf || elf.length < 20 || elf.toString('latin1', 1, 4) !== 'ELF') return undefined
-  const machine = elf.readUInt16LE(18)
-  return machine === 0xb7 ? 'arm64' : machine === 0x28 ? 'armhf' : undefined
 }

@@ -51,7 +51,7 @@ async function detectArch(root: string, ctx: StageContext): Promise<'arm64' | 'a
   for (const program of ['/usr/bin/dpkg', '/bin/sh', '/usr/bin/env']) {
     const machine = await elfMachine(await resolveInRoot(root, program, { followLast: true }))
     if (machine === undefined) continue
-    const arch = machine === 0xb7 ? 'arm64' : machine === 0x28 ? 'armhf' : undefined
+    const arch = archOfMachine(machine)
     if (!arch) throw new PreflightError(`the image's ${program} is not an ARM program (ELF machine ${machine})`, 'pibake builds Raspberry Pi OS images (arm64 or armhf)')
     const wanted = ctx.recipe.image.arch
     if (wanted && wanted !== arch) throw new PreflightError(`image.arch: the recipe says ${wanted}, but the image is ${arch}`, `set image.arch to "${arch}" or use the ${wanted} image`)
@@ -68,10 +68,20 @@ export async function elfMachine(file: string): Promise<number | undefined> {
   try {
     const header = Buffer.alloc(20)
     await handle.read(header, 0, 20, 0)
-    return header.toString('latin1', 1, 4) === 'ELF' ? header.readUInt16LE(18) : undefined
+    return elfHeaderMachine(header)
   } finally {
     await handle.close()
   }
+}
+
+/** The machine field of an ELF header's first 20 bytes, undefined when they are not one. */
+export function elfHeaderMachine(header: Buffer): number | undefined {
+  return header.length >= 20 && header.toString('latin1', 1, 4) === 'ELF' ? header.readUInt16LE(18) : undefined
+}
+
+/** pibake's name of an ELF machine: arm64 for aarch64, armhf for 32-bit arm. */
+export function archOfMachine(machine: number | undefined): 'arm64' | 'armhf' | undefined {
+  return machine === 0xb7 ? 'arm64' : machine === 0x28 ? 'armhf' : undefined
 }
 
 /** Bookworm mounts the boot partition on /boot/firmware; older releases on /boot. */
