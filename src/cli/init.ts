@@ -3,16 +3,17 @@
  * starter recipe for a real image, then says how to go on.
  */
 import { existsSync } from 'node:fs'
-import { relative } from 'node:path'
+import { join, relative } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { outDir, type Values } from './commands.ts'
 
-/** The demo image setup builds: the image init reads when none is named. */
-const DEMO_IMAGE = 'out/demo/raspios-demo-arm64.img.xz'
 
 export async function initCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   if (args.length) throw new UsageError(`pibake init takes no arguments, got ${args.join(' ')}`, 'pibake init --image FILE [--name NAME] [--discover IF] [-o FILE]')
-  const image = values.image ?? (existsSync(DEMO_IMAGE) ? DEMO_IMAGE : undefined)
+  // The demo image (`pibake demo-image`, into <out>/demo) when none is named.
+  const { demoImagePaths } = await import('../demo/build.ts')
+  const demo = demoImagePaths(join(outDir(values), 'demo'), 'arm64').xz
+  const image = values.image ?? (existsSync(demo) ? demo : undefined)
   if (!image) throw new UsageError('pibake init needs --image FILE', 'the Raspberry Pi OS image to bake (.img or .img.xz), e.g. --image 2025-05-13-raspios-bookworm-arm64-lite.img.xz')
   const seconds = values.seconds === undefined ? 30 : Number(values.seconds)
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new UsageError(`--seconds must be a number of seconds (at most 3600), not "${values.seconds}"`)
