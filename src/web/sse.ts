@@ -110,7 +110,7 @@ class Sender implements EventSender {
 
   #enqueue(message: SSEMessage): Promise<void> {
     if (this.signal.aborted) return this.#tail
-    const bytes = String(message.data).length + 32
+    const bytes = Buffer.byteLength(String(message.data)) + 32
     if (this.#queued + bytes > this.limits.queuedBytes) {
       this.#dropClient()
       return this.#tail
