@@ -69,7 +69,7 @@ export function sshHost(dest: SshDestination): Host {
     // script reports: "not there" (or "already there") is exit 3, any other failure an error.
     link: async (from, to) => (await sh('ln -T -- "$1" "$2" 2>/dev/null && exit 0; [ -e "$2" ] || [ -L "$2" ] && exit 3; ln -T -- "$1" "$2"', [from, to])).exitCode !== MISSING,
     unlink: async (path) => (await sh('rm -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || [ -L "$1" ] || exit 3; rm -- "$1"', [path])).exitCode !== MISSING,
-    touch: async (path) => (await sh('[ -e "$1" ] || exit 3; touch -c -- "$1"; [ -e "$1" ] || exit 3', [path])).exitCode !== MISSING,
+    touch: async (path) => (await sh('[ -e "$1" ] || exit 3; touch -c -- "$1" || exit 1; [ -e "$1" ] || exit 3', [path])).exitCode !== MISSING,
     mtime: async (path) => {
       const result = await sh('stat -c %Y -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || exit 3; stat -c %Y -- "$1"', [path])
       return result.exitCode === MISSING ? undefined : Number(result.stdout) * 1000
