@@ -15,7 +15,7 @@ import { ROOTFS_ARGS, type RsyncStats } from '../system/rsync.ts'
 import { currentBuild, newBuildId, recipeDir, type BuildRecord } from './builds.ts'
 import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
-import { BUILD_ID } from '../site/names.ts'
+import { PARTIAL_BUILD } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
 
 export interface TreeTarget {
@@ -34,7 +34,6 @@ export interface Published {
 }
 
 /** A cut-off publish's tree, `.<build id>.partial`: listed on the host, so only names of this form are resumed or removed. */
-const PARTIAL = new RegExp(`^\\.${BUILD_ID.source.slice(1, -1)}\\.partial$`)
 
 export async function publishTrees(ctx: LayerContext, target: TreeTarget, views: { root: string; boot: string }, key: string): Promise<Published> {
   const { nfs, tftp } = target
@@ -139,7 +138,7 @@ async function writeTreeState(dir: string, state: TreeState): Promise<void> {
  * host runs at a time (the publish lock), so no other run is writing them.
  */
 async function resumePartial(ctx: LayerContext, host: Host, builds: string, partial: string): Promise<boolean> {
-  const stale = (await host.files.list(builds)).filter((name) => PARTIAL.test(name)).sort()
+  const stale = (await host.files.list(builds)).filter((name) => PARTIAL_BUILD.test(name)).sort()
   const newest = stale.pop()
   for (const name of stale) await host.files.remove(join(builds, name))
   if (!newest) return false
@@ -156,7 +155,7 @@ async function resumePartial(ctx: LayerContext, host: Host, builds: string, part
 async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
   const builds = join(tftp.path, 'builds', ctx.recipe.name)
   const partial = join(builds, `.${id}.partial`)
-  for (const name of (await tftp.host.files.list(builds)).filter((n) => PARTIAL.test(n))) await tftp.host.files.remove(join(builds, name))
+  for (const name of (await tftp.host.files.list(builds)).filter((n) => PARTIAL_BUILD.test(n))) await tftp.host.files.remove(join(builds, name))
   const common = join(partial, 'common')
   await tftp.host.files.mkdir(common)
   await tftp.host.confine(tftp.path, partial)

@@ -12,6 +12,9 @@ export const RECIPE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 /** `20261125-174233-1a2b3c4d`: the UTC second it was published and the first 8 hex digits of its key. */
 export const BUILD_ID = /^\d{8}-\d{6}-[0-9a-f]{8}$/
 
+/** `.20261125-174233-1a2b3c4d.partial`: a build's tree while it is copied (resumed or removed by the next publish). */
+export const PARTIAL_BUILD = new RegExp(`^\\.${BUILD_ID.source.slice(1, -1)}\\.partial$`)
+
 export function isRecipeName(text: unknown): text is string {
   return typeof text === 'string' && RECIPE_NAME.test(text)
 }

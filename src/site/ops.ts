@@ -8,7 +8,7 @@ import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
 import { macDir } from '../netboot/layout.ts'
-import { buildId, isBuildId, recipeName } from './names.ts'
+import { PARTIAL_BUILD, buildId, isBuildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
@@ -96,7 +96,6 @@ async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishRes
 /** What `<nfs>/<recipe>/` holds: its builds, the live one's link, its nodes' identities (and the locks and temporary links of a publish). */
 const RECIPE_ENTRIES = ['builds', 'current', 'nodes']
 
-const PARTIAL_BUILD = /^\.\d{8}-\d{6}-[0-9a-f]{8}\.partial$/
 
 /** Refuses to go on when `dir` holds anything `own` does not recognise: the record may name a folder that is not pibake's. */
 async function requireOwnTree(files: HostFiles, dir: string, own: (name: string) => boolean): Promise<void> {
