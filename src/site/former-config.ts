@@ -12,7 +12,7 @@
  */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { PreflightError } from '../errors.ts'
+import { PreflightError, shellQuote } from '../errors.ts'
 import type { HostPool } from '../publish/hosts.ts'
 import type { Destination, PublishTarget } from '../recipe/types.ts'
 import { recordsDir } from './record.ts'
@@ -33,7 +33,7 @@ export async function refuseFormerConfig(hosts: HostPool, target: PublishTarget,
     [
       `to keep them where they are, add to ${field.replace(/\.config$/, '')}: config: ${destinationText(former)}`,
       `to move them out of the TFTP root, on ${former.kind === 'ssh' ? `${former.user}@${former.host}` : 'this machine'}: ` +
-        `mkdir -p ${target.config.path} && mv ${moved.join(' ')} ${target.config.path}/ (those that exist), ` +
+        `${shellQuote(['mkdir', '-p', target.config.path])} && ${shellQuote(['mv', ...moved, `${target.config.path}/`])} (those that exist), ` +
         `point dnsmasq at ${join(target.config.path, 'dnsmasq.conf')} (and ganesha or exports at the moved files), then publish again`,
     ].join('\n'),
   )
