@@ -41,7 +41,9 @@ function recipeError(file: string, problems: readonly Problem[]): RecipeError {
  */
 function defaultProblems(parsed: ParsedRecipe, outDir: string): Problem[] {
   if (parsed.netboot.nfs.path !== undefined) return []
-  const bad = oneFieldProblem(parsed.publish?.[0]?.nfs.path ?? defaultTarget(outDir).nfs.path)
+  const path = parsed.publish?.[0]?.nfs.path ?? defaultTarget(outDir).nfs.path
+  const comma = path.includes(',') ? { problem: `${JSON.stringify(path)} contains a comma: nfsroot= would read what follows it as NFS mount options`, hint: 'rename the folder' } : undefined
+  const bad = oneFieldProblem(path) ?? comma
   if (!bad) return []
   return [{ path: ['netboot', 'nfs', 'path'], message: `${bad.problem} (the default: publish[0].nfs's folder)`, hint: `${bad.hint}; or set netboot.nfs.path to the path the NFS server exports it as` }]
 }

@@ -78,6 +78,10 @@ const cases: Record<string, Case> = {
     problems: [`netboot.nfs.path: "${invalid}/publish/my nfs" contains a space: it would split into two arguments where it is written (the default: publish[0].nfs's folder)`],
     hint: 'set netboot.nfs.path',
   },
+  'default-nfs-path-with-comma': {
+    problems: [`netboot.nfs.path: "${invalid}/publish/nfs,port=2049" contains a comma: nfsroot= would read what follows it as NFS mount options (the default: publish[0].nfs's folder)`],
+    hint: 'set netboot.nfs.path',
+  },
   'shared-mount-with-line-break': { problems: ['netboot.shared.mount: "/shared\\n10.0.0.9:/evil /usr nfs rw 0 0" contains a line break'] },
   'shared-mount-with-space': { problems: ['netboot.shared.mount: "/my shared" contains a space'] },
   'shared-path-with-tab': { problems: ['netboot.shared.path: "/srv/shared\\tx" contains a tab or control character'] },
