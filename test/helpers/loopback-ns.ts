@@ -7,12 +7,9 @@
  *   await withLoopbackNs('boot', async (ns) => { ns.own(await startNfsServer(ns.name, …)) })
  */
 import { exec, type ExecOptions, type ExecResult } from '../../src/system/exec.ts'
+import type { Owned } from '../../src/system/process.ts'
 
-/** Something running in the namespace that stops by PID. */
-export interface Owned {
-  readonly pid: number
-  stop(): Promise<void>
-}
+export type { Owned }
 
 let count = 0
 
