@@ -13,17 +13,22 @@ export async function readSnapshot(file: string): Promise<Snapshot> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new PibakeError(`cannot read snapshot ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, READ_HINT, { cause: error })
   })
-  const data = parseJson(text, file)
+  return parseSnapshot(text, file)
+}
+
+/** A saved snapshot's text, checked whole (`name` says where it came from in errors). */
+export function parseSnapshot(text: string, name: string): Snapshot {
+  const data = parseJson(text, name)
   const format = typeof data === 'object' && data !== null ? (data as Record<string, unknown>).format : undefined
-  if (format !== 'pibake-snapshot') throw new PibakeError(`${file} is not a pibake snapshot (it has no "format": "pibake-snapshot")`, READ_HINT)
+  if (format !== 'pibake-snapshot') throw new PibakeError(`${name} is not a pibake snapshot (it has no "format": "pibake-snapshot")`, READ_HINT)
   const version = (data as Record<string, unknown>).version
   if (version !== 1) {
-    throw new PibakeError(`${file} is a pibake snapshot of version ${JSON.stringify(version)}, and this pibake reads version 1`, 'take the snapshot again with this pibake')
+    throw new PibakeError(`${name} is a pibake snapshot of version ${JSON.stringify(version)}, and this pibake reads version 1`, 'take the snapshot again with this pibake')
   }
   const checked = checkSnapshot(data)
   if ('problems' in checked) {
     const list = checked.problems.slice(0, 10).map((p) => `  - ${p}`).join('\n')
-    throw new PibakeError(`${file} is a damaged pibake snapshot:\n${list}`, 'take the snapshot again; saved snapshots are not meant to be edited by hand')
+    throw new PibakeError(`${name} is a damaged pibake snapshot:\n${list}`, 'take the snapshot again; saved snapshots are not meant to be edited by hand')
   }
   checked.snapshot.entries.sort((a, b) => comparePaths(a.path, b.path))
   return checked.snapshot
@@ -34,9 +39,7 @@ export async function readSnapshot(file: string): Promise<Snapshot> {
  * written to a temporary file beside `file` and renamed over it.
  */
 export async function writeSnapshot(snapshot: Snapshot, file: string): Promise<void> {
-  const { entries, ...header } = snapshot
-  const lines = entries.map((entry) => JSON.stringify(entry)).join(',\n')
-  const text = `${JSON.stringify(header).slice(0, -1)},"entries":[\n${lines}\n]}\n`
+  const text = snapshotText(snapshot)
   const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`
   try {
     await writeDurably(temporary, text)
@@ -45,6 +48,13 @@ export async function writeSnapshot(snapshot: Snapshot, file: string): Promise<v
     await rm(temporary, { force: true })
     throw new PibakeError(`cannot write snapshot ${file}: ${(error as Error).message}`, 'check that its directory exists and is writable', { cause: error })
   }
+}
+
+/** The text `writeSnapshot` saves: one entry per line. */
+export function snapshotText(snapshot: Snapshot): string {
+  const { entries, ...header } = snapshot
+  const lines = entries.map((entry) => JSON.stringify(entry)).join(',\n')
+  return `${JSON.stringify(header).slice(0, -1)},"entries":[\n${lines}\n]}\n`
 }
 
 async function writeDurably(file: string, text: string): Promise<void> {

@@ -92,7 +92,7 @@ function backpressure(queue: PQueue): () => Promise<void> {
 }
 
 /** Every member of a hard link group (two or more paths of the snapshot) gets the group's first path. */
-function markHardLinks(found: Found[]): void {
+export function markHardLinks(found: readonly { readonly entry: Entry; readonly inode?: string | undefined }[]): void {
   const groups = new Map<string, Entry[]>()
   for (const { entry, inode } of found) {
     if (!inode) continue
