@@ -35,6 +35,9 @@ export interface Values {
   readonly image?: string | undefined
   readonly name?: string | undefined
   readonly discover?: string | undefined
+  readonly command?: string | undefined
+  readonly console?: boolean | undefined
+  readonly timeout?: string | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -43,6 +46,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   build: async () => buildCommand,
   plan: async () => (await import('./plan.ts')).planCommand,
   nodes: async () => (await import('./nodes.ts')).nodesCommand,
+  try: async () => (await import('./try.ts')).tryCommand,
   snapshot: async () => (await import('./snapshot.ts')).snapshotCommand,
   diff: async () => (await import('./snapshot.ts')).diffCommand,
   'demo-image': async () => (await import('./demo.ts')).demoCommand,

@@ -30,6 +30,9 @@ export const OPTIONS = {
   image: { type: 'string' },
   name: { type: 'string' },
   discover: { type: 'string' },
+  command: { type: 'string' },
+  console: { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const

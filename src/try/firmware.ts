@@ -1,18 +1,21 @@
 /**
- * A client on a test LAN that asks like a Raspberry Pi's boot ROM: busybox udhcpc with option 93
+ * A node's firmware, as far as `pibake try` (and the tests) play it: on the LAN, it asks like a
+ * Raspberry Pi's boot ROM: busybox udhcpc with option 93
  * (architecture 0), the PXEClient vendor class and option 43 requested (without it dnsmasq leaves
  * the PXE options out of a normal offer); then curl fetching files over TFTP (binary mode).
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PI_VENDOR_CLASS } from './dhcp-client.ts'
-import type { TestLan } from './netns.ts'
+import type { Lan } from './lan.ts'
+
+/** The DHCP vendor class (option 60) of the Raspberry Pi boot ROMs and EEPROMs. */
+export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
 
 /**
  * Returns the variables udhcpc hands its script on `bound` (it also puts the address on the
  * interface), or undefined when no server answered. `dir` holds the script and the lease file.
  */
-export async function piDhcp(lan: TestLan, host: string, dir: string, mac: string): Promise<Record<string, string> | undefined> {
+export async function firmwareDhcp(lan: Lan, host: string, dir: string, mac: string): Promise<Record<string, string> | undefined> {
   await lan.setMac(host, mac)
   const envFile = join(dir, `lease-${mac.replaceAll(':', '')}.env`)
   const script = join(dir, 'udhcpc.sh')
@@ -24,9 +27,9 @@ export async function piDhcp(lan: TestLan, host: string, dir: string, mac: strin
   return Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
 }
 
-/** Fetches `file` from the TFTP server at `server` into `dir` and returns its bytes. */
-export async function tftpGet(lan: TestLan, host: string, dir: string, server: string, file: string): Promise<Buffer> {
+/** Fetches `file` from the TFTP server at `server` into `dir` (as `fetched-<file>`) and returns its bytes; 30 s at most, the Pi 4 and 5 firmware's `TFTP_FILE_TIMEOUT`. */
+export async function tftpGet(lan: Lan, host: string, dir: string, server: string, file: string): Promise<Buffer> {
   const out = join(dir, `fetched-${file.replaceAll('/', '_')}`)
-  await lan.run(host, ['curl', '--silent', '--show-error', '--max-time', '10', '--output', out, `tftp://${server}/${file}`])
+  await lan.run(host, ['curl', '--silent', '--show-error', '--max-time', '30', '--output', out, `tftp://${server}/${file}`])
   return readFileSync(out)
 }

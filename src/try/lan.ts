@@ -38,10 +38,17 @@ export class Lan {
   readonly #servers: Server[] = []
   #closing: Promise<void> | undefined
 
-  /** `prefix` starts every namespace's name: `pibake-t` for tests, `pibake-try` for `pibake try`. */
-  constructor(prefix = 'pibake-t') {
+  readonly #ownSignals: boolean
+
+  /**
+   * `prefix` starts every namespace's name: `pibake-t` for tests, `pibake-try` for `pibake try`.
+   * Unless `ownSignals` is false (a caller that handles SIGINT/SIGTERM itself and closes the LAN),
+   * an interrupted process closes the LAN and exits.
+   */
+  constructor(prefix = 'pibake-t', options: { ownSignals?: boolean } = {}) {
     lanCount += 1
     this.lanNs = `${prefix}${process.pid}-${lanCount}-lan`
+    this.#ownSignals = options.ownSignals ?? true
   }
 
   /** The namespace of a host. */
@@ -62,7 +69,7 @@ export class Lan {
   }
 
   async setup(hosts: readonly HostSpec[]): Promise<void> {
-    process.on('SIGINT', this.#onSignal).on('SIGTERM', this.#onSignal)
+    if (this.#ownSignals) process.on('SIGINT', this.#onSignal).on('SIGTERM', this.#onSignal)
     await this.#addNs(this.lanNs)
     await ip('-n', this.lanNs, 'link', 'add', 'br0', 'type', 'bridge')
     await ip('-n', this.lanNs, 'link', 'set', 'br0', 'up')

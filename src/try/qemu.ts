@@ -13,8 +13,19 @@ import { CommandError } from '../errors.ts'
 import { exec, type ExecResult } from '../system/exec.ts'
 import { signal, type Owned } from '../system/process.ts'
 
+/** The emulated board per architecture: a Pi 4's Cortex-A72 on arm64, a Cortex-A15 on armhf. */
+export const BOARDS = {
+  arm64: { qemu: 'qemu-system-aarch64', machine: 'virt', cpu: 'cortex-a72' },
+  // A 32-bit kernel without LPAE cannot reach the board's PCI window above 4 GiB: keep it low.
+  armhf: { qemu: 'qemu-system-arm', machine: 'virt,highmem=off', cpu: 'cortex-a15' },
+} as const
+
+export type GuestArch = keyof typeof BOARDS
+
 export interface GuestOptions {
   readonly netns: string
+  /** The build's architecture (default arm64). */
+  readonly arch?: GuestArch
   readonly kernel: string
   readonly initrd: string
   /** The kernel command line. */
@@ -30,6 +41,11 @@ export interface GuestOptions {
   readonly tap?: { readonly ifname: string; readonly address: string; readonly sshNetns: string }
   /** File that receives the serial console. */
   readonly serialLog: string
+  /**
+   * Also a Unix socket for the serial console (`pibake try --console` attaches to it), QEMU logging
+   * what the guest writes to `serialLog` all the same.
+   */
+  readonly serialSocket?: string
   readonly cpus?: number
   readonly memoryMiB?: number
 }
@@ -45,13 +61,19 @@ export interface Guest extends Owned {
 }
 
 export function qemuArgs(options: GuestOptions): string[] {
+  const board = BOARDS[options.arch ?? 'arm64']
   return [
-    '-M', 'virt', '-cpu', 'cortex-a53', '-smp', String(options.cpus ?? 2), '-m', String(options.memoryMiB ?? 1024),
-    '-nographic', '-monitor', 'none', '-serial', `file:${options.serialLog}`, '-no-reboot',
+    '-M', board.machine, '-cpu', board.cpu, '-smp', String(options.cpus ?? 2), '-m', String(options.memoryMiB ?? 1024),
+    '-nographic', '-monitor', 'none', ...serial(options), '-no-reboot',
     '-kernel', options.kernel, '-initrd', options.initrd, '-append', options.append,
     '-netdev', netdev(options),
     '-device', `virtio-net-pci,netdev=n0,mac=${options.mac},romfile=`,
   ]
+}
+
+function serial(options: GuestOptions): string[] {
+  if (!options.serialSocket) return ['-serial', `file:${options.serialLog}`]
+  return ['-chardev', `socket,id=s0,path=${options.serialSocket},server=on,wait=off,logfile=${options.serialLog}`, '-serial', 'chardev:s0']
 }
 
 function netdev(options: GuestOptions): string {
@@ -68,7 +90,7 @@ export function sshTarget(guest: Pick<Guest, 'options'>): { netns: string; host:
 
 export function startGuest(options: GuestOptions): Guest {
   const startedAt = performance.now()
-  const child = execa('ip', ['netns', 'exec', options.netns, 'qemu-system-aarch64', ...qemuArgs(options)], {
+  const child = execa('ip', ['netns', 'exec', options.netns, BOARDS[options.arch ?? 'arm64'].qemu, ...qemuArgs(options)], {
     reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true,
   })
   let exit: string | undefined
@@ -76,7 +98,7 @@ export function startGuest(options: GuestOptions): Guest {
     exit = `${result.exitCode ?? result.signal}${result.stderr ? `: ${String(result.stderr).trim()}` : ''}`
   })
   const pid = child.pid
-  if (pid === undefined) throw new Error('qemu-system-aarch64 did not start')
+  if (pid === undefined) throw new Error(`${BOARDS[options.arch ?? 'arm64'].qemu} did not start`)
   return {
     options,
     pid,
