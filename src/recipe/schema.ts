@@ -187,6 +187,20 @@ function definedOnly<T extends Record<string, unknown>>(record: T): { [K in keyo
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
 }
 
+/** SOURCE_DATE_EPOCH as seconds: a whole number, not before 1970, within what a 64-bit time and a tar header hold. */
+const epochSeconds = z.number().int('must be a whole number of seconds').min(0, 'must not be before 1970').max(8 ** 11 - 1, 'is too far in the future for a tar header (before 6053)')
+
+/** SOURCE_DATE_EPOCH given as a UTC date or date and time: `2024-11-19`, `2024-11-19T12:00:00Z`. */
+function epochDate(text: string): Checked<number> {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?Z?)?$/.exec(text)
+  const [, y, mo, d, h = '0', mi = '0', s = '0'] = match ?? []
+  const ms = match ? Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) : Number.NaN
+  const back = new Date(ms)
+  const valid = match && back.getUTCDate() === Number(d) && back.getUTCMonth() === Number(mo) - 1 && Number(h) < 24 && Number(mi) < 60 && Number(s) < 60 && ms >= 0
+  if (!valid) return { problem: `${JSON.stringify(text)} is not a UTC date (like "2024-11-19" or "2024-11-19T12:00:00Z")`, hint: 'or give the seconds since 1970, e.g. sourceDateEpoch: 1732017600' }
+  return { value: ms / 1000 }
+}
+
 /** The whole recipe; `dir` is the recipe's folder, which relative paths start from. */
 export function recipeSchema(dir: string) {
   return strict({
@@ -197,6 +211,7 @@ export function recipeSchema(dir: string) {
     netboot: netbootSchema,
     nodes: z.array(nodeSchema).min(1, 'at least one node is required'),
     publish: z.array(publishTargetSchema(dir)).min(1, 'must list at least one target (leave publish out for the default, out/publish)').optional(),
+    sourceDateEpoch: z.union([epochSeconds, field(epochDate)], { error: 'must be seconds since 1970 (a whole number) or a UTC date like "2024-11-19"' }).optional(),
   })
 }
 

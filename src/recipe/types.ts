@@ -226,6 +226,14 @@ export interface RecipeInput {
    * `tftp` in `out/publish/tftp`, the configuration in `out/publish`; `out` is the build's outDir).
    */
   publish?: PublishTargetInput[]
+  /**
+   * The build's SOURCE_DATE_EPOCH: the modification time every file the build adds or changes gets
+   * (none newer), so that the same recipe built twice gives the same tree, times included. Seconds
+   * since 1970 (`1732017600`) or a UTC date (`'2024-11-19'`, `'2024-11-19T12:00:00Z'`). Default: the
+   * `SOURCE_DATE_EPOCH` environment variable when set, else the image's own date (the newest
+   * modification time of its `/`, the folders in it and `/var/lib/dpkg/status`).
+   */
+  sourceDateEpoch?: number | string
 }
 
 /* ---- Resolved, validated form ---- */
@@ -306,4 +314,6 @@ export interface Recipe {
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]
+  /** SOURCE_DATE_EPOCH in seconds, when the recipe sets it. */
+  readonly sourceDateEpoch?: number
 }

@@ -70,6 +70,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
     },
     nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),
     publish,
+    ...(parsed.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: parsed.sourceDateEpoch }),
   }
 }
 
