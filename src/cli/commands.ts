@@ -35,6 +35,7 @@ export interface Values {
   readonly image?: string | undefined
   readonly name?: string | undefined
   readonly discover?: string | undefined
+  readonly allowedSigners?: string | undefined
   readonly command?: string | undefined
   readonly console?: boolean | undefined
   readonly timeout?: string | undefined
@@ -61,6 +62,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   schedule: async () => (await import('./schedule.ts')).scheduleCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   report: async () => (await import('./serve.ts')).reportCommand,
+  verify: async () => (await import('./verify.ts')).verifyCommand,
 }
 
 /** The commands, for the help text's completeness test. */

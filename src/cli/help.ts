@@ -178,6 +178,12 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     options: [['-o, --output FILE', 'where to write it (default ./<recipe>-report.html)'], ...SITE.filter(([flag]) => flag !== '--json')],
     examples: ['pibake report workers -o workers.html', 'pibake report recipes/cluster-node.ts', 'pibake report workers --target /srv/pibake/config --out /var/lib/pibake'],
   },
+  verify: {
+    usage: 'pibake verify [<recipe | recipe.ts> [BUILD]] [options]',
+    does: "Reads each recipe's live build (or BUILD) back where it is published, on this machine or over SSH, and compares every path with the snapshot stored with the build at publish: added, missing, content, mode, owner, link target, xattrs. The stored snapshot is used only when its sha256 is the one the build's record names, and, with --allowed-signers, the record only when its SSH signature holds. Exit status 0 when every build is as built, 1 when a path differs or a check fails.",
+    options: [['--allowed-signers FILE', "require each build's record to be signed (publish[].sign.key) by a key this ssh-keygen allowed-signers file lists"], ['--mtime', 'also compare modification times'], ...SITE],
+    examples: ['pibake verify', 'pibake verify workers --allowed-signers /etc/pibake/allowed_signers', 'pibake verify recipes/cluster-node.ts 20261125-174233-1a2b3c4d --json'],
+  },
 }
 
 export const USAGE = `pibake: bake Raspberry Pi OS images into diskless network-boot systems
@@ -212,6 +218,8 @@ usage:
                                                     the site in a browser: fleets, builds, moves, rollbacks
   pibake report <recipe> [-o FILE] [--out DIR | --target DIR]
                                                     a recipe's builds as one self-contained HTML file
+  pibake verify [<recipe> [BUILD]] [--allowed-signers FILE] [--mtime] [--out DIR | --target DIR] [--json]
+                                                    check a published build against what was built; exit 1 on any difference
   pibake <command> --help                           a command's options and an example
   pibake --version
 

@@ -30,6 +30,7 @@ export const OPTIONS = {
   image: { type: 'string' },
   name: { type: 'string' },
   discover: { type: 'string' },
+  'allowed-signers': { type: 'string' },
   command: { type: 'string' },
   console: { type: 'boolean' },
   timeout: { type: 'string' },

@@ -17,10 +17,14 @@ import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
 import { PARTIAL_BUILD } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
+import { snapshotForPublish, storeSignature, storeSnapshot } from '../verify/provenance.ts'
+import type { ProvenanceFields } from '../verify/record.ts'
 
 export interface TreeTarget {
   readonly nfs: { readonly host: Host; readonly path: string }
   readonly tftp: { readonly host: Host; readonly path: string }
+  /** The SSH key that signs the build's record, when the target signs. */
+  readonly sign?: { readonly key: string } | undefined
 }
 
 export interface Published {
@@ -49,14 +53,27 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
     return { id: live.id, copied: false }
   }
   const id = await unusedBuildId(target, ctx.recipe.name, key)
-  const root = await publishRoot(ctx, nfs, views.root, id, live)
-  const boot = await publishBoot(ctx, tftp, views.boot, id, live)
-  const record: BuildRecord = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString() }
-  await nfs.host.files.writeAtomic(join(recipeRoot, 'builds', `${id}.json`), `${JSON.stringify(record, null, 2)}\n`)
+  // Taken while the tree is copied: what the build held, stored with it for pibake verify.
+  const snapshot = snapshotForPublish(ctx, views.root)
+  const [root, boot] = await copyBoth(ctx, { nfs, tftp }, views, id, live).catch(async (error: unknown) => {
+    // Not left reading the tree while the run unmounts it.
+    await snapshot.catch(() => undefined)
+    throw error
+  })
+  const provenance = await storeSnapshot(nfs.host.files, join(recipeRoot, 'builds'), id, snapshot)
+  const record: BuildRecord & ProvenanceFields = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString(), ...provenance }
+  const recordText = `${JSON.stringify(record, null, 2)}\n`
+  await nfs.host.files.writeAtomic(join(recipeRoot, 'builds', `${id}.json`), recordText)
+  if (target.sign) await storeSignature(nfs.host.files, join(recipeRoot, 'builds'), id, recordText, target.sign.key, ctx.signal)
   await linkNodes(ctx, tftp, id)
   await checkBootFiles(ctx, bootNames, views.boot)
   await nfs.host.files.switchSymlink(join(recipeRoot, 'current'), `builds/${id}`)
   return { id, copied: true, root, boot }
+}
+
+async function copyBoth(ctx: LayerContext, target: TreeTarget, views: { root: string; boot: string }, id: string, live: BuildRecord | undefined): Promise<[RsyncStats, RsyncStats]> {
+  const root = await publishRoot(ctx, target.nfs, views.root, id, live)
+  return [root, await publishBoot(ctx, target.tftp, views.boot, id, live)]
 }
 
 /**

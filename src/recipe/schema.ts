@@ -163,8 +163,9 @@ function publishTargetSchema(dir: string) {
   }).default({ ...DEFAULT_KEEP })
   const command = matching((t) => t.trim() !== '' && !/[\r\n]/.test(t), (q) => `${q} must be one non-empty command line`)
   const reload = strict({ dnsmasq: command.optional(), exports: command.optional(), ganesha: command.optional(), hosts: command.optional() }).default({})
-  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload }).transform((target, ctx): PublishTarget => {
-    const common = { nfs: target.nfs, tftp: target.tftp, keep: target.keep, reload: definedOnly(target.reload) }
+  const sign = strict({ key: field(existingFile(dir)) })
+  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload, sign: sign.optional() }).transform((target, ctx): PublishTarget => {
+    const common = { nfs: target.nfs, tftp: target.tftp, keep: target.keep, reload: definedOnly(target.reload), ...(target.sign ? { sign: target.sign } : {}) }
     if (target.config) return { ...common, config: target.config }
     if (target.tftp.path === '/') {
       ctx.issues.push({ code: 'custom', path: ['config'], message: 'required when tftp is / (its default is the folder beside the TFTP root)', input: target })

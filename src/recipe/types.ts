@@ -75,6 +75,13 @@ export interface PublishTargetInput {
    * One shell command line each; a failing one fails the publish with the host's message.
    */
   reload?: { dnsmasq?: string; exports?: string; ganesha?: string; hosts?: string }
+  /**
+   * Sign each build's record (`<id>.json`) with this SSH key (`ssh-keygen -Y sign`, namespace
+   * `pibake-build`), written beside it as `<id>.json.sig`; `pibake verify --allowed-signers FILE`
+   * checks it. A private key file without a passphrase, or the `.pub` of a key loaded in ssh-agent;
+   * relative to the recipe file.
+   */
+  sign?: { key: string }
 }
 
 export interface ImageInput {
@@ -266,6 +273,8 @@ export interface PublishTarget {
   readonly formerConfig?: Destination
   readonly keep: { readonly builds: number; readonly days: number }
   readonly reload: { readonly dnsmasq?: string; readonly exports?: string; readonly ganesha?: string; readonly hosts?: string }
+  /** The SSH key that signs each build's record (absolute path), when the target signs. */
+  readonly sign?: { readonly key: string }
 }
 
 export interface Node {

@@ -40,3 +40,13 @@ export function buildId(text: unknown, from: string): string {
     'name a build the site lists (pibake site shows each recipe\'s builds)',
   )
 }
+
+/** `<id>.snapshot.json`, beside the build's tree and `<id>.json`: what the tree held when it was built. */
+export function buildSnapshotName(id: string): string {
+  return `${buildId(id, 'a build snapshot')}.snapshot.json`
+}
+
+/** `<id>.json.sig`: the SSH signature of the build's record `<id>.json`, when the target signs. */
+export function buildSignatureName(id: string): string {
+  return `${buildId(id, 'a build signature')}.json.sig`
+}

@@ -3,12 +3,12 @@
  * space. The CLI and the web page call these; each changes the server configuration before the
  * files it names, so a node is never sent to a tree that is gone.
  */
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
 import { macDir } from '../netboot/layout.ts'
-import { PARTIAL_BUILD, buildId, isBuildId, recipeName } from './names.ts'
+import { PARTIAL_BUILD, buildId, buildSignatureName, buildSnapshotName, isBuildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
@@ -156,6 +156,8 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
   for (const id of ids) {
     await tftp.remove(bootBuild(paths, record.recipe, id))
     await nfs.remove(`${buildRoot(paths, record.recipe, id)}.json`)
+    // What verify reads back, collected with the record it is named in.
+    for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(buildRoot(paths, record.recipe, id)), name))
     await nfs.remove(buildRoot(paths, record.recipe, id))
   }
   return updated

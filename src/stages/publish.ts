@@ -30,6 +30,7 @@ export const publish: Stage = {
   async verify(ctx) {
     await requirePrograms(['rsync', 'cp'])
     if (ctx.recipe.publish.some((t) => [t.nfs, t.tftp, t.config].some((d) => d.kind === 'ssh'))) await requirePrograms(['ssh', 'ssh-keygen', 'ssh-keyscan'])
+    if (ctx.recipe.publish.some((t) => t.sign)) await requirePrograms(['ssh-keygen'])
     const several = ctx.recipe.publish.length > 1
     for (const [index, target] of ctx.recipe.publish.entries()) {
       const hosts = new HostPool()
@@ -98,7 +99,7 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
       try {
         await refuseFormerConfig(hosts, target, `publish[${index}].config`)
         const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
-        const result = await publishTrees(tctx, { nfs, tftp }, views, ctx.key)
+        const result = await publishTrees(tctx, { nfs, tftp, sign: target.sign }, views, ctx.key)
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
         const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
         published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror) }
