@@ -7,6 +7,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 debian_packages=(
   # image handling
   fdisk dosfstools mtools e2fsprogs xz-utils zstd rsync attr acl util-linux
+  # the image of a squashfs or ram root (netboot.root)
+  squashfs-tools
   # demo image and emulated customisation
   debootstrap qemu-user-static binfmt-support libcap2-bin
   # netboot servers and clients used by the tests

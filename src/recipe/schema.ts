@@ -11,6 +11,8 @@ import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
 import { field, matching, strict } from './fields.ts'
 import { stepSchema } from './steps-schema.ts'
+import { ROOT_MODES } from '../roots/modes.ts'
+import { parseMemory } from '../roots/memory.ts'
 
 const ipv4 = matching((t) => parseIPv4(t) !== undefined, (q) => `${q} is not an IPv4 address`)
 
@@ -98,6 +100,7 @@ const netbootSchema = strict({
     .min(1, `must list at least one host key type (${HOST_KEY_TYPES.join(', ')})`)
     .refine((types) => new Set(types).size === types.length, 'lists a host key type twice')
     .default([...DEFAULT_HOST_KEYS]),
+  root: z.enum(ROOT_MODES, { error: `must be one of ${ROOT_MODES.map((m) => `'${m}'`).join(', ')}` }).optional(),
 })
 
 const nodeSchema = strict({
@@ -111,6 +114,7 @@ const nodeSchema = strict({
   }),
   cmdline: z.array(field(kernelArgument)).default([]),
   config: z.array(matching((t) => !/[\r\n]/.test(t), (q) => `${q} contains a line break: give each config.txt line as its own entry`)).default([]),
+  memory: field((t) => checked(parseMemory(t), `${JSON.stringify(t)} is not an amount of memory (like '1GB', '8GB' or '512MB')`)).optional(),
 })
 
 function checked<T>(value: T | undefined, problem: string): Checked<T> {

@@ -4,6 +4,7 @@
  * everything readonly).
  */
 import type { CustomizeStep, CustomizeStepInput } from './steps.ts'
+import type { RootMode } from '../roots/modes.ts'
 
 export type * from './steps.ts'
 
@@ -175,6 +176,18 @@ export interface NetbootInput {
    * Default: dnsmasq logs to syslog. One setting for the whole site, like `interface`.
    */
   log?: string
+  /**
+   * What the nodes' root is (default `'nfs'`):
+   * - `'nfs'`: the build's tree over NFS, read-only, with a tmpfs on the folders a system writes to.
+   * - `'overlay'`: the same tree under a tmpfs that takes every write: all of `/` is writable, and
+   *   every write is gone at the next boot (`df /` shows the RAM it takes).
+   * - `'squashfs'`: the build as one compressed image on the NFS server, mounted through a loop
+   *   device, under the same tmpfs: one file read over NFS instead of thousands of lookups.
+   * - `'ram'`: as `'squashfs'`, but the image is copied into the node's RAM at boot and NFS let go:
+   *   the node runs on when the server stops. Nodes that state their `memory` are checked against
+   *   the image's size.
+   */
+  root?: RootMode
 }
 
 export interface NodeInput {
@@ -205,6 +218,11 @@ export interface NodeInput {
   cmdline?: string[]
   /** Extra `config.txt` lines for this node only, one line per entry. */
   config?: string[]
+  /**
+   * The board's memory, `'1GB'`, `'8GB'`, `'512MB'` (binary units): with `netboot.root: 'ram'`, a
+   * node that cannot hold the root image plus a working margin is refused.
+   */
+  memory?: string
 }
 
 export interface RecipeInput {
@@ -288,6 +306,8 @@ export interface Node {
   readonly model: NetbootModel
   readonly cmdline: readonly string[]
   readonly config: readonly string[]
+  /** The board's memory in bytes, when the recipe states it. */
+  readonly memory?: number
 }
 
 export type Dhcp =
@@ -320,6 +340,8 @@ export interface Recipe {
     readonly hostKeys: readonly HostKeyType[]
     /** dnsmasq's log file on the boot server. */
     readonly log?: string
+    /** The root mode, when it is not the default `'nfs'` (a recipe without it resolves as before). */
+    readonly root?: Exclude<RootMode, 'nfs'>
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]

@@ -66,9 +66,10 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
       ...(log === undefined ? {} : { log }),
+      ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
       hostKeys: parsed.netboot.hostKeys,
     },
-    nodes: parsed.nodes.map(({ serial, ip, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }) })),
+    nodes: parsed.nodes.map(({ serial, ip, memory, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }) })),
     publish,
     ...(parsed.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: parsed.sourceDateEpoch }),
   }

@@ -158,6 +158,8 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
     await nfs.remove(`${buildRoot(paths, record.recipe, id)}.json`)
     // What verify reads back, collected with the record it is named in.
     for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(buildRoot(paths, record.recipe, id)), name))
+    // A squashfs or ram root's image (netboot.root), beside its tree.
+    await nfs.remove(`${buildRoot(paths, record.recipe, id)}.squashfs`)
     await nfs.remove(buildRoot(paths, record.recipe, id))
   }
   return updated

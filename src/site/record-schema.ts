@@ -50,6 +50,7 @@ const netbootSchema = strict({
     .optional(),
   interface: matching((t) => /^[^\s/:,"#\\]{1,15}$/.test(t) && !CONTROL.test(t), (q) => `${q} is not a network interface name`).optional(),
   log: plainPath.optional(),
+  root: z.enum(['overlay', 'squashfs', 'ram']).optional(),
 })
 
 const nodeSchema = strict({

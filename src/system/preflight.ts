@@ -20,6 +20,7 @@ const PACKAGE_OF: Record<string, string> = {
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   'ssh-keyscan': 'openssh-client',
+  mksquashfs: 'squashfs-tools',
 }
 
 /** The Debian package that provides `program` (its own name when unknown). */
