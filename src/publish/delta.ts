@@ -12,6 +12,7 @@ import { chmod, lchown, lstat, lutimes, readdir, readlink, rm } from 'node:fs/pr
 import { join } from 'node:path'
 import { readPathXattrs } from '../snapshot/xattrs.ts'
 import { copyPaths, linkTreeCopy } from '../system/cp.ts'
+import { sha256File } from '../system/walk.ts'
 
 export interface DeltaResult {
   /** Regular files copied (new or changed), and their bytes. */
@@ -120,13 +121,22 @@ async function reconcile(source: string, dest: string, changed: readonly string[
   return { transferred, copiedBytes, bytesDelta: bytesDelta + copiedBytes, entriesDelta }
 }
 
-/** What rsync's quick check compares, with the owner, mode and (for links and devices) what they point at. */
+/**
+ * What rsync's quick check compares, with the owner, mode and (for links and devices) what they
+ * point at, and a file's content (`rsync --checksum`): a reproducible build dates every file it
+ * changes with SOURCE_DATE_EPOCH, so a file changed since the previous build can have its size and time.
+ */
 async function sameEntry(sourcePath: string, s: Stats, destPath: string, d: Stats): Promise<boolean> {
   if (s.mode !== d.mode || s.uid !== d.uid || s.gid !== d.gid || s.mtimeMs !== d.mtimeMs) return false
-  if (s.isFile()) return s.size === d.size
+  if (s.isFile()) return s.size === d.size && (s.ino === d.ino || (await sameContent(sourcePath, destPath)))
   if (s.isSymbolicLink()) return (await readlink(sourcePath)) === (await readlink(destPath))
   if (s.isCharacterDevice() || s.isBlockDevice()) return s.rdev === d.rdev
   return true
+}
+
+async function sameContent(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([sha256File(a), sha256File(b)])
+  return x === y
 }
 
 /** The paths among `paths` whose xattrs differ between the two trees. */

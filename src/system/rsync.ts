@@ -50,7 +50,10 @@ export async function rsync(source: string, dest: string, options: RsyncOptions 
  */
 export function rsyncArgv(source: string, dest: string, options: RsyncOptions = {}): string[] {
   const argv = ['rsync', ...(options.args ?? []), '--info=progress2', '--no-inc-recursive', '--stats']
-  if (options.linkDest) argv.push(`--link-dest=${options.linkDest}`)
+  // Against an earlier build, files are compared by content: a reproducible build dates every file
+  // it changes with SOURCE_DATE_EPOCH (see repro/clamp.ts), so a file changed since that build can
+  // have its size and time, and rsync's quick check would link the earlier build's file instead.
+  if (options.linkDest) argv.push(`--link-dest=${options.linkDest}`, '--checksum')
   if (options.remote) argv.push('--protect-args', '-e', options.remote.shell)
   const target = `${dest.replace(/\/$/, '')}/`
   argv.push('--', `${source.replace(/\/$/, '')}/`, options.remote ? `${checkedLogin(options.remote.login)}:${target}` : target)
