@@ -6,7 +6,7 @@
  * booted; nothing live is modified in place. A transfer that was cut off resumes from its `.partial`.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { nodeCmdline, parseCmdline } from '../netboot/cmdline.ts'
 import { macDir, missingBootFiles, type BootNames } from '../netboot/layout.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
@@ -17,6 +17,10 @@ import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
 import { PARTIAL_BUILD } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
+import { buildArgs } from '../roots/cmdline.ts'
+import { rootMode } from '../roots/modes.ts'
+import { sendImage } from '../roots/publish.ts'
+import type { RootImage } from '../roots/image.ts'
 import { snapshotForPublish, storeSignature, storeSnapshot } from '../verify/provenance.ts'
 import type { ProvenanceFields } from '../verify/record.ts'
 
@@ -25,6 +29,8 @@ export interface TreeTarget {
   readonly tftp: { readonly host: Host; readonly path: string }
   /** The SSH key that signs the build's record, when the target signs. */
   readonly sign?: { readonly key: string } | undefined
+  /** The build's squashfs image (made once for every target), when the root mode needs one. */
+  readonly image?: (() => Promise<RootImage>) | undefined
 }
 
 export interface Published {
@@ -60,6 +66,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
     await snapshot.catch(() => undefined)
     throw error
   })
+  if (target.image) await sendImage(ctx, nfs, await target.image(), id)
   const provenance = await storeSnapshot(nfs.host.files, join(recipeRoot, 'builds'), id, snapshot)
   const record: BuildRecord & ProvenanceFields = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString(), ...provenance }
   const recordText = `${JSON.stringify(record, null, 2)}\n`
@@ -194,8 +201,9 @@ async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string): Prom
   const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
   const config = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
   const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: nfsPath }
+  const rootArgs = buildArgs(rootMode(ctx.recipe.netboot), nfsroot.server, nfsPath, basename(nfsPath))
   return ctx.recipe.nodes.map((node) => ({
-    'cmdline.txt': nodeCmdline(commonCmdline, nfsroot, node.cmdline),
+    'cmdline.txt': nodeCmdline([...commonCmdline, ...rootArgs], nfsroot, node.cmdline),
     ...(node.config.length ? { 'config.txt': nodeConfig(config, node) } : {}),
   }))
 }

@@ -25,6 +25,10 @@ import { fstabEntries } from './extract.ts'
 import { CLOUD_INIT_DISABLED_TEXT, disableCloudInit } from '../netboot/cloudinit.ts'
 import { networkManagerConf, unmanageBootInterface } from '../netboot/networkmanager.ts'
 import { FIRMWARE_PATTERNS, isFirmwareName } from '../netboot/layout.ts'
+import { rootMode, rootNeeds } from '../roots/modes.ts'
+import { addRootScripts, rootInputs } from '../roots/initramfs.ts'
+import { rootCmdline } from '../roots/cmdline.ts'
+import { verifyRoot } from '../roots/verify.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
 export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
@@ -41,12 +45,14 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 5,
-  async verify() {},
+  version: 6,
+  async verify(ctx) {
+    await verifyRoot(ctx)
+  },
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...rootInputs(ctx.recipe.netboot) }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -59,6 +65,7 @@ export const netboot: Stage = {
     await keepNetworkUp(ctx)
     await installIdentity(ctx)
     await installShared(ctx)
+    if (rootNeeds(ctx.recipe.netboot).initramfs) await addRootScripts(ctx)
     await keepFirmwareOnly(ctx)
   },
 }
@@ -114,14 +121,14 @@ async function rewriteCmdline(ctx: LayerContext): Promise<void> {
   const text = await readFile(file, 'utf8').catch(() => {
     throw new StageError('netboot', 'the boot partition has no cmdline.txt', 'is this a Raspberry Pi OS image?')
   })
-  await writeFile(file, `${netbootCmdline(text).join(' ')}\n`)
+  await writeFile(file, `${[...netbootCmdline(text), ...rootCmdline(rootMode(ctx.recipe.netboot))].join(' ')}\n`)
 }
 
 async function rewriteFstab(ctx: LayerContext): Promise<void> {
   const file = await resolveInRoot(ctx.root, '/etc/fstab', { followLast: true })
   const text = await readFile(file, 'utf8').catch(() => '')
   const { shared, nfs } = ctx.recipe.netboot
-  await writeFile(file, netbootFstab(text, shared ? [sharedFstabLine(nfs.server, shared)] : []))
+  await writeFile(file, netbootFstab(text, shared ? [sharedFstabLine(nfs.server, shared)] : [], rootNeeds(ctx.recipe.netboot).tmpfsFolders))
 }
 
 /**
@@ -129,6 +136,7 @@ async function rewriteFstab(ctx: LayerContext): Promise<void> {
  * create a missing one at boot, and one failed mount stops the boot in emergency mode.
  */
 async function makeMountPoints(ctx: LayerContext): Promise<void> {
+  if (!rootNeeds(ctx.recipe.netboot).tmpfsFolders) return
   for (const { path } of TMPFS_PATHS) await mkdir(await resolveInRoot(ctx.root, path, { followLast: true }), { recursive: true })
 }
 
@@ -165,11 +173,15 @@ async function moveAccounts(root: string): Promise<void> {
   }
 }
 
-/** The image's fstab without local disks and swap, plus the tmpfs mounts (and `extra` lines). */
-export function netbootFstab(text: string, extra: readonly string[] = []): string {
+/**
+ * The image's fstab without local disks and swap, plus the tmpfs mounts (and `extra` lines). A root
+ * with a writable overlay (`tmpfsFolders` false) needs no tmpfs folders: every path takes writes.
+ */
+export function netbootFstab(text: string, extra: readonly string[] = [], tmpfsFolders = true): string {
   const tmpfsPaths = new Set(TMPFS_PATHS.map((t) => t.path))
   const local = new Set(fstabEntries(text).filter((e) => isLocalDisk(e.device, e.mountpoint, e.type) || tmpfsPaths.has(e.mountpoint)).map((e) => e.line))
   const kept = text.split('\n').filter((line) => line.trim() && !local.has(line))
+  if (!tmpfsFolders) return [...kept, '# diskless node: the root is a tmpfs over the build, set up by the initramfs (pibake)', ...extra, ''].join('\n')
   const tmpfs = TMPFS_PATHS.map(({ path, mode }) => `tmpfs  ${path}  tmpfs  defaults,nosuid,nodev,mode=${mode}  0  0`)
   return [...kept, '# diskless node: the root is read-only over NFS (pibake)', ...tmpfs, ...extra, ''].join('\n')
 }

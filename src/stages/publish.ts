@@ -14,7 +14,8 @@ import { recipeDir } from '../publish/builds.ts'
 import type { Host } from '../publish/host.ts'
 import { HostPool, sameHost } from '../publish/hosts.ts'
 import { lockPublish, lockSite } from '../publish/lock.ts'
-import { publishTrees, type Published } from '../publish/trees.ts'
+import { publishTrees, type Published, type TreeTarget } from '../publish/trees.ts'
+import { imageMaker } from '../roots/publish.ts'
 import type { PublishTarget } from '../recipe/types.ts'
 import { refuseFormerConfig } from '../site/former-config.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
@@ -57,7 +58,8 @@ export const publish: Stage = {
     const views = await ctx.workspace.mountFinal(ctx.cleanup)
     const targets = ctx.recipe.publish
     const queue = new PQueue({ concurrency: targets.length })
-    const results = await Promise.allSettled(targets.map((target, index) => queue.add(() => publishTarget(ctx, target, index, views))))
+    const image = imageMaker(ctx, views.root)
+    const results = await Promise.allSettled(targets.map((target, index) => queue.add(() => publishTarget(ctx, target, index, views, image))))
     const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [`${targetName(targets[index]!, index)}: ${message(result.reason)}`] : []))
     if (failed.length === 1 && targets.length === 1) throw (results[0] as PromiseRejectedResult).reason
     if (failed.length) throw new StageError('publish', `${failed.length} of ${targets.length} targets failed\n${failed.map((f) => `  - ${f}`).join('\n')}`, 'the other targets were published; fix these and publish again')
@@ -83,7 +85,7 @@ async function reachable(host: Host, path: string, field: string, needsRsync: bo
   }
 }
 
-async function publishTarget(ctx: LayerContext, target: PublishTarget, index: number, views: { root: string; boot: string }): Promise<void> {
+async function publishTarget(ctx: LayerContext, target: PublishTarget, index: number, views: { root: string; boot: string }, image: TreeTarget['image']): Promise<void> {
   const hosts = new HostPool()
   const label = ctx.recipe.publish.length > 1 ? targetName(target, index) : undefined
   const tctx = labelled(ctx, label, join(ctx.dir, `target-${index}`))
@@ -99,7 +101,7 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
       try {
         await refuseFormerConfig(hosts, target, `publish[${index}].config`)
         const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
-        const result = await publishTrees(tctx, { nfs, tftp, sign: target.sign }, views, ctx.key)
+        const result = await publishTrees(tctx, { nfs, tftp, sign: target.sign, image }, views, ctx.key)
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
         const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
         published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror) }
