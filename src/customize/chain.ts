@@ -3,7 +3,8 @@
  * ones before it, kept in `<out>/work/<recipe>/steps/<key>/` with its seal (see pipeline/seal.ts).
  *
  * A link's key is its step's inputs plus the key of the link before it; the first link's includes
- * the stage's parent key (the image, the overlays) and the stage's version. Editing step k changes
+ * the stage's parent key (the image, the overlays), the stage's version and the build's
+ * SOURCE_DATE_EPOCH setting. Editing step k changes
  * the keys of links k…n only, so a rebuild reuses links 0…k-1 as they are and runs k…n. A link
  * whose layer is missing, unsealed or changed since it was sealed is run again, with every link
  * after it (they were built on what it held).
@@ -44,11 +45,12 @@ export function chainDir(workspaceDir: string): string {
 }
 
 /** The chain for `steps` (and the upgrade after them), built on the stage's `parent` key. */
-export async function chainOf(dir: string, steps: readonly CustomizeStep[], options: { readonly parent: string; readonly version: number; readonly upgrade: boolean }): Promise<Link[]> {
+export async function chainOf(dir: string, steps: readonly CustomizeStep[], options: { readonly parent: string; readonly version: number; readonly upgrade: boolean; readonly epoch: number | 'image' }): Promise<Link[]> {
   const groups: CustomizeStep[][] = steps.slice(0, MAX_LINKS - 1).map((step) => [step])
   if (steps.length >= MAX_LINKS) groups.push(steps.slice(MAX_LINKS - 1))
   const links: Link[] = []
-  let previous = stableJson({ parent: options.parent, version: options.version })
+  // The build's SOURCE_DATE_EPOCH setting: every link's files are dated with it (see repro/clamp.ts).
+  let previous = stableJson({ parent: options.parent, version: options.version, epoch: options.epoch })
   const add = (group: readonly CustomizeStep[], upgrade: boolean, inputs: unknown) => {
     const key = createHash('sha256').update(stableJson({ previous, inputs })).digest('hex').slice(0, 20)
     links.push({ steps: group, upgrade, key, dir: join(dir, key) })

@@ -20,6 +20,12 @@ export interface StepContext {
   readonly cacheDir: string
   /** `--refresh`: fetch package lists even when the cached ones would do. */
   readonly refresh: boolean
+  /**
+   * The build's SOURCE_DATE_EPOCH (seconds): every command in the image gets it in its environment,
+   * so that the tools that honour it (useradd's and chpasswd's dates in /etc/shadow, Python's
+   * byte-code, …) write it instead of the clock.
+   */
+  readonly epoch?: number
   /** A folder on the host for a step's temporary files (outside the image). */
   readonly scratch: string
   readonly signal: AbortSignal
@@ -42,6 +48,7 @@ export function stepContext(options: StepContextOptions): StepContext {
       bootBinds ??= bootBind(options.root, options.boot)
       return inRoot(options.root, argv, {
         ...runOptions,
+        env: { ...(options.epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(options.epoch) }), ...runOptions.env },
         binds: [...(await bootBinds), ...(runOptions.binds ?? [])],
         signal: options.signal,
         onLine: (line, stream) => {

@@ -10,6 +10,8 @@ import type { EventSink, PlannedStage } from './events.ts'
 import { manifestKey, readManifest, whatChanged, writeManifest, type Manifest } from './manifest.ts'
 import type { Stage, StageContext } from './stage.ts'
 import { checkSeal, sealLayer } from './seal.ts'
+import { clampLayer } from '../repro/clamp.ts'
+import { epochSetting } from '../repro/epoch.ts'
 import { journalDir, Workspace } from './workspace.ts'
 
 export interface RunOptions {
@@ -45,7 +47,7 @@ export async function plan(stages: readonly Stage[], ctx: StageContext, options:
       continue
     }
     await stage.verify(ctx)
-    const manifest: Manifest = { stage: stage.name, version: stage.version, parent, inputs: await stage.inputs(ctx) }
+    const manifest: Manifest = { stage: stage.name, version: stage.version, parent, inputs: { ...(await stage.inputs(ctx)), ...datedInputs(stage, ctx) } }
     const key = manifestKey(manifest)
     const stored = await readManifest(ctx.workspace.stageDir(stage.name))
     const forced = options.force === true || options.force?.includes(stage.name)
@@ -93,7 +95,10 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
     const views = stage.kind === 'layer' ? await ctx.workspace.mountLayer(stage.name, stageCleanup) : { root: '', boot: '' }
     await stage.run({ ...ctx, cleanup: stageCleanup, dir, key: planned.key ?? '', parent: manifest?.parent ?? '', forced: planned.forced ?? false, ...views })
     await finish(stageCleanup)
-    if (stage.kind === 'layer') await sealLayer(dir, LAYER_TREES)
+    if (stage.kind === 'layer') {
+      await clampLayer(ctx, stage.name, dir, LAYER_TREES)
+      await sealLayer(dir, LAYER_TREES)
+    }
     if (manifest && stage.kind !== 'final') await writeManifest(dir, manifest)
   } catch (error) {
     await stageCleanup.run()
@@ -104,7 +109,12 @@ async function runStage(planned: Plan['stages'][number], ctx: StageContext, jour
   ctx.emit({ type: 'stage-end', stage: stage.name, status: 'done', ms: Date.now() - started })
 }
 
-/** The upper trees of a layer stage's folder: what its seal covers. */
+/** What a stage that writes layers dates their files with (see repro/clamp.ts): part of its cache key. */
+function datedInputs(stage: Stage, ctx: StageContext): Record<string, unknown> {
+  return stage.kind === 'layer' || stage.kind === 'layers' ? { sourceDateEpoch: epochSetting({ recipe: ctx.recipe }) } : {}
+}
+
+/** The upper trees of a layer stage's folder: what its seal covers (and the build's date clamps). */
 const LAYER_TREES = ['root', 'boot'] as const
 
 /** Why a layer stage's cached layer cannot be reused: changed, removed or added to since it was sealed. */

@@ -8,6 +8,9 @@
  * Each step writes its own layer, cached by the step and every step before it (customize/chain.ts):
  * when the stage runs because step k changed, steps before k are reused and k…n run. `--force` and
  * `--from` run every step; `--refresh` (and `--upgrade`) from the first `packages` step on.
+ *
+ * Reproducible: commands run with SOURCE_DATE_EPOCH set, each layer loses the logs and caches that
+ * carry the clock (customize/traces.ts) and its entries are dated with it (repro/clamp.ts).
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -15,16 +18,19 @@ import type { LayerContext, Stage, StageContext } from '../pipeline/stage.ts'
 import { checkSeal } from '../pipeline/seal.ts'
 import { checkEmulation, type Arch } from '../system/chroot.ts'
 import { requirePrograms } from '../system/preflight.ts'
-import { chainDir, chainOf, finishLink, linkProblem, pruneChains, startLink, type Link } from '../customize/chain.ts'
+import { chainDir, chainOf, finishLink, linkProblem, pruneChains, startLink, TREES, type Link } from '../customize/chain.ts'
+import { buildEpoch, clampLayer } from '../repro/clamp.ts'
+import { epochSetting, type Epoch } from '../repro/epoch.ts'
 import { stepContext, type BootTree } from '../customize/context.ts'
 import { describeStep, headline, stepError } from '../customize/describe.ts'
 import { runStep, stepInputs } from '../customize/steps.ts'
+import { dropClockTraces } from '../customize/traces.ts'
 import { archivesChanged, upgradeImage } from '../customize/upgrade.ts'
 
 export const customize: Stage = {
   name: 'customize',
   kind: 'layers',
-  version: 2,
+  version: 3,
   skip(recipe, options) {
     return recipe.customize.length || options.upgrade ? undefined : 'the recipe has no customize steps'
   },
@@ -59,7 +65,7 @@ export const customize: Stage = {
     await mkdir(scratch, { recursive: true })
     ctx.cleanup.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }))
     const chain = chainDir(ctx.workspace.dir)
-    const links = await chainOf(chain, ctx.recipe.customize, { parent: ctx.parent, version: customize.version, upgrade: ctx.options.upgrade })
+    const links = await chainOf(chain, ctx.recipe.customize, { parent: ctx.parent, version: customize.version, upgrade: ctx.options.upgrade, epoch: epochSetting({ recipe: ctx.recipe }) })
     // Fresh package lists (--refresh, --upgrade) count from the first step that reads them on.
     const refresh = ctx.options.refresh || ctx.options.upgrade
     const fresh = refresh ? links.findIndex((link) => link.upgrade || link.steps.some((step) => step.kind === 'packages')) : -1
@@ -67,6 +73,7 @@ export const customize: Stage = {
     const timings: string[] = []
     const done: Link[] = []
     let succeeded = false
+    let epoch: Epoch | undefined
     try {
       let running = false
       for (const [index, link] of links.entries()) {
@@ -81,7 +88,7 @@ export const customize: Stage = {
           if (!/never finished/.test(problem)) ctx.emit({ type: 'warning', stage: 'customize', message: `the cached layer of ${link.steps.map(headline).join(', ')} is built again: ${problem}` })
         }
         running = true
-        await runLink(ctx, link, done, { arch, bootMount, scratch, refresh }, timings)
+        await runLink(ctx, link, done, { arch, bootMount, scratch, refresh, epoch: (epoch ??= await buildEpoch(ctx)).seconds }, timings)
         done.push(link)
       }
       await ctx.workspace.setOutputLayers('customize', links.map((link) => link.dir))
@@ -99,6 +106,8 @@ interface RunOptions {
   readonly bootMount: BootTree['mount']
   readonly scratch: string
   readonly refresh: boolean
+  /** SOURCE_DATE_EPOCH, for the commands' environment. */
+  readonly epoch: number
 }
 
 /** Runs the link's steps in a new layer over the links `below`, then seals it. */
@@ -114,6 +123,7 @@ async function runLink(ctx: LayerContext, link: Link, below: readonly Link[], op
       cacheDir: ctx.workspace.cache,
       // An upgrade fetches fresh lists anyway: the recipe's packages come from them too.
       refresh: options.refresh,
+      epoch: options.epoch,
       scratch: options.scratch,
       signal: ctx.signal,
       log: (line) => ctx.emit({ type: 'log', stage: 'customize', line }),
@@ -142,6 +152,8 @@ async function runLink(ctx: LayerContext, link: Link, below: readonly Link[], op
   }
   const errors = await views.run()
   if (errors.length) throw errors[0]
+  await dropClockTraces(link.dir)
+  await clampLayer(ctx, 'customize', link.dir, TREES, options.epoch)
   await finishLink(link, describeStep)
 }
 

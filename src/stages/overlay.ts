@@ -18,7 +18,7 @@ const PARTS = [
 export const overlay: Stage = {
   name: 'overlay',
   kind: 'layer',
-  version: 1,
+  version: 2,
   skip(recipe) {
     return recipe.overlays.length ? undefined : 'the recipe has no overlays'
   },
