@@ -65,6 +65,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/lock.test.ts': LONG,
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
+  'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
   'test/schedule/schedule.test.ts': BOOKWORM,
   'test/site/discover.test.ts': LONG, // DHCP clients asking in network namespaces
   'test/system/chroot.test.ts': 2 * BOOKWORM, // arm64 and armhf
