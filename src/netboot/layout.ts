@@ -5,63 +5,18 @@
  */
 import { PibakeError } from '../errors.ts'
 import { NETBOOT_MODELS, type NetbootModel, type Node } from '../recipe/types.ts'
+import { FIRMWARE, PXE_MENU_TEXT, PXE_MENU_TEXT_3B, REQUIRED_FILES, type BootFamily, type BootFile } from '../rehearse/firmware.ts'
 
 /** How nodes find their files: one directory per MAC (dnsmasq `tftp-unique-root=mac`) or per serial. */
 export type TftpLayout = 'mac' | 'serial'
 
-/** The three boot-firmware families: they fetch different files. */
-export type BootFamily = 'pi3' | 'pi4' | 'pi5'
-
-/** One file a node's firmware fetches; any one of `anyOf` satisfies it (names may hold one `*`). */
-export interface BootFile {
-  readonly anyOf: readonly string[]
-  /** What the file is, for messages. */
-  readonly what: string
-  /** `root`: fetched without the serial prefix (3B's bootcode.bin); `prefix`: `<serial>/name`, then the root. */
-  readonly where: 'root' | 'prefix'
-}
-
-/** The PXE menu text the boot ROM looks for in option 43. */
-export const PXE_MENU_TEXT = 'Raspberry Pi Boot'
-/** The Pi 3B boot ROM compares the menu text with its three trailing spaces. */
-export const PXE_MENU_TEXT_3B = 'Raspberry Pi Boot   '
-
-const FAMILY: Readonly<Record<NetbootModel, BootFamily>> = {
-  '3B': 'pi3', '3B+': 'pi3', '4B': 'pi4', '400': 'pi4', CM4: 'pi4', '5': 'pi5', '500': 'pi5', CM5: 'pi5',
-}
-
-const FILES: Readonly<Record<BootFamily, readonly BootFile[]>> = {
-  pi3: [
-    { anyOf: ['bootcode.bin'], what: 'second-stage loader', where: 'root' },
-    { anyOf: ['start.elf'], what: 'GPU firmware', where: 'prefix' },
-    { anyOf: ['fixup.dat'], what: 'GPU memory split', where: 'prefix' },
-    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
-    { anyOf: ['bcm2710*.dtb', 'bcm2837*.dtb'], what: 'device tree', where: 'prefix' },
-    { anyOf: ['kernel8.img', 'kernel7.img'], what: 'kernel', where: 'prefix' },
-    { anyOf: ['initramfs8', 'initramfs7'], what: 'initramfs', where: 'prefix' },
-    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
-  ],
-  pi4: [
-    { anyOf: ['start4.elf'], what: 'GPU firmware', where: 'prefix' },
-    { anyOf: ['fixup4.dat'], what: 'GPU memory split', where: 'prefix' },
-    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
-    { anyOf: ['bcm2711*.dtb'], what: 'device tree', where: 'prefix' },
-    { anyOf: ['kernel8.img', 'kernel7l.img'], what: 'kernel', where: 'prefix' },
-    { anyOf: ['initramfs8', 'initramfs7l'], what: 'initramfs', where: 'prefix' },
-    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
-  ],
-  pi5: [
-    { anyOf: ['config.txt'], what: 'firmware config', where: 'prefix' },
-    { anyOf: ['bcm2712*.dtb'], what: 'device tree', where: 'prefix' },
-    { anyOf: ['kernel_2712.img', 'kernel8.img'], what: 'kernel', where: 'prefix' },
-    { anyOf: ['initramfs_2712', 'initramfs8'], what: 'initramfs', where: 'prefix' },
-    { anyOf: ['cmdline.txt'], what: 'kernel command line', where: 'prefix' },
-  ],
-}
+// The firmware's behaviour per model is data in one place (src/rehearse/firmware.ts), shared with the
+// storm simulator and discovery.
+export { PXE_MENU_TEXT, PXE_MENU_TEXT_3B, type BootFamily, type BootFile }
 
 /**
  * Names at the top of the boot files that a model's firmware fetches over TFTP (DESIGN.md's
- * per-model table, `FILES` above): the first stages, GPU firmware, config.txt, cmdline.txt, the
+ * per-model table, REQUIRED_FILES in rehearse/firmware.ts): the first stages, GPU firmware, config.txt, cmdline.txt, the
  * kernels and initramfs images, device trees, the `overlays/` folder, an ARM stub. The boot partition
  * may hold more (`issue.txt`, `LICENCE.broadcom`, and the Imager's `firstrun.sh`, `userconf.txt`,
  * `custom.toml`, `wpa_supplicant.conf`, with password hashes and Wi-Fi keys): TFTP would serve
@@ -129,7 +84,7 @@ export function bootFamily(model: string): BootFamily {
       `netbooting models are ${NETBOOT_MODELS.join(', ')}`,
     )
   }
-  return FAMILY[model as NetbootModel]
+  return FIRMWARE[model as NetbootModel].family
 }
 
 /**
@@ -154,7 +109,7 @@ export interface BootNames {
 
 /** The files a model's firmware fetches over TFTP, in the order it asks for them. */
 export function bootFiles(model: string, names: BootNames = {}): readonly BootFile[] {
-  return FILES[bootFamily(model)].map((file) => {
+  return REQUIRED_FILES[bootFamily(model)].map((file) => {
     if (file.what === 'kernel' && names.kernel) return { ...file, anyOf: [names.kernel] }
     if (file.what === 'initramfs' && names.initramfs) return { ...file, anyOf: [names.initramfs] }
     return file
@@ -198,7 +153,7 @@ export function usesPrefix(model: string, prefixListing: Iterable<string>): bool
 
 /** The PXE menu text this model's boot ROM answers to. */
 export function pxeMenuText(model: NetbootModel): string {
-  return model === '3B' ? PXE_MENU_TEXT_3B : PXE_MENU_TEXT
+  return FIRMWARE[model].pxeMenuText
 }
 
 /** Whether the fleet holds a Pi 3B, whose boot ROM needs the menu text with three trailing spaces. */

@@ -111,3 +111,16 @@ export function decodeClientMachineId(payload: Buffer, mac: string): MachineId {
 function hex32(value: number): string {
   return value.toString(16).padStart(8, '0')
 }
+
+/**
+ * Option 97 as a Pi 4/5 EEPROM since 2020-03 sends it (the inverse of decodeClientMachineId): type 0,
+ * the "RPi4" magic, the board revision, the low 4 MAC bytes in wire order, the serial's low 32 bits.
+ */
+export function encodeClientMachineId(revision: number, mac: string, serial: string): Buffer {
+  const payload = Buffer.alloc(17)
+  payload.writeUInt32LE(RPI4_MAGIC, 1)
+  payload.writeUInt32LE(revision >>> 0, 5)
+  Buffer.from(mac.split(/[:-]/).slice(2).map((h) => Number.parseInt(h, 16))).copy(payload, 9)
+  payload.writeUInt32LE(Number.parseInt(serial.slice(-8), 16) >>> 0, 13)
+  return payload
+}

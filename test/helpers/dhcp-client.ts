@@ -14,7 +14,8 @@ import { createSocket } from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
+export { PI_VENDOR_CLASS } from '../../src/rehearse/firmware.ts'
+import { PI_VENDOR_CLASS } from '../../src/rehearse/firmware.ts'
 
 export interface Offer {
   /** Address and port the answer came from. */
