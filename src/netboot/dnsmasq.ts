@@ -6,6 +6,7 @@
 import { PibakeError } from '../errors.ts'
 import type { Dhcp, Node, Recipe } from '../recipe/types.ts'
 import { PXE_MENU_TEXT, PXE_MENU_TEXT_3B, needsThreeSpacePxe, type TftpLayout } from './layout.ts'
+import { fleetSizing, sizingLines } from './sizing.ts'
 
 export interface DnsmasqOptions {
   /** The TFTP tree's directory on the machine that runs dnsmasq. */
@@ -61,6 +62,7 @@ export function renderSiteDnsmasqConf(fleets: readonly DnsmasqFleet[], options: 
     ...pxeLines(nodes),
     '',
     ...tftpLines(options.tftpRoot, layout),
+    ...withBlank(sizingLines(fleetSizing(nodes.length, first.netboot.dhcp.mode))),
   ]
   return `${lines.join('\n')}\n`
 }
@@ -144,6 +146,10 @@ function confValue(what: string, value: string): string {
     throw new PibakeError(`${what} "${value}" cannot be written into a dnsmasq option`, 'use a value without commas, quotes, "#", backslashes or white space')
   }
   return value
+}
+
+function withBlank(lines: string[]): string[] {
+  return lines.length ? ['', ...lines] : []
 }
 
 function oneLine(text: string): string {
