@@ -1,0 +1,136 @@
+/**
+ * A boot storm: every simulated node powered on within `spreadMs`, each booting as its firmware
+ * does, the whole bounded by `deadlineMs` (then every node still going is stopped). The totals say
+ * how many reached the kernel hand-off, how long that took (p50/p95/max), the aggregate MB/s of each
+ * phase, the failures grouped by what failed, and names the bottleneck.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { release, type DhcpPort, type SimulatedPi } from './dhcp-client.ts'
+import { bootNode, type BootContext, type LaterPhase, type NodeResult } from './node.ts'
+
+export interface StormOptions {
+  readonly nodes: readonly SimulatedPi[]
+  /** Nodes power on at even intervals within this many milliseconds (default 1000). */
+  readonly spreadMs?: number
+  /** The storm stops by itself after this long (default 5 minutes). */
+  readonly deadlineMs?: number
+  readonly port: DhcpPort
+  readonly claimAddress: BootContext['claimAddress']
+  readonly expected: BootContext['expected']
+  readonly later?: readonly LaterPhase[]
+  /** Give every lease back at the end (a rehearsal against a real site must). */
+  readonly release?: boolean
+  readonly signal?: AbortSignal
+}
+
+export interface PhaseTotals {
+  readonly phase: string
+  readonly completed: number
+  readonly p50: number | undefined
+  readonly max: number | undefined
+  readonly bytes: number
+  /** Aggregate MB/s: the phase's bytes over the time from its first start to its last end. */
+  readonly mbps: number
+}
+
+export interface StormTotals {
+  readonly nodes: number
+  readonly completed: number
+  readonly failed: number
+  /** Seconds from power-on to the kernel hand-off, over the nodes that reached it. */
+  readonly handoff: { readonly p50: number; readonly p95: number; readonly max: number } | undefined
+  readonly phases: readonly PhaseTotals[]
+  /** `phase: what (file)` → how many nodes failed so. */
+  readonly failures: Readonly<Record<string, number>>
+  readonly duplicateAddresses: number
+  readonly bottleneck: string
+}
+
+export interface StormReport {
+  readonly nodes: readonly NodeResult[]
+  readonly totals: StormTotals
+  readonly seconds: number
+}
+
+export async function runStorm(options: StormOptions): Promise<StormReport> {
+  const spread = options.spreadMs ?? 1000
+  const stop = AbortSignal.any([AbortSignal.timeout(options.deadlineMs ?? 300_000), ...(options.signal ? [options.signal] : [])])
+  const ctx: BootContext = { port: options.port, signal: stop, claimAddress: options.claimAddress, expected: options.expected, ...(options.later ? { later: options.later } : {}) }
+  const count = options.nodes.length
+  const started = performance.now()
+  const offsets: number[] = []
+  const results = await Promise.all(options.nodes.map(async (pi, index) => {
+    const offset = count > 1 ? (spread * index) / (count - 1) : 0
+    await sleep(offset, undefined, { signal: stop }).catch(() => {})
+    offsets[index] = (performance.now() - started) / 1000
+    return bootNode(pi, ctx)
+  }))
+  const seconds = (performance.now() - started) / 1000
+  if (options.release) {
+    for (const node of results) if (node.lease) await release(options.port, node.mac, node.lease.address, node.lease.serverId)
+  }
+  return { nodes: results, totals: totals(results, offsets, (options.later ?? []).map((p) => p.name)), seconds }
+}
+
+export function totals(nodes: readonly NodeResult[], offsets: readonly number[], later: readonly string[] = []): StormTotals {
+  const handoffs = nodes.flatMap((n) => (n.handoff === undefined ? [] : [n.handoff])).sort((a, b) => a - b)
+  const failures: Record<string, number> = {}
+  for (const node of nodes) {
+    if (!node.error) continue
+    const key = `${node.error.phase}: ${node.error.what.replace(/, \d+ bytes in\)/, ')')}${node.error.file ? ` (${node.error.file.replace(/^[0-9a-f]{8}\//, '<serial>/')})` : ''}`
+    failures[key] = (failures[key] ?? 0) + 1
+  }
+  const addresses = nodes.flatMap((n) => (n.address ? [n.address] : []))
+  const phases = ['dhcp', 'tftp', ...later].map((phase, index, all) => phaseTotals(nodes, offsets, phase, all.slice(0, index)))
+  const completed = nodes.filter((n) => !n.error).length
+  const base = { nodes: nodes.length, completed, failed: nodes.length - completed, handoff: handoffs.length ? { p50: quantile(handoffs, 0.5), p95: quantile(handoffs, 0.95), max: handoffs.at(-1)! } : undefined, phases, failures, duplicateAddresses: addresses.length - new Set(addresses).size }
+  return { ...base, bottleneck: bottleneck(nodes, base) }
+}
+
+function phaseTotals(nodes: readonly NodeResult[], offsets: readonly number[], phase: string, before: readonly string[]): PhaseTotals {
+  let first = Infinity
+  let last = 0
+  let bytes = 0
+  const times: number[] = []
+  nodes.forEach((node, index) => {
+    const took = node.seconds[phase]
+    if (took === undefined) return
+    const start = (offsets[index] ?? 0) + before.reduce((sum, p) => sum + (node.seconds[p] ?? 0), 0)
+    first = Math.min(first, start)
+    last = Math.max(last, start + took)
+    bytes += node.bytes[phase] ?? 0
+    if (node.completed.includes(phase)) times.push(took)
+  })
+  times.sort((a, b) => a - b)
+  const span = last - first
+  return { phase, completed: times.length, p50: times.length ? quantile(times, 0.5) : undefined, max: times.at(-1), bytes, mbps: span > 0 ? bytes / 1e6 / span : 0 }
+}
+
+/** The one thing most in the way, in words an admin acts on. */
+function bottleneck(nodes: readonly NodeResult[], t: Omit<StormTotals, 'bottleneck'>): string {
+  const failed = nodes.filter((n) => n.error)
+  if (!failed.length) {
+    const slowest = [...t.phases].sort((a, b) => (b.max ?? 0) - (a.max ?? 0))[0]
+    return `none failed; the longest phase is ${slowest?.phase ?? 'none'} (up to ${slowest?.max ?? 0} s per node)`
+  }
+  const dhcp = failed.filter((n) => n.error!.phase === 'dhcp')
+  const timeouts = failed.filter((n) => n.error!.phase === 'tftp' && n.error!.what.startsWith('timeout'))
+  const starved = timeouts.filter((n) => /, 0 bytes in\)/.test(n.error!.what))
+  const tftp = t.phases.find((p) => p.phase === 'tftp')
+  if (dhcp.length >= failed.length / 2) {
+    return `DHCP: ${dhcp.length} of ${t.nodes} nodes got no usable lease (${dhcp[0]!.error!.what}): the server's lease limit (dhcp-lease-max), its range, or its MAC list`
+  }
+  if (starved.length >= timeouts.length / 2 && starved.length) {
+    return `TFTP transfer slots: ${starved.length} nodes asked for a file and got no block before their firmware gave up: dnsmasq's tftp-max (or its open-file limit) is below the number of nodes booting at once`
+  }
+  if (timeouts.length) {
+    const rate = tftp ? tftp.mbps.toFixed(1) : '?'
+    return `TFTP bandwidth: ${timeouts.length} nodes timed out mid-file (${timeouts[0]!.error!.file ?? ''}); ${rate} MB/s shared by ${t.nodes} nodes is too little for each to get a file within its firmware's 30 s: power on in smaller groups, or serve fewer bytes`
+  }
+  const first = failed[0]!.error!
+  return `${first.phase}: ${first.what}${first.file ? ` (${first.file})` : ''} on ${failed.length} nodes`
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
