@@ -20,7 +20,7 @@ const FIELDS = '%y\\0%m\\0%U\\0%G\\0%s\\0%n\\0%D:%i\\0%T@\\0%p\\0%l\\0'
 const PER_ENTRY = 10
 const LIST = `cd -- "$1" && find . -xdev -printf '${FIELDS}'`
 const HASH = 'cd -- "$1" && find . -xdev -type f -print0 | xargs -0r sha256sum -z --'
-const XATTRS = `command -v getfattr >/dev/null || { echo '${NO_GETFATTR}'; exit 0; }; getfattr --recursive --physical --dump --match=- --encoding=hex --absolute-names -- "$1"`
+const XATTRS = `command -v getfattr >/dev/null || { echo '${NO_GETFATTR}'; exit 0; }; getfattr --recursive --physical --no-dereference --dump --match=- --encoding=hex --absolute-names -- "$1"`
 const DEVICES = 'cd -- "$1" && shift && stat --printf "%t:%T\\0" -- "$@"'
 
 const TYPES: Readonly<Record<string, EntryType>> = { f: 'file', d: 'dir', l: 'symlink', c: 'char', b: 'block', p: 'fifo', s: 'socket' }

@@ -4,6 +4,8 @@
  * capabilities, hard links) it must record exactly what takeSnapshot records; output that is not
  * as those tools print it is refused.
  */
+import { lutimes, symlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { PibakeError } from '../../src/errors.ts'
@@ -11,13 +13,17 @@ import { localHost, type Host } from '../../src/publish/host.ts'
 import { diffSnapshots } from '../../src/snapshot/diff.ts'
 import { takeSnapshot } from '../../src/snapshot/take.ts'
 import { parseHashes, parseListing, snapshotOnHost } from '../../src/verify/remote.ts'
-import { removeTempDirs, tempDir, writeFixture } from '../snapshot/tree.ts'
+import { FIXED_MTIME, removeTempDirs, tempDir, writeFixture } from '../snapshot/tree.ts'
 
 test.after.each(removeTempDirs)
 
 test('the host tools record what takeSnapshot records, field by field, modification times included', async () => {
   const dir = (await tempDir('verify')).path
   await writeFixture(dir)
+  // Links into the root's own /usr, as a root filesystem has them: absent on the server, never followed there.
+  await symlink('/usr/lib/no-such-file-on-any-host', join(dir, 'etc/dangling'))
+  await lutimes(join(dir, 'etc/dangling'), FIXED_MTIME, FIXED_MTIME)
+  await lutimes(join(dir, 'etc'), FIXED_MTIME, FIXED_MTIME)
   const [own, viaTools] = await Promise.all([takeSnapshot(dir), snapshotOnHost(localHost(), dir)])
   assert.equal(viaTools.entries, own.entries)
   const diff = diffSnapshots(own, viaTools, { mtime: true })
