@@ -5,6 +5,7 @@
 import { constants } from 'node:fs'
 import { access, open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Readable, Writable } from 'node:stream'
 import { execa } from 'execa'
 import { CommandError } from '../errors.ts'
 
@@ -69,6 +70,44 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
     throw new CommandError(argv, result.exitCode, reason ? `${reason}\n${tail}` : tail, interrupted ? undefined : options.hint)
   }
   return { stdout, stderr, exitCode: result.exitCode ?? 0 }
+}
+
+/** A program run as a filter: its standard input and output are streams of the caller's. */
+export interface StreamedCommand {
+  /** The program's standard input (unless `inputFile` feeds it); end it to let the program finish. */
+  readonly stdin: Writable
+  /** The program's standard output (unless `stdoutFile` takes it). */
+  readonly stdout: Readable
+  /** Resolves when the program exits 0; rejects with a CommandError otherwise. */
+  readonly done: Promise<void>
+}
+
+/**
+ * Runs a program whose input and output are streamed (a compressor between a tar stream and a
+ * file): nothing is buffered in this process. Its stderr is kept for the error.
+ */
+export function execStream(argv: readonly string[], options: Pick<ExecOptions, 'signal' | 'hint' | 'inputFile' | 'stdoutFile'> = {}): StreamedCommand {
+  const [file, ...args] = argv
+  if (!file) throw new TypeError('execStream: empty argument vector')
+  const child = execa(file, args, {
+    reject: false,
+    stdin: options.inputFile ? { file: options.inputFile } : 'pipe',
+    stdout: options.stdoutFile ? { file: options.stdoutFile } : 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    cancelSignal: options.signal,
+    forceKillAfterDelay: 5000,
+  })
+  const done = child.then((result) => {
+    if (result.exitCode === 0 && !result.isCanceled) return
+    const stderr = String(result.stderr ?? '')
+    const interrupted = result.isCanceled || result.signal === 'SIGINT' || result.signal === 'SIGTERM'
+    const tail = lastLines(stderr || (result.cause instanceof Error ? result.cause.message : ''), TAIL_LINES)
+    throw new CommandError(argv, result.exitCode, interrupted ? `was ${result.isCanceled ? 'cancelled' : 'interrupted'}\n${tail}` : tail, interrupted ? undefined : options.hint)
+  })
+  // Read by the caller through `done`; an early failure must not be an unhandled rejection meanwhile.
+  done.catch(() => {})
+  return { stdin: child.stdin as Writable, stdout: child.stdout as Readable, done }
 }
 
 /** Lookups made, by PATH and name: a build asks for the same programs in its host checks and again in its stages. */
