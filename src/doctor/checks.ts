@@ -79,6 +79,18 @@ export const localServers: Check = async (ctx) => {
   ]
 }
 
+/**
+ * What `pibake try` runs to boot a node on this machine: QEMU for the recipe's architecture (both
+ * without a recipe), nfs-ganesha and rpcbind, busybox's DHCP client and curl (the firmware's part);
+ * worth having, not needed to build.
+ */
+export const tryTools: Check = async (ctx) => {
+  const arch = ctx.recipe?.image.arch
+  const qemu = arch === 'arm64' ? ['qemu-system-aarch64'] : arch === 'armhf' ? ['qemu-system-arm'] : ['qemu-system-aarch64', 'qemu-system-arm']
+  const results = await Promise.all([...qemu, 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl'].map((name) => program(name, 'warning')))
+  return results.map((result) => (result.status === 'ok' ? result : { ...result, detail: `${result.detail}: pibake try cannot boot a node here` }))
+}
+
 /** Room on the out folder for about three copies of the image (the decompressed image, layers, the published tree). */
 export const freeSpace: Check = async (ctx) => {
   if (!ctx.recipe) return []
@@ -92,7 +104,7 @@ export const freeSpace: Check = async (ctx) => {
 }
 
 /** Every check, in the order they are reported. */
-export const CHECKS: readonly Check[] = [root, loopDevices, overlayfs, emulation, programs, sshClient, localServers, freeSpace]
+export const CHECKS: readonly Check[] = [root, loopDevices, overlayfs, emulation, programs, sshClient, localServers, tryTools, freeSpace]
 
 async function program(name: string, status: 'missing' | 'warning'): Promise<CheckResult> {
   if (await haveProgram(name)) return ok(name, 'found on PATH')

@@ -20,6 +20,12 @@ const PACKAGE_OF: Record<string, string> = {
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   'ssh-keyscan': 'openssh-client',
+  ip: 'iproute2',
+  'ganesha.nfsd': 'nfs-ganesha and nfs-ganesha-vfs',
+  rpcbind: 'rpcbind',
+  busybox: 'busybox-static',
+  'qemu-system-aarch64': 'qemu-system-arm',
+  'qemu-system-arm': 'qemu-system-arm',
   mksquashfs: 'squashfs-tools',
 }
 

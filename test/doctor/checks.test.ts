@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert'
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { emulation, freeSpace, localServers, overlayfs, programs, root, sshClient } from '../../src/doctor/checks.ts'
+import { emulation, freeSpace, localServers, overlayfs, programs, root, sshClient, tryTools } from '../../src/doctor/checks.ts'
 import { doctor, type DoctorContext } from '../../src/doctor/index.ts'
 import { build } from '../../src/build.ts'
 import { PreflightError } from '../../src/errors.ts'
@@ -97,6 +97,26 @@ test('a local site without dnsmasq or an NFS server: warnings, not missing; ssh 
     const ssh = await sshClient(context({ recipe: remote }))
     assert.equal(ssh.map((r) => [r.name, r.status, r.fix]), [['ssh', 'missing', 'apt-get install openssh-client'], ['ssh-keygen', 'missing', 'apt-get install openssh-client'], ['ssh-keyscan', 'missing', 'apt-get install openssh-client']])
     assert.equal(await localServers(context({ recipe: remote })), [], 'a remote site is not served from here')
+  } finally {
+    process.env.PATH = savedPath
+  }
+})
+
+test('pibake try\'s tools: warnings naming the package and try, QEMU for the recipe\'s architecture only', async () => {
+  process.env.PATH = await fakePath('bin-try', ['busybox', 'curl'])
+  try {
+    const arm64 = await tryTools(context({ recipe: project.recipe((r) => void (r.image.arch = 'arm64')) }))
+    assert.equal(arm64.map((r) => [r.name, r.status, r.fix]), [
+      ['qemu-system-aarch64', 'warning', 'apt-get install qemu-system-arm'],
+      ['ganesha.nfsd', 'warning', 'apt-get install nfs-ganesha and nfs-ganesha-vfs'],
+      ['rpcbind', 'warning', 'apt-get install rpcbind'],
+      ['busybox', 'ok', undefined],
+      ['curl', 'ok', undefined],
+    ])
+    assert.match(arm64[0]!.detail, 'pibake try cannot boot a node here')
+    const armhf = await tryTools(context({ recipe: project.recipe((r) => void (r.image.arch = 'armhf')) }))
+    assert.equal(armhf[0]!.name, 'qemu-system-arm')
+    assert.equal((await tryTools(context())).slice(0, 2).map((r) => r.name), ['qemu-system-aarch64', 'qemu-system-arm'])
   } finally {
     process.env.PATH = savedPath
   }
