@@ -24,6 +24,9 @@ next_steps() {
     "$pibake nodes recipes/cluster-node.ts$out" "each node's MAC, IP, model and the build it boots" \
     "$pibake serve$out" 'the site in a browser: fleets, builds, what changed' \
     "$pibake report cluster-node$out" 'its builds as one HTML file: cluster-node-report.html'
+  echo "demo: and see a node boot before any Pi is plugged in: node1 under QEMU on this machine, on a"
+  echo "private network with the published dnsmasq.conf and NFS exports (a few minutes):"
+  echo "  $pibake try recipes/cluster-node.ts node1$out --command 'systemctl is-system-running --wait'"
 }
 
 main() {

@@ -59,11 +59,11 @@ async function nextSteps(start: string, path: string, ...args: string[]): Promis
 /** `pibake nodes recipes/cluster-node.ts` and the like, from the printed lines. */
 const commands = (text: string) => text.split('\n').filter((line) => /^ {2}\S*pibake /.test(line)).map((line) => line.trim().split(/ {2,}/)[0]!)
 
-test('the demo ends with nodes, serve and report as ./pibake in the clone, each a command that exists', async () => {
+test('the demo ends with nodes, serve, report and try as ./pibake in the clone, each a command that exists', async () => {
   const text = await nextSteps(repo, '/usr/bin:/bin')
   assert.match(text, /^\ndemo: next, the fleet you just published:\n {2}\.\/pibake nodes recipes\/cluster-node\.ts {3}each node/)
   const printed = commands(text)
-  assert.equal(printed, ['./pibake nodes recipes/cluster-node.ts', './pibake serve', './pibake report cluster-node'])
+  assert.equal(printed, ['./pibake nodes recipes/cluster-node.ts', './pibake serve', './pibake report cluster-node', "./pibake try recipes/cluster-node.ts node1 --command 'systemctl is-system-running --wait'"])
   for (const command of printed) {
     const [, name] = command.split(' ')
     const help = await exec([process.execPath, join(repo, 'bin/pibake.js'), name!, '--help'], { okCodes: [2] })
@@ -76,7 +76,7 @@ test('with setup\'s link on PATH the commands say pibake; from another folder th
   await mkdir(bin)
   await symlink(join(repo, 'pibake'), join(bin, 'pibake'))
   const linked = await nextSteps(repo, `${bin}:/usr/bin:/bin`, '--plain', '--out', '/srv/out')
-  assert.equal(commands(linked), ['pibake nodes recipes/cluster-node.ts --out /srv/out', 'pibake serve --out /srv/out', 'pibake report cluster-node --out /srv/out'])
+  assert.equal(commands(linked), ['pibake nodes recipes/cluster-node.ts --out /srv/out', 'pibake serve --out /srv/out', 'pibake report cluster-node --out /srv/out', "pibake try recipes/cluster-node.ts node1 --out /srv/out --command 'systemctl is-system-running --wait'"])
   assert.not.match(linked, 'cd ')
   // Someone else's pibake on PATH is not this clone's.
   const elsewhere = join(tmp, 'other-bin')
