@@ -59,7 +59,21 @@ function outside(ip: number, subnet: Subnet): boolean {
 }
 
 export function relationProblems(input: unknown): Problem[] {
-  return [...rangeProblems(input), ...nodeProblems(input), ...sharedProblems(input)]
+  return [...rangeProblems(input), ...nodeProblems(input), ...sharedProblems(input), ...persistProblems(input)]
+}
+
+/** Persisted folders are exported read-write to one node's address: a node without a fixed one could not be told apart. */
+function persistProblems(input: unknown): Problem[] {
+  const persist = at(input, 'netboot', 'persist')
+  const nodes = at(input, 'nodes')
+  if (!Array.isArray(persist) || !persist.length || !Array.isArray(nodes)) return []
+  // Range mode asks every node for its address already (`addressChecker`).
+  if (at(input, 'netboot', 'dhcp', 'mode') === 'range') return []
+  return nodes.flatMap((node: unknown, i) => (typeof node === 'object' && node !== null && at(node, 'ip') === undefined ? [{
+    path: ['nodes', i, 'ip'],
+    message: "required with netboot.persist: each node's persisted folders are exported read-write to its address alone",
+    hint: 'give the node a fixed address (reserve it on the existing DHCP server in proxy mode), or leave out netboot.persist',
+  }] : []))
 }
 
 /** Shared accounts are written by the nodes' root: a squashed root could not seed or edit them. */

@@ -11,6 +11,7 @@ import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
 import { field, matching, strict } from './fields.ts'
 import { stepSchema } from './steps-schema.ts'
+import { persistList } from './persist.ts'
 import { ROOT_MODES } from '../roots/modes.ts'
 import { parseMemory } from '../roots/memory.ts'
 
@@ -100,6 +101,7 @@ const netbootSchema = strict({
     .min(1, `must list at least one host key type (${HOST_KEY_TYPES.join(', ')})`)
     .refine((types) => new Set(types).size === types.length, 'lists a host key type twice')
     .default([...DEFAULT_HOST_KEYS]),
+  persist: persistList.optional(),
   root: z.enum(ROOT_MODES, { error: `must be one of ${ROOT_MODES.map((m) => `'${m}'`).join(', ')}` }).optional(),
 })
 

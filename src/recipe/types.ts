@@ -177,6 +177,16 @@ export interface NetbootInput {
    */
   log?: string
   /**
+   * Folders each node keeps across reboots and rebuilds, read-write, e.g. `['/var/lib/rancher',
+   * '/etc/rancher']`: each node's own copy lives on the NFS server under `<nfs>/_persist/<mac>/`
+   * (seeded from the image the first time a node is published, never overwritten), exported to
+   * that node's address alone, and mounted over the root early at boot, in any root mode. A node
+   * moved to another recipe keeps them; `unpublish` and `gc` never remove them without
+   * `--purge-node-data`. Every node needs a fixed `ip`. Absolute paths, none inside another, not
+   * `/` nor on `/proc`, `/sys`, `/dev`, `/run`, `/boot`.
+   */
+  persist?: string[]
+  /**
    * What the nodes' root is (default `'nfs'`):
    * - `'nfs'`: the build's tree over NFS, read-only, with a tmpfs on the folders a system writes to.
    * - `'overlay'`: the same tree under a tmpfs that takes every write: all of `/` is writable, and
@@ -340,6 +350,8 @@ export interface Recipe {
     readonly hostKeys: readonly HostKeyType[]
     /** dnsmasq's log file on the boot server. */
     readonly log?: string
+    /** Folders each node keeps on the NFS server (`netboot.persist`); absent when none. */
+    readonly persist?: readonly string[]
     /** The root mode, when it is not the default `'nfs'` (a recipe without it resolves as before). */
     readonly root?: Exclude<RootMode, 'nfs'>
   }

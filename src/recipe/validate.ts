@@ -66,6 +66,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
       ...(log === undefined ? {} : { log }),
+      ...(parsed.netboot.persist?.length ? { persist: parsed.netboot.persist } : {}),
       ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
       hostKeys: parsed.netboot.hostKeys,
     },

@@ -8,6 +8,7 @@
 import { isAbsolute } from 'node:path'
 import * as z from 'zod'
 import { field, matching, strict } from '../recipe/fields.ts'
+import { checkPersistPath } from '../recipe/persist.ts'
 import { isHostName, netmaskBits, parseIPv4 } from '../recipe/ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from '../recipe/node.ts'
 import { formatPath, messageFor, problemsFromIssues } from '../recipe/problems.ts'
@@ -50,6 +51,7 @@ const netbootSchema = strict({
     .optional(),
   interface: matching((t) => /^[^\s/:,"#\\]{1,15}$/.test(t) && !CONTROL.test(t), (q) => `${q} is not a network interface name`).optional(),
   log: plainPath.optional(),
+  persist: z.array(field(checkPersistPath)).optional(),
   root: z.enum(['overlay', 'squashfs', 'ram']).optional(),
 })
 
