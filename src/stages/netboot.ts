@@ -25,6 +25,7 @@ import { fstabEntries } from './extract.ts'
 import { CLOUD_INIT_DISABLED_TEXT, disableCloudInit } from '../netboot/cloudinit.ts'
 import { networkManagerConf, unmanageBootInterface } from '../netboot/networkmanager.ts'
 import { FIRMWARE_PATTERNS, isFirmwareName } from '../netboot/layout.ts'
+import { installPersist, persistInputs } from './netboot-persist.ts'
 import { rootMode, rootNeeds } from '../roots/modes.ts'
 import { addRootScripts, rootInputs } from '../roots/initramfs.ts'
 import { rootCmdline } from '../roots/cmdline.ts'
@@ -52,7 +53,7 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...rootInputs(ctx.recipe.netboot) }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...persistInputs(ctx.recipe.netboot), ...rootInputs(ctx.recipe.netboot) }
   },
   async run(ctx) {
     await rewriteCmdline(ctx)
@@ -65,6 +66,7 @@ export const netboot: Stage = {
     await keepNetworkUp(ctx)
     await installIdentity(ctx)
     await installShared(ctx)
+    await installPersist(ctx)
     if (rootNeeds(ctx.recipe.netboot).initramfs) await addRootScripts(ctx)
     await keepFirmwareOnly(ctx)
   },
