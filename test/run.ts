@@ -66,6 +66,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
+  'test/sbom/published.test.ts': BOOKWORM, // the demo build published, rebuilt unchanged
   'test/schedule/schedule.test.ts': BOOKWORM,
   'test/site/discover.test.ts': LONG, // DHCP clients asking in network namespaces
   'test/system/chroot.test.ts': 2 * BOOKWORM, // arm64 and armhf

@@ -35,6 +35,8 @@ export interface Values {
   readonly image?: string | undefined
   readonly name?: string | undefined
   readonly discover?: string | undefined
+  readonly format?: string | undefined
+  readonly package?: string | undefined
   readonly allowedSigners?: string | undefined
   readonly command?: string | undefined
   readonly console?: boolean | undefined
@@ -62,6 +64,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   schedule: async () => (await import('./schedule.ts')).scheduleCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   report: async () => (await import('./serve.ts')).reportCommand,
+  sbom: async () => (await import('./sbom.ts')).sbomCommand,
   verify: async () => (await import('./verify.ts')).verifyCommand,
 }
 

@@ -117,8 +117,14 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   site: {
     usage: 'pibake site [<recipe | recipe.ts>] [options]',
     does: "The site's recipes (or the one named, by its name or its recipe file), the build each node boots, and the builds kept.",
-    options: SITE,
-    examples: ['pibake site --target /srv/pibake/config', 'pibake site recipes/cluster-node.ts'],
+    options: [['--package NAME', 'instead: every build holding this Debian package, its version there, and the nodes booting it (from the builds\' SBOMs)'], ...SITE],
+    examples: ['pibake site --target /srv/pibake/config', 'pibake site recipes/cluster-node.ts', 'pibake site --package openssl --json'],
+  },
+  sbom: {
+    usage: 'pibake sbom <recipe | recipe.ts | build folder> [options]',
+    does: "Prints a build's SBOM: the recipe's live build (or --to ID) on the site, or a published build folder (<nfs>/<recipe>/builds/<id>). Every package of the build's dpkg database with its version, architecture, source package, license (where its copyright file is machine-readable) and .deb sha256 (where apt's cache had it), the image's sha256, the recipe's and every file it copies, pibake's version. Published with each build as <id>.spdx.json and <id>.cdx.json.",
+    options: [['--format spdx|cyclonedx', 'SPDX 2.3 JSON (default) or CycloneDX 1.6 JSON'], ['--to ID', 'another build of the recipe than the live one'], ...SITE.filter(([flag]) => flag !== '--json')],
+    examples: ['pibake sbom workers > workers.spdx.json', 'pibake sbom recipes/cluster-node.ts --format cyclonedx', 'pibake sbom /srv/pibake/workers/builds/20261125-174233-1a2b3c4d'],
   },
   rollback: {
     usage: 'pibake rollback <recipe | recipe.ts> [options]',
@@ -201,6 +207,10 @@ usage:
   pibake doctor [<recipe.ts>] [--out DIR] [--json]  check the host's prerequisites, with what fixes each
   pibake site [<recipe>] [--out DIR | --target DIR] [--json]
                                                     the site's recipes, the build each node boots, the builds kept
+  pibake site --package NAME [--out DIR | --target DIR] [--json]
+                                                    which builds hold a Debian package, its version, the nodes on them
+  pibake sbom <recipe|build folder> [--format spdx|cyclonedx] [--to ID] [--out DIR | --target DIR]
+                                                    print a build's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON)
   pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
                                                     switch a recipe and its nodes back to an earlier build
   pibake unpublish <recipe> [--out DIR | --target DIR] [--json]

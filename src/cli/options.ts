@@ -30,6 +30,8 @@ export const OPTIONS = {
   image: { type: 'string' },
   name: { type: 'string' },
   discover: { type: 'string' },
+  format: { type: 'string' },
+  package: { type: 'string' },
   'allowed-signers': { type: 'string' },
   command: { type: 'string' },
   console: { type: 'boolean' },

@@ -16,6 +16,7 @@ export function siteFromOptions(values: Values): Site {
 export async function siteCommand(args: readonly string[], values: Values): Promise<number> {
   if (args.length > 1) throw new UsageError(`pibake site takes at most one recipe, got ${args.join(' ')}`, 'choose the site with --target DIR or --out DIR')
   const site = siteFromOptions(values)
+  if (values.package !== undefined) return (await import('./sbom.ts')).packageCommand(site, values.package, values)
   const view = args[0] === undefined ? await siteStatus(site) : await oneRecipe(await siteStatus(site), args[0], site)
   if (values.json) return json(view)
   if (!view.recipes.length) {

@@ -27,6 +27,12 @@ export interface ExportsOptions {
    * address; a node without a fixed address (proxy mode) has its folder exported to the clients.
    */
   readonly nodes?: readonly { readonly path: string; readonly client?: string | undefined }[]
+  /**
+   * Folders exported read-write to one node each (its persisted folders, `netboot.persist`), root
+   * not squashed (the node's services own their files as root): to that node's address, never to
+   * more, so a node without a fixed address has none.
+   */
+  readonly persist?: readonly { readonly path: string; readonly client: string }[]
 }
 
 interface Export {
@@ -152,6 +158,11 @@ function exportList(recipe: ExportsFleet, options: ExportsOptions): Export[] {
   for (const node of options.nodes ?? []) {
     const path = absolute(node.path, 'node path')
     list.push({ path, access: 'ro', squash: false, fsid: exportFsid(recipe.name, path), clients: node.client ? clientList(recipe, { ...options, clients: node.client }) : clients })
+  }
+  for (const node of options.persist ?? []) {
+    const path = absolute(node.path, 'persisted folder path')
+    // Keyed on the path alone: a node moved to another recipe keeps the same export, file handles and all.
+    list.push({ path, access: 'rw', squash: false, fsid: exportFsid('', path), clients: clientList(recipe, { ...options, clients: node.client }) })
   }
   return list
 }

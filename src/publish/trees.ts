@@ -17,6 +17,7 @@ import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
 import { PARTIAL_BUILD } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
+import { publishSboms } from '../sbom/stage.ts'
 import { buildArgs } from '../roots/cmdline.ts'
 import { rootMode } from '../roots/modes.ts'
 import { sendImage } from '../roots/publish.ts'
@@ -68,6 +69,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   })
   if (target.image) await sendImage(ctx, nfs, await target.image(), id)
   const provenance = await storeSnapshot(nfs.host.files, join(recipeRoot, 'builds'), id, snapshot)
+  await publishSboms(ctx, nfs.host.files, join(recipeRoot, 'builds'), id, views.root)
   const record: BuildRecord & ProvenanceFields = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString(), ...provenance }
   const recordText = `${JSON.stringify(record, null, 2)}\n`
   await nfs.host.files.writeAtomic(join(recipeRoot, 'builds', `${id}.json`), recordText)

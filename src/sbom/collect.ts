@@ -44,7 +44,7 @@ export interface CollectOptions {
 }
 
 export async function collectSbom(root: string, options: CollectOptions): Promise<SbomData> {
-  const { packages } = await installedPackages(root)
+  const packages = await installedPackages(root)
   const debs = await cachedDebs(options.archives, packages)
   const withLicenses = await Promise.all(
     packages.map(async (pkg): Promise<SbomPackage> => {

@@ -44,13 +44,14 @@ export function parseDpkgStatus(text: string): DebPackage[] {
   return packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch))
 }
 
-/** The installed packages of the root tree `root`. */
-export async function installedPackages(root: string): Promise<{ packages: DebPackage[] }> {
+/** The installed packages of the root tree `root`: none when it has no dpkg database (not a Debian system). */
+export async function installedPackages(root: string): Promise<DebPackage[]> {
   const file = await resolveInRoot(root, DPKG_STATUS, { followLast: true })
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new PibakeError(`${root} has no dpkg database (${DPKG_STATUS}: ${error.code ?? error.message})`, 'an SBOM is read from a Debian-based root filesystem (Raspberry Pi OS)')
+    if (error.code === 'ENOENT') return ''
+    throw new PibakeError(`${file}: cannot read the dpkg database (${error.code ?? error.message})`, 'check the build tree: its packages are read from there')
   })
-  return { packages: parseDpkgStatus(text) }
+  return parseDpkgStatus(text)
 }
 
 /** Code-point order: the same in every locale. */

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
+import { SBOM_SUFFIX } from '../sbom/files.ts'
 import { macDir } from '../netboot/layout.ts'
 import { PARTIAL_BUILD, buildId, buildSignatureName, buildSnapshotName, isBuildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
@@ -155,6 +156,7 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
   const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const id of ids) {
     await tftp.remove(bootBuild(paths, record.recipe, id))
+    for (const suffix of Object.values(SBOM_SUFFIX)) await nfs.remove(`${buildRoot(paths, record.recipe, id)}${suffix}`)
     await nfs.remove(`${buildRoot(paths, record.recipe, id)}.json`)
     // What verify reads back, collected with the record it is named in.
     for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(buildRoot(paths, record.recipe, id)), name))

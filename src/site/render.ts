@@ -8,6 +8,7 @@ import { hostsFile } from '../netboot/diskless.ts'
 import { renderSiteDnsmasqConf } from '../netboot/dnsmasq.ts'
 import { renderSiteExports, renderSiteGanesha, type FleetExports } from '../netboot/exports.ts'
 import { macDir } from '../netboot/layout.ts'
+import { persistNodeDir } from '../netboot/persist.ts'
 import type { HostFiles } from '../publish/files.ts'
 import type { SiteRecord } from './record.ts'
 import type { Site } from './store.ts'
@@ -64,7 +65,10 @@ function fleetExports(record: SiteRecord): FleetExports {
   const shared = record.netboot.shared
   // A record written before rootSquash existed: the default it would have had.
   const sharedOptions = shared ? { sharedPath: shared.path, sharedRootSquash: shared.rootSquash ?? !shared.accounts } : {}
-  return { fleet: { name: record.recipe, file: record.file, netboot: record.netboot }, options: { rootPath: join(served, 'builds'), nodes, ...sharedOptions } }
+  // Only to a node's own address: a record's node without one (refused in a recipe) gets no export.
+  const persist = record.netboot.persist?.length ? record.nodes.flatMap((node) => (node.ip ? [{ path: persistNodeDir(record.netboot.nfs.path, node.mac), client: node.ip }] : [])) : []
+  const persistOptions = persist.length ? { persist } : {}
+  return { fleet: { name: record.recipe, file: record.file, netboot: record.netboot }, options: { rootPath: join(served, 'builds'), nodes, ...sharedOptions, ...persistOptions } }
 }
 
 /** A site without recipes: a dnsmasq that answers nobody, no exports. */
