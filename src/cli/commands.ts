@@ -24,6 +24,7 @@ export interface Values {
   readonly to?: string | undefined
   readonly take?: boolean | undefined
   readonly dryRun?: boolean | undefined
+  readonly purgeNodeData?: boolean | undefined
   readonly keepDays?: string | undefined
   readonly keepBuilds?: string | undefined
   readonly upgrade?: boolean | undefined

@@ -19,6 +19,7 @@ export const OPTIONS = {
   to: { type: 'string' },
   take: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'purge-node-data': { type: 'boolean' },
   'keep-days': { type: 'string' },
   'keep-builds': { type: 'string' },
   upgrade: { type: 'boolean' },

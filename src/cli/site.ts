@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { formatBytes } from '../pipeline/events.ts'
-import { gc, requireRecord, rollback, unpublish } from '../site/ops.ts'
+import { gc, purgeNodeData, requireRecord, rollback, unpublish } from '../site/ops.ts'
 import { siteStatus, type RecipeView, type SiteView } from '../site/status.ts'
 import { openSite, type Site } from '../site/store.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
@@ -57,21 +57,29 @@ export async function rollbackCommand(args: readonly string[], values: Values): 
 }
 
 export async function unpublishCommand(args: readonly string[], values: Values): Promise<number> {
-  const result = await unpublish(siteFromOptions(values), oneArgument(args, 'a recipe of the site (its name or its file)'))
+  const result = await unpublish(siteFromOptions(values), oneArgument(args, 'a recipe of the site (its name or its file)'), { purgeNodeData: values.purgeNodeData ?? false })
   if (values.json) return json(result)
   process.stdout.write(`${result.recipe}: removed from the site's ${result.configChanged.join(', ') || 'configuration'}; its nodes (${result.nodes.join(', ')}) get no boot answer; builds removed: ${result.builds.join(', ') || 'none'}\n`)
+  if (values.purgeNodeData) process.stdout.write(`persisted folders removed: ${result.nodeData.join(', ') || 'none'}\n`)
   return 0
 }
 
 export async function gcCommand(args: readonly string[], values: Values): Promise<number> {
   if (args.length > 1) throw new UsageError(`pibake gc takes at most one recipe, got ${args.join(' ')}`)
+  if (values.purgeNodeData && args.length) {
+    throw new UsageError(`pibake gc --purge-node-data takes no recipe (got ${args[0]}): it removes the persisted folders of nodes no recipe lists, which are no recipe's`, 'run pibake gc --purge-node-data --dry-run to see which it would remove')
+  }
   const keep = { ...number(values.keepBuilds, '--keep-builds', 'builds', 1), ...number(values.keepDays, '--keep-days', 'days', 0) }
-  const results = await gc(siteFromOptions(values), { ...(args[0] ? { recipe: args[0] } : {}), keep, dryRun: values.dryRun ?? false })
-  if (values.json) return json(results)
+  const site = siteFromOptions(values)
+  const results = await gc(site, { ...(args[0] ? { recipe: args[0] } : {}), keep, dryRun: values.dryRun ?? false })
+  const nodeData = values.purgeNodeData ? await purgeNodeData(site, { dryRun: values.dryRun ?? false }) : undefined
+  if (values.json) return json(nodeData ? { builds: results, nodeData } : results)
   for (const result of results) {
     for (const build of result.kept) process.stdout.write(`${result.recipe} ${build.id}: kept (${build.why})\n`)
     for (const build of result.removed) process.stdout.write(`${result.recipe} ${build.id}: ${values.dryRun ? 'would remove' : 'removed'} (${build.why})\n`)
   }
+  for (const path of nodeData?.removed ?? []) process.stdout.write(`${path}: ${values.dryRun ? 'would remove' : 'removed'} (persisted folders of a node no recipe lists)\n`)
+  for (const path of nodeData?.strange ?? []) process.stdout.write(`${path}: left alone (not a node's folder as pibake names it)\n`)
   return 0
 }
 

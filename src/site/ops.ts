@@ -14,6 +14,7 @@ import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRo
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { writeSiteConfig } from './render.ts'
+import { collectNodeData, removeNodeData, unlistedNodes, type NodeDataResult } from './node-data.ts'
 import { readRecord, readSite, removeRecord, treeFiles, writeRecord, type Site } from './store.ts'
 
 export interface RollbackResult {
@@ -69,14 +70,24 @@ export interface UnpublishResult {
   readonly nodes: readonly string[]
   readonly builds: readonly string[]
   readonly configChanged: readonly string[]
+  /** The nodes' persisted folders removed (`purgeNodeData`), by MAC folder name; none without it. */
+  readonly nodeData: readonly string[]
+}
+
+export interface UnpublishOptions {
+  /**
+   * Also remove the persisted folders (`netboot.persist`) of the recipe's nodes that no other
+   * recipe of the site lists. Without it they stay, for the node's next recipe.
+   */
+  readonly purgeNodeData?: boolean
 }
 
 /** Takes a recipe off the site: its record and nodes out of the server config first, then its files. */
-export function unpublish(site: Site, recipe: string): Promise<UnpublishResult> {
-  return withSiteLock(site, () => unpublishLocked(site, recipe))
+export function unpublish(site: Site, recipe: string, options: UnpublishOptions = {}): Promise<UnpublishResult> {
+  return withSiteLock(site, () => unpublishLocked(site, recipe, options))
 }
 
-async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishResult> {
+async function unpublishLocked(site: Site, recipe: string, options: UnpublishOptions): Promise<UnpublishResult> {
   const record = await requireRecord(site, recipe)
   const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
   const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
@@ -91,7 +102,18 @@ async function unpublishLocked(site: Site, recipe: string): Promise<UnpublishRes
   }
   await tftp.remove(join(paths.tftp, 'builds', recipe))
   await nfs.remove(recipeRoot(paths, recipe))
-  return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged }
+  const nodeData = options.purgeNodeData ? await removeNodeData(nfs, paths.nfs, unlistedNodes(record, others)) : []
+  return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged, nodeData }
+}
+
+/**
+ * `gc --purge-node-data`: removes the persisted folders of nodes that no recipe of the site lists
+ * any more (a node dropped from its recipe, a recipe unpublished without the flag), or with
+ * `dryRun` says which it would. The folders of listed nodes, and names that are not a node's, stay.
+ */
+export function purgeNodeData(site: Site, options: { readonly dryRun?: boolean } = {}): Promise<NodeDataResult> {
+  const run = async () => collectNodeData(site, await readSite(site), options.dryRun ?? false)
+  return options.dryRun ? run() : withSiteLock(site, run)
 }
 
 /** What `<nfs>/<recipe>/` holds: its builds, the live one's link, its nodes' identities (and the locks and temporary links of a publish). */
