@@ -134,8 +134,8 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   },
   unpublish: {
     usage: 'pibake unpublish <recipe | recipe.ts> [options]',
-    does: "Takes a recipe off the site: the server configuration first (its nodes get no boot answer), then its files.",
-    options: SITE,
+    does: "Takes a recipe off the site: the server configuration first (its nodes get no boot answer), then its files. Its nodes' persisted folders (netboot.persist) stay unless asked.",
+    options: [['--purge-node-data', "also remove its nodes' persisted folders (<nfs>/_persist/<mac>), unless another recipe lists the node"], ...SITE],
     examples: ['pibake unpublish old-lab'],
   },
   gc: {
@@ -145,6 +145,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       ['--keep-builds N', 'keep the N newest builds of each recipe'],
       ['--keep-days N', 'keep every build that was live in the last N days'],
       ['--dry-run', 'say what would be removed, remove nothing'],
+      ['--purge-node-data', 'also remove the persisted folders of nodes no recipe of the site lists (not with a recipe: they are no recipe\'s)'],
       ...SITE,
     ],
     examples: ['pibake gc --keep-builds 2 --dry-run'],
@@ -213,9 +214,9 @@ usage:
                                                     print a build's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON)
   pibake rollback <recipe> [--to ID] [--out DIR | --target DIR] [--json]
                                                     switch a recipe and its nodes back to an earlier build
-  pibake unpublish <recipe> [--out DIR | --target DIR] [--json]
+  pibake unpublish <recipe> [--purge-node-data] [--out DIR | --target DIR] [--json]
                                                     take a recipe off the site: server config first, then its files
-  pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--out DIR | --target DIR] [--json]
+  pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--purge-node-data] [--out DIR | --target DIR] [--json]
                                                     remove builds no node can still be running
   pibake init [--image FILE] [--name NAME] [--discover IF [--seconds N]] [-o FILE] [--out DIR]
                                                     a starter recipe for a real image, read from the image
