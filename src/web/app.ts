@@ -21,6 +21,8 @@ import { followRun } from './follow.ts'
 import { buildRoot } from '../site/paths.ts'
 import { buildId } from '../site/names.ts'
 import { EventStreams, type StreamLimits } from './sse.ts'
+import { SBOM_FORMATS, SBOM_MEDIA_TYPE, SBOM_SUFFIX, isSbomFormat } from '../sbom/files.ts'
+import { recipeSbom } from '../sbom/read.ts'
 import { trustedRecipeFile } from './recipe-file.ts'
 import { treePaths } from '../site/record.ts'
 import { join } from 'node:path'
@@ -74,6 +76,14 @@ export function createApp(ctx: SiteContext, options: AppOptions): Hono {
     const before = buildId(builds[index - 1]!.id, `the site record of ${record.recipe}`)
     const dir = join(buildRoot(treePaths(record), record.recipe, id), '..')
     return show(c, `changes of ${id}`, changesBody(record.recipe, id, await buildChanges(dir, before, id)))
+  })
+  app.get('/recipes/:recipe/builds/:id/sbom/:format', async (c) => {
+    const record = await named(c)
+    const id = listedBuild(record, c.req.param('id'), 'the URL')
+    const format = c.req.param('format')
+    if (!isSbomFormat(format)) throw new PibakeError(`no SBOM format ${JSON.stringify(format.slice(0, 40))}`, `one of: ${SBOM_FORMATS.join(', ')}`)
+    const { text } = await recipeSbom(ctx.site, record.recipe, format, id)
+    return c.body(text, 200, { 'Content-Type': SBOM_MEDIA_TYPE[format], 'Content-Disposition': `inline; filename="${record.recipe}-${id}${SBOM_SUFFIX[format]}"` })
   })
   app.get('/recipes/:recipe/live/events', async (c) => {
     const record = await named(c)

@@ -4,7 +4,10 @@
  * and the runs from the logs; the running build's task list. The server's recipe page and
  * `pibake report` show this same view; the report without the buttons and with every list inline.
  */
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { formatBytes } from '../pipeline/events.ts'
+import { SBOM_FORMATS, SBOM_SUFFIX } from '../sbom/files.ts'
 import type { RecipeView } from '../site/status.ts'
 import { formatDiff } from '../snapshot/index.ts'
 import { changesLine, type BuildChanges } from './changes.ts'
@@ -27,8 +30,12 @@ export interface BuildsData {
   readonly live: TaskList | undefined
 }
 
-/** `report`: no forms, lists inline. Otherwise the page's forms carry `csrf`. */
-export type BuildsMode = { readonly report: true } | { readonly report: false; readonly csrf: string }
+/**
+ * `report`: no forms, lists inline, each build's SBOMs linked where they are on this machine
+ * (`sboms`: the builds folder, when the NFS tree is local). Otherwise the page's forms carry `csrf`,
+ * and the SBOMs are the server's to send.
+ */
+export type BuildsMode = { readonly report: true; readonly sboms?: string | undefined } | { readonly report: false; readonly csrf: string }
 
 export function buildsBody(data: BuildsData, mode: BuildsMode): Html {
   const { recipe } = data
@@ -37,10 +44,11 @@ export function buildsBody(data: BuildsData, mode: BuildsMode): Html {
 <p>live build <code class="live">${recipe.live ?? 'none'}</code> · recipe <code>${recipe.file}</code> · ${recipe.nodes.length} nodes${mode.report ? '' : h` · <a href="${base}/build">Build…</a>`}</p>
 ${mode.report ? '' : liveSection(data, base)}
 <h2>Builds</h2>
-<table class="builds"><thead><tr><th>build</th><th>published</th><th>size</th><th>state</th><th>nodes on it</th><th>changes from the build before</th>${mode.report ? '' : h`<th></th>`}</tr></thead><tbody>
+<table class="builds"><thead><tr><th>build</th><th>published</th><th>size</th><th>state</th><th>nodes on it</th><th>changes from the build before</th><th>SBOM</th>${mode.report ? '' : h`<th></th>`}</tr></thead><tbody>
 ${[...recipe.builds].reverse().map((b) => h`<tr class="build" data-build="${b.id}"><td><code class="${b.live ? 'live' : ''}">${b.id}</code></td><td>${shortTime(b.created)}</td><td>${b.bytes === undefined ? '—' : formatBytes(b.bytes)}</td>
 <td>${b.live ? h`<b class="live">LIVE</b>` : h`<small>${b.retention}</small>`}</td><td>${(data.bootedBy.get(b.id) ?? []).join(', ') || '—'}</td>
 <td>${changesCell(data.changes.get(b.id), mode, `${base}/builds/${encodeURIComponent(b.id)}/changes`)}</td>
+<td class="sbom">${sbomCell(b.id, mode, `${base}/builds/${encodeURIComponent(b.id)}/sbom`)}</td>
 ${mode.report ? '' : h`<td>${b.live ? '' : h`<a href="${base}/rollback?to=${encodeURIComponent(b.id)}">Roll back to this build…</a>`}</td>`}</tr>`)}
 </tbody></table>
 <h2>Build history</h2>
@@ -53,6 +61,17 @@ function liveSection(data: BuildsData, base: string): Html {
   if (!data.live) return h`<section id="live"></section>`
   return h`<section id="live"><h2>Running build</h2><div id="tasks" data-events="${base}/live/events">${renderTaskList(data.live)}</div>${followScript('tasks')}</section>`
 }
+
+/** The build's SBOM in each format: the server's route, or in a report the file beside the build on this machine. */
+function sbomCell(id: string, mode: BuildsMode, route: string): Html | string {
+  const links = SBOM_FORMATS.map((format) => {
+    const href = mode.report ? mode.sboms && pathToFileURL(join(mode.sboms, `${id}${SBOM_SUFFIX[format]}`)).href : `${route}/${format}`
+    return href ? h`<a href="${href}">${SBOM_LABEL[format]}</a>` : undefined
+  }).filter((link) => link !== undefined)
+  return links.length ? h`${links[0]!} · ${links[1]!}` : h`<span class="muted">on the NFS server</span>`
+}
+
+const SBOM_LABEL = { spdx: 'SPDX', cyclonedx: 'CycloneDX' } as const
 
 function changesCell(state: ChangesState | undefined, mode: BuildsMode, href: string): Html | string {
   if (!state) return h`<span class="muted">the first build</span>`
