@@ -10,7 +10,7 @@ lower_ram() {
 	mkdir -p "$run/image"
 	mount -n -t tmpfs -o "mode=0700,size=$((size / 1024 + 1024))k" pibake-image "$run/image" || fail "cannot make a tmpfs of $size bytes for the image"
 	busybox cp "$file" "$run/image/root.squashfs" || fail "cannot copy \${image#*:} into memory"
-	umount -n "$run/nfs" || fail "cannot let go of the NFS mount"
+	umount "$run/nfs" || fail "cannot let go of the NFS mount"
 	busybox mount -t squashfs -o ro,loop "$run/image/root.squashfs" "$run/lower" || fail "cannot mount the image copied into memory"
 }
 `

@@ -11,7 +11,7 @@ mount_image_folder() {
 	server=\${image%%:*}
 	file=\${image#*:}
 	case "$file" in /*) ;; *) fail "pibake.image=$image is not <server>:<absolute path>" ;; esac
-	umount -n "\${rootmnt}" || fail "cannot let go of the build's tree"
+	umount "\${rootmnt}" || fail "cannot let go of the build's tree"
 	nfsmount -o nolock -o ro -o vers=3 "$server:\${file%/*}" "$run/nfs" || fail "cannot mount $server:\${file%/*}"
 	file=$run/nfs/\${file##*/}
 	[ -f "$file" ] || fail "the NFS server has no \${image#*:}"
