@@ -17,6 +17,7 @@ import type { Host } from './host.ts'
 import { layerPaths } from './delta.ts'
 import { PARTIAL_BUILD } from '../site/names.ts'
 import { publishIdentities } from './identity.ts'
+import { seedPersist } from './persist.ts'
 import { publishSboms } from '../sbom/stage.ts'
 import { buildArgs } from '../roots/cmdline.ts'
 import { rootMode } from '../roots/modes.ts'
@@ -53,6 +54,9 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
   await nfs.host.confine(nfs.path, recipeRoot)
   const live = await currentBuild(nfs.host.files, nfs.path, ctx.recipe.name)
   await publishIdentities(ctx.workspace.out, ctx.recipe.name, ctx.recipe.nodes, ctx.recipe.netboot.hostKeys, nfs.host, recipeRoot, join(ctx.dir, 'identity'), ctx.signal)
+  // Before any node is sent to the build: each finds its persisted folders there when it boots.
+  const seeded = await seedPersist({ host: nfs.host, nfs: nfs.path, root: views.root, nodes: ctx.recipe.nodes, folders: ctx.recipe.netboot.persist ?? [], signal: ctx.signal })
+  if (seeded.length) ctx.emit({ type: 'info', stage: 'publish', message: `persisted folders seeded from the build: ${seeded.join(', ')}` })
   const bootNames = await readdir(views.boot)
   if (live?.key === key) {
     await linkNodes(ctx, tftp, live.id)
