@@ -44,7 +44,11 @@ export interface Verified {
 
 const REPUBLISH = 'someone changed it on the server: find out who can write there, then roll back to a build that verifies (pibake rollback --to ID), or unpublish the recipe and publish it again'
 
-/** Verifies the build `id` of `recipe` on the NFS destination `nfs` (reached through `hosts`). */
+/**
+ * Verifies the build `id` of `recipe` on the NFS destination `nfs` (reached through `hosts`). The
+ * tree is read while the record and the stored snapshot are checked (it does not depend on them:
+ * the two meet only in the comparison); a failed check stops the reading.
+ */
 export async function verifyBuild(hosts: HostPool, nfs: Destination, recipe: string, id: string, options: VerifyOptions = {}): Promise<Verified> {
   const host = hosts.get(nfs)
   const builds = join(nfs.path, recipeName(recipe, 'the recipe to verify'), 'builds')
@@ -53,15 +57,26 @@ export async function verifyBuild(hosts: HostPool, nfs: Destination, recipe: str
   const recordFile = join(builds, `${id}.json`)
   const recordText = await host.files.readText(recordFile)
   if (recordText === undefined) throw new PibakeError(`${host.files.describe(recordFile)} is not there: ${recipe} has no build ${id} on ${host.name}`, 'pibake site lists the builds of each recipe')
-  const signature = await checkSignature(host.files, builds, id, recordText, options)
-  const record = parseBuildRecord(recordText, { id, recipe }, host.files.describe(recordFile))
-  if (!record.snapshot) {
-    throw new PibakeError(`build ${id} of ${recipe} has no stored snapshot: it was published by a pibake that did not store one`, 'publish the recipe again with this pibake (a new build stores its snapshot), then verify that build')
-  }
-  const stored = await storedSnapshot(host.files, join(builds, record.snapshot.file), record.snapshot)
   if (await host.files.readlink(tree)) throw new PibakeError(`${where} is a symlink, not the build's folder`, REPUBLISH)
-  const current = nfs.kind === 'local' ? await takeSnapshot(tree, { signal: options.signal }) : await snapshotOnHost(host, tree, options.signal)
-  return { recipe, id, where, entries: stored.entries.length, diff: diffSnapshots(stored, current, { mtime: options.mtime ?? false }), signature }
+  const stop = new AbortController()
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+  const reading = nfs.kind === 'local' ? takeSnapshot(tree, { signal }) : snapshotOnHost(host, tree, signal)
+  // Observed now, awaited below: a tree that fails to read while the checks run is not an unhandled rejection.
+  reading.catch(() => undefined)
+  try {
+    const signature = await checkSignature(host.files, builds, id, recordText, options)
+    const record = parseBuildRecord(recordText, { id, recipe }, host.files.describe(recordFile))
+    if (!record.snapshot) {
+      throw new PibakeError(`build ${id} of ${recipe} has no stored snapshot: it was published by a pibake that did not store one`, 'publish the recipe again with this pibake (a new build stores its snapshot), then verify that build')
+    }
+    const stored = await storedSnapshot(host.files, join(builds, record.snapshot.file), record.snapshot)
+    const current = await reading
+    return { recipe, id, where, entries: stored.entries.length, diff: diffSnapshots(stored, current, { mtime: options.mtime ?? false }), signature }
+  } catch (error) {
+    stop.abort()
+    await reading.catch(() => undefined)
+    throw error
+  }
 }
 
 /** The stored snapshot, trusted only when its bytes have the digest the record names and it reads as a whole snapshot. */

@@ -4,7 +4,7 @@
  * finds the untouched tree identical, reports each planted change, refuses a tampered stored
  * snapshot, a tampered record and a signature no allowed key made; gc collects the files with the build.
  */
-import { appendFile, chmod, chown, readFile, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, chown, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -164,6 +164,28 @@ test('a signature by a key the allowed signers do not list is refused; so is a m
     await writeFile(sig, text)
   }
   assert.equal((await verify()).signature, { state: 'not checked' })
+})
+
+test('a tree gone, or replaced by a symlink to a copy, is refused; the checks still run to the end', async () => {
+  const tree = join(builds, id)
+  const aside = join(project.dir, 'tree-aside')
+  await rename(tree, aside)
+  try {
+    // The record's check (a signature no listed key made) fails after the tree's reading has failed.
+    const gone = await verify({ allowedSigners: otherSigners }).catch((e: unknown) => e)
+    assert.instance(gone, PibakeError)
+    assert.match((gone as PibakeError).message, 'was not made by a key')
+    const missing = await verify().catch((e: unknown) => e)
+    assert.instance(missing, PibakeError)
+    assert.match((missing as PibakeError).message, `cannot snapshot ${tree}: it does not exist`)
+    await symlink(aside, tree)
+    const linked = await verify().catch((e: unknown) => e)
+    assert.instance(linked, PibakeError)
+    assert.match((linked as PibakeError).message, `${tree} is a symlink, not the build's folder`)
+  } finally {
+    await rm(tree, { force: true })
+    await rename(aside, tree)
+  }
 })
 
 test.run()
