@@ -65,6 +65,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/lock.test.ts': LONG,
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
+  'test/verify/demo.test.ts': BOOKWORM, // the demo build published over real sshd
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
   'test/sbom/published.test.ts': BOOKWORM, // the demo build published, rebuilt unchanged
   'test/schedule/schedule.test.ts': BOOKWORM,

@@ -85,6 +85,8 @@ export interface SshPublish {
   readonly identity: string
   /** A known_hosts file that trusts both. */
   readonly knownHosts: string
+  /** A key that signs each build's record (`publish[].sign`). */
+  readonly sign?: { readonly key: string }
 }
 
 /** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
@@ -131,7 +133,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
       },
       nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, model: options.models?.[node.hostname] ?? node.model, cmdline: [...node.cmdline] })),
       ...(remote && ssh
-        ? { publish: [{ nfs: ssh(remote.nfsHost, where.nfs), tftp: ssh(remote.pxeHost, where.tftp), config: ssh(remote.pxeHost, where.config) }] }
+        ? { publish: [{ nfs: ssh(remote.nfsHost, where.nfs), tftp: ssh(remote.pxeHost, where.tftp), config: ssh(remote.pxeHost, where.config), ...(remote.sign ? { sign: remote.sign } : {}) }] }
         : {}),
     }
     const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
