@@ -24,7 +24,18 @@ export function imageFile(dir: string): (text: string) => Checked<string> {
     const hint = `${relativeHint(dir)}\nRaspberry Pi OS images are at https://www.raspberrypi.com/software/operating-systems/`
     if (!existsSync(path)) return { problem: `${path} does not exist`, hint }
     if (!statSync(path).isFile()) return { problem: `${path} is not a file`, hint }
-    if (!/\.img(\.xz)?$/.test(path)) return { problem: `${path} is not a .img or .img.xz file` }
+    if (!/\.(img|img\.xz|tar|tar\.xz|tar\.zst)$/.test(path)) return { problem: `${path} is not a disk image (.img, .img.xz) nor a root tarball (.tar, .tar.xz, .tar.zst)` }
+    return { value: path }
+  }
+}
+
+/** `image.boot`: a tarball of the boot partition's files. */
+export function bootTarballFile(dir: string): (text: string) => Checked<string> {
+  return (text) => {
+    const path = resolvePath(dir, text)
+    if (!existsSync(path)) return { problem: `${path} does not exist`, hint: relativeHint(dir) }
+    if (!statSync(path).isFile()) return { problem: `${path} is not a file` }
+    if (!/\.(tar|tar\.xz|tar\.zst)$/.test(path)) return { problem: `${path} is not a tarball (.tar, .tar.xz, .tar.zst)` }
     return { value: path }
   }
 }

@@ -6,7 +6,7 @@
 import { isAbsolute, posix } from 'node:path'
 import * as z from 'zod'
 import { DEFAULT_HOST_KEYS, DEFAULT_KEEP, HOST_KEY_TYPES, type Destination, type PublishTarget } from './types.ts'
-import { checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
+import { bootTarballFile, checksumFor, existingFile, imageFile, overlayFolder, resolvePath, sha256Source, type Checked } from './files.ts'
 import { isHostName, netmaskBits, parseIPv4 } from './ipv4.ts'
 import { isNodeHostname, normalizeMac, normalizeSerial, parseModel } from './node.ts'
 import { field, matching, strict } from './fields.ts'
@@ -56,13 +56,21 @@ function imageSchema(dir: string) {
     path: field(imageFile(dir)),
     sha256: field(sha256Source(dir)),
     arch: z.enum(['arm64', 'armhf']).optional(),
+    boot: strict({ path: field(bootTarballFile(dir)), sha256: field(sha256Source(dir)) }).optional(),
   }).transform((image, ctx) => {
     const sha256 = checksumFor(image.sha256, image.path)
-    if ('problem' in sha256) {
-      ctx.issues.push({ code: 'custom', path: ['sha256'], message: sha256.problem, input: image, params: { hint: sha256.hint } })
-      return z.NEVER
+    const bootSha256 = image.boot && checksumFor(image.boot.sha256, image.boot.path)
+    let failed = false
+    const problem = (path: string[], message: string, hint?: string) => {
+      ctx.issues.push({ code: 'custom', path, message, input: image, ...(hint ? { params: { hint } } : {}) })
+      failed = true
     }
-    return { path: image.path, sha256: sha256.value, ...(image.arch ? { arch: image.arch } : {}) }
+    if ('problem' in sha256) problem(['sha256'], sha256.problem, sha256.hint)
+    if (bootSha256 && 'problem' in bootSha256) problem(['boot', 'sha256'], bootSha256.problem, bootSha256.hint)
+    if (image.boot && /\.img(\.xz)?$/.test(image.path)) problem(['boot'], 'goes with a root tarball in image.path: a disk image has its own boot partition')
+    if (failed || 'problem' in sha256 || (bootSha256 && 'problem' in bootSha256)) return z.NEVER
+    const boot = image.boot && bootSha256 ? { boot: { path: image.boot.path, sha256: bootSha256.value } } : {}
+    return { path: image.path, sha256: sha256.value, ...(image.arch ? { arch: image.arch } : {}), ...boot }
   })
 }
 

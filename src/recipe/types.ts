@@ -86,7 +86,11 @@ export interface PublishTargetInput {
 }
 
 export interface ImageInput {
-  /** The Raspberry Pi OS image, `.img` or `.img.xz`, relative to the recipe file; it must exist. */
+  /**
+   * The Raspberry Pi OS image, `.img` or `.img.xz`, relative to the recipe file; it must exist. Or
+   * a root filesystem tarball (`.tar`, `.tar.xz`, `.tar.zst`, as `pibake export` writes), with the
+   * boot partition's files under `boot/firmware/` inside it, or in `boot`.
+   */
   path: string
   /**
    * The image file's SHA-256: 64 hex digits, or the path of a `sha256sum`-style checksum file
@@ -96,6 +100,8 @@ export interface ImageInput {
   sha256: string
   /** The image's architecture; checked against the image when given. */
   arch?: Arch
+  /** With a root tarball: a second tarball holding the boot partition's files (at its top), and its SHA-256 as for `sha256`. */
+  boot?: { path: string; sha256: string }
 }
 
 export type DhcpInput =
@@ -335,7 +341,7 @@ export interface Recipe {
   /** Absolute path of the recipe file. */
   readonly file: string
   readonly name: string
-  readonly image: { readonly path: string; readonly sha256: string; readonly arch?: Arch }
+  readonly image: { readonly path: string; readonly sha256: string; readonly arch?: Arch; readonly boot?: { readonly path: string; readonly sha256: string } }
   /** Absolute overlay folders, in order. */
   readonly overlays: readonly string[]
   /** The customisation steps, in order, each knowing where in the recipe it was written. */

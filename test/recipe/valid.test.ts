@@ -142,4 +142,10 @@ test('the range options keep router and dns when given', () => {
   assert.equal(recipe.netboot.dhcp, dhcp)
 })
 
+test('a root tarball with a boot tarball: both resolved, each with its sha256', () => {
+  const sha = (c: string) => c.repeat(64)
+  const recipe = validateRecipe({ ...base, image: { path: '../root.tar', sha256: sha('a'), boot: { path: '../boot.tar', sha256: sha('B') } } }, join(valid, 'inline.ts'))
+  assert.equal(recipe.image, { path: join(fixtures, 'root.tar'), sha256: sha('a'), boot: { path: join(fixtures, 'boot.tar'), sha256: sha('b') } })
+})
+
 test.run()
