@@ -6,10 +6,15 @@
  * from its lease). Nothing leaves the LAN's namespaces; the LAN is torn down whatever happens.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { copyFile, mkdir, symlink, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
+import { buildDemoImage } from '../../src/demo/build.ts'
+import { macDir } from '../../src/netboot/layout.ts'
 import type { SimulatedPi } from '../../src/rehearse/dhcp-client.ts'
 import { stormInNamespace } from '../../src/rehearse/inside.ts'
 import type { StormReport } from '../../src/rehearse/storm.ts'
+import { copyFatTree } from '../../src/system/mtools.ts'
+import { bootAndRoot, readPartitionTable } from '../../src/system/partitions.ts'
 import { withLan, type TestLan } from './netns.ts'
 
 export interface StormLan {
@@ -37,7 +42,7 @@ export interface StormRun {
 export async function stormOnLan(options: StormLan): Promise<StormRun> {
   return withLan([{ name: 'srv', address: options.server }, { name: 'pis' }], async (lan) => {
     await lan.run('pis', ['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
-    const dnsmasq = await startDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')), options.openFiles)
+    const dnsmasq = await startStormDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')), options.openFiles)
     const report = await stormInNamespace(lan.ns('pis'), {
       nodes: options.nodes,
       spreadMs: options.spreadMs ?? 1000,
@@ -59,7 +64,7 @@ export function simulatedPis(count: number, models: readonly SimulatedPi['model'
 }
 
 /** dnsmasq on `srv` as the site runs it (its own pid, log and lease files in `dir`), with an open-file limit when given. */
-async function startDnsmasq(lan: TestLan, conf: string, dir: string, openFiles: number | undefined): Promise<{ log(): string }> {
+export async function startStormDnsmasq(lan: TestLan, conf: string, dir: string, openFiles?: number): Promise<{ log(): string }> {
   const pidFile = join(dir, 'dnsmasq.pid')
   const logFile = join(dir, 'dnsmasq.log')
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
@@ -69,4 +74,29 @@ async function startDnsmasq(lan: TestLan, conf: string, dir: string, openFiles: 
     `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--conf-file=${conf}`,
   ], { pidFile, ready: () => /started, version/.test(log()), diagnose: log })
   return { log }
+}
+
+export interface BootTreeOptions {
+  /** Cut kernel8.img and initramfs8 to this many bytes (a storm that measures limits, not bandwidth). */
+  readonly trimTo?: number
+}
+
+/**
+ * A TFTP tree laid out as publish lays one out: the arm64 demo image's boot partition (its real
+ * firmware, config.txt, device trees, kernel and initramfs) as one build's folder, and each node's
+ * MAC folder a symlink to it. The demo has no Pi 5 device tree (Debian's kernel ships none): a copy
+ * of the Pi 4's stands in, so that a Pi 5 gets past it. Returns the TFTP root.
+ */
+export async function demoBootTree(dir: string, pis: readonly SimulatedPi[], options: BootTreeOptions = {}): Promise<string> {
+  const image = await buildDemoImage({ arch: 'arm64', outDir: join(import.meta.dirname, '../../out/demo') })
+  const tftp = join(dir, 'tftp')
+  const build = join(tftp, 'builds/storm/1')
+  await mkdir(build, { recursive: true })
+  await copyFatTree(image.img, bootAndRoot(await readPartitionTable(image.img), image.img).boot.offset, build)
+  await copyFile(join(build, 'bcm2711-rpi-4-b.dtb'), join(build, 'bcm2712-rpi-5-b.dtb'))
+  if (options.trimTo !== undefined) {
+    for (const name of ['kernel8.img', 'initramfs8', 'kernel_2712.img', 'initramfs_2712']) await truncate(join(build, name), options.trimTo)
+  }
+  for (const pi of pis) await symlink('builds/storm/1', join(tftp, macDir(pi.mac)))
+  return tftp
 }
