@@ -65,6 +65,8 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/lock.test.ts': LONG,
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
+  'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)
+  'test/rehearse/storm.test.ts': BOOKWORM, // two 80-node storms against real dnsmasq, each up to 150 s
   'test/verify/demo.test.ts': BOOKWORM, // the demo build published over real sshd
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
   'test/sbom/published.test.ts': BOOKWORM, // the demo build published, rebuilt unchanged

@@ -36,6 +36,7 @@ export interface Values {
   readonly image?: string | undefined
   readonly name?: string | undefined
   readonly discover?: string | undefined
+  readonly nodes?: string | undefined
   readonly format?: string | undefined
   readonly package?: string | undefined
   readonly allowedSigners?: string | undefined
@@ -62,6 +63,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   gc: async () => (await import('./site.ts')).gcCommand,
   init: async () => (await import('./init.ts')).initCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
+  rehearse: async () => (await import('./rehearse.ts')).rehearseCommand,
   schedule: async () => (await import('./schedule.ts')).scheduleCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   report: async () => (await import('./serve.ts')).reportCommand,

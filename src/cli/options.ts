@@ -31,6 +31,7 @@ export const OPTIONS = {
   image: { type: 'string' },
   name: { type: 'string' },
   discover: { type: 'string' },
+  nodes: { type: 'string' },
   format: { type: 'string' },
   package: { type: 'string' },
   'allowed-signers': { type: 'string' },

@@ -1,4 +1,5 @@
 import { plan } from '../build.ts'
+import { sizingLimits } from '../netboot/sizing.ts'
 import { join } from 'node:path'
 import { imagePlan } from '../roots/verify.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
@@ -14,5 +15,7 @@ export async function planCommand(args: readonly string[], values: Values, signa
     process.stdout.write(`${stage.name.padEnd(9)} ${stage.status.padEnd(7)} ${stage.reason === stage.status ? '' : stage.reason}\n`)
   }
   if (image) process.stdout.write(`${image.line}\n`)
+  // What dnsmasq cannot do for a fleet this size, however dnsmasq.conf is sized.
+  for (const note of sizingLimits(result.recipe.nodes.length)) process.stdout.write(`fleet     limit   ${note}\n`)
   return 0
 }

@@ -35,8 +35,8 @@ export async function macvlanNamespace(name: string, parent: string): Promise<()
   }
 }
 
-/** The addresses in use on the LAN as this host sees them (its neighbour table, after a probe). */
-export async function neighbours(ns: string): Promise<Set<string>> {
-  const { stdout } = await exec(['ip', '-n', ns, '-4', 'neigh', 'show'])
+/** Addresses this host's neighbour table holds a MAC for on `device` (answered ARP lately). */
+export async function neighboursOn(device: string): Promise<Set<string>> {
+  const { stdout } = await exec(['ip', '-4', 'neigh', 'show', 'dev', device])
   return new Set(stdout.split('\n').filter((line) => /lladdr/.test(line) && !/FAILED|INCOMPLETE/.test(line)).map((line) => line.split(' ')[0]!))
 }
