@@ -13,9 +13,10 @@
  *     the top, /etc when any file in it is replaced, the dpkg status at every install), so this is
  *     about when the image was made; it is read with a few lstat calls, no walk of the tree.
  *
- * On a finished build tree (a published build, `<out>/work/...`), the image's date found this way is
- * the build's own SOURCE_DATE_EPOCH whenever the build changed /etc (the netboot stage always does):
- * every entry the build changed carries it, and none of the image's own entries is newer.
+ * On a finished build tree (a published build), the image's date found this way is the build's own
+ * SOURCE_DATE_EPOCH, unless that was set older than the image's date: the root folder carries it
+ * (the top layer's, dated at the end of every layer: see repro/clamp.ts), every entry the build
+ * changed carries it or an older time, and none of the image's own top entries is newer.
  */
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
