@@ -182,11 +182,18 @@ async function moveAccounts(root: string): Promise<void> {
 export function netbootFstab(text: string, extra: readonly string[] = [], tmpfsFolders = true): string {
   const tmpfsPaths = new Set(TMPFS_PATHS.map((t) => t.path))
   const local = new Set(fstabEntries(text).filter((e) => isLocalDisk(e.device, e.mountpoint, e.type) || tmpfsPaths.has(e.mountpoint)).map((e) => e.line))
-  const kept = text.split('\n').filter((line) => line.trim() && !local.has(line))
-  if (!tmpfsFolders) return [...kept, '# diskless node: the root is a tmpfs over the build, set up by the initramfs (pibake)', ...extra, ''].join('\n')
+  // A root this stage made before (a build exported and imported as an image) gets its lines once, not twice.
+  const ours = new Set([...Object.values(FSTAB_MARKERS), ...extra])
+  const kept = text.split('\n').filter((line) => line.trim() && !local.has(line) && !ours.has(line))
+  if (!tmpfsFolders) return [...kept, FSTAB_MARKERS.tmpfsRoot, ...extra, ''].join('\n')
   const tmpfs = TMPFS_PATHS.map(({ path, mode }) => `tmpfs  ${path}  tmpfs  defaults,nosuid,nodev,mode=${mode}  0  0`)
-  return [...kept, '# diskless node: the root is read-only over NFS (pibake)', ...tmpfs, ...extra, ''].join('\n')
+  return [...kept, FSTAB_MARKERS.nfsRoot, ...tmpfs, ...extra, ''].join('\n')
 }
+
+const FSTAB_MARKERS = {
+  tmpfsRoot: '# diskless node: the root is a tmpfs over the build, set up by the initramfs (pibake)',
+  nfsRoot: '# diskless node: the root is read-only over NFS (pibake)',
+} as const
 
 function isLocalDisk(device: string, mountpoint: string, type: string): boolean {
   return (

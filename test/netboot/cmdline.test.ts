@@ -24,6 +24,15 @@ test('fstab keeps proc, drops the root, the SD partitions and swap, and mounts t
   for (const path of ['/tmp', '/var/tmp', '/var/log', '/var/lib/dhcpcd']) assert.match(fstab, new RegExp(`^tmpfs\\s+${path}\\s+tmpfs`, 'm'))
 })
 
+test('fstab: a root already made diskless (an exported build imported as an image) gets the same fstab again, not its lines twice', () => {
+  const image = 'proc /proc proc defaults 0 0\nPARTUUID=1-02 / ext4 defaults,noatime 0 1\n'
+  const shared = ['10.0.0.2:/srv/shared  /shared  nfs  rw,nosuid,nodev  0  0']
+  for (const [extra, tmpfs] of [[[], true], [shared, true], [shared, false]] as const) {
+    const once = netbootFstab(image, extra, tmpfs)
+    assert.is(netbootFstab(once, extra, tmpfs), once)
+  }
+})
+
 test('the hosts file lists every node and no 127.0.1.1 line', () => {
   const hosts = hostsFile([{ hostname: 'node1', ip: '10.0.0.11' }, { hostname: 'node2', ip: '10.0.0.12' }])
   assert.match(hosts, /^10\.0\.0\.11\s+node1$/m)
