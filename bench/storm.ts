@@ -5,59 +5,55 @@
  * lines: what a site got before pibake sized it), then as rendered. A baseline of 10 nodes against
  * the same server and files gives the ratio of aggregate TFTP throughput. The boot files are the
  * demo image's (its boot partition, copied out with mtools), one MAC folder per node as publish
- * lays them out (symlinks to one build's folder).
+ * lays them out (symlinks to one build's folder); a Pi 5 gets a copy of the Pi 4's device tree (the
+ * demo has none).
  *
- *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--skip-defaults]
+ *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--skip-defaults]
  *
  * Run as root (network namespaces). Nothing leaves the namespaces the bench makes.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile, chmod } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { buildDemoImage } from '../src/demo/build.ts'
-import { macDir } from '../src/netboot/layout.ts'
 import { renderDnsmasqConf, type DnsmasqFleet } from '../src/netboot/dnsmasq.ts'
+import { DNSMASQ_DEFAULTS, fleetSizing } from '../src/netboot/sizing.ts'
 import { formatReport } from '../src/rehearse/report.ts'
+import type { StormReport } from '../src/rehearse/storm.ts'
 import type { NetbootModel } from '../src/recipe/types.ts'
-import { copyFatTree } from '../src/system/mtools.ts'
-import { readPartitionTable, bootAndRoot } from '../src/system/partitions.ts'
-import { simulatedPis, stormOnLan } from '../test/helpers/storm-lan.ts'
+import { demoBootTree, simulatedPis, stormOnLan } from '../test/helpers/storm-lan.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' }, baseline: { type: 'string', default: '10' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' } } })
 const count = Number(values.nodes)
 const models = values.models.split(',') as NetbootModel[]
-const repo = join(import.meta.dirname, '..')
 const dir = await mkdtemp(join(tmpdir(), 'pibake-bench-storm-'))
 try {
   await chmod(dir, 0o755)
-  const image = await buildDemoImage({ arch: 'arm64', outDir: join(repo, 'out/demo') })
-  const table = await readPartitionTable(image.img)
-  const build = join(dir, 'tftp/builds/storm/1')
-  await mkdir(build, { recursive: true })
-  await copyFatTree(image.img, bootAndRoot(table, image.img).boot.offset, build)
-  // The demo has no Pi 5 device tree (Debian's kernel has none): a Pi 5 would stop there. The bench
-  // measures the server, so it gets one (a copy of the Pi 4's).
   const pis = simulatedPis(count, models, (i) => `dc:a6:32:${hex(i >> 16)}:${hex((i >> 8) & 0xff)}:${hex(i & 0xff)}`)
   const fleet = fleetOf(pis)
-  for (const pi of pis) await symlink('builds/storm/1', join(dir, 'tftp', macDir(pi.mac)))
-  const { copyFile } = await import('node:fs/promises')
-  await copyFile(join(build, 'bcm2711-rpi-4-b.dtb'), join(build, 'bcm2712-rpi-5-b.dtb'))
+  // --trim BYTES cuts the kernels and initramfs images: a storm that measures the server's limits
+  // rather than this machine's bandwidth.
+  await demoBootTree(dir, pis, values.trim ? { trimTo: Number(values.trim) } : {})
   const sized = renderDnsmasqConf(fleet, { tftpRoot: join(dir, 'tftp') })
   const defaults = sized.split('\n').filter((line) => !/^(tftp-max|dhcp-lease-max)=/.test(line)).join('\n')
-  const run = async (name: string, conf: string, nodes = pis) => {
+  const results: unknown[] = []
+  // dnsmasq's open-file limit: systemd's usual 1024 for today's file, the published drop-in's for the sized one.
+  const sizedFiles = fleetSizing(count, 'range').openFiles ?? DNSMASQ_DEFAULTS.openFiles
+  const run = async (name: string, conf: string, nodes = pis, openFiles = sizedFiles) => {
     const file = join(dir, `${name}.conf`)
     await writeFile(file, conf)
     const started = performance.now()
-    const { report } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, deadlineMs: Number(values.deadline) * 1000 })
+    const { report } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, deadlineMs: Number(values.deadline) * 1000 })
     process.stdout.write(`\n== ${name}: ${nodes.length} nodes (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n`)
+    results.push({ name, nodes: nodes.length, totals: report.totals, seconds: report.seconds })
     return report
   }
   const base = await run('baseline', sized, pis.slice(0, Number(values.baseline)))
-  if (!values['skip-defaults']) await run('dnsmasq defaults', defaults)
+  if (!values['skip-defaults']) await run('dnsmasq defaults', defaults, pis, DNSMASQ_DEFAULTS.openFiles)
   const storm = await run('as rendered', sized)
-  const rate = (r: typeof base) => r.totals.phases.find((p) => p.phase === 'tftp')?.mbps ?? 0
+  const rate = (r: StormReport) => r.totals.phases.find((p) => p.phase === 'tftp')?.mbps ?? 0
   process.stdout.write(`\naggregate TFTP: ${rate(storm).toFixed(1)} MB/s with ${count} nodes, ${rate(base).toFixed(1)} MB/s with ${values.baseline}: ratio ${(rate(storm) / rate(base)).toFixed(2)}\n`)
+  process.stdout.write(`${JSON.stringify({ runs: results, ratio: rate(storm) / rate(base) })}\n`)
 } finally {
   await rm(dir, { recursive: true, force: true })
 }
