@@ -118,7 +118,7 @@ function bottleneck(nodes: readonly NodeResult[], t: Omit<StormTotals, 'bottlene
   const starved = timeouts.filter((n) => /, 0 bytes in\)/.test(n.error!.what))
   const tftp = t.phases.find((p) => p.phase === 'tftp')
   if (dhcp.length >= failed.length / 2) {
-    return `DHCP: ${dhcp.length} of ${t.nodes} nodes got no usable lease (${dhcp[0]!.error!.what}): the server's lease limit (dhcp-lease-max), its range, or its MAC list`
+    return `DHCP: ${dhcp.length} of ${t.nodes} nodes got no usable lease (${dhcp[0]!.error!.what}) within their firmware's retries: the server's lease limit (dhcp-lease-max), its range or its MAC list, or a server (or simulator) too busy to answer in time`
   }
   if (starved.length >= timeouts.length / 2 && starved.length) {
     return `TFTP transfer slots: ${starved.length} nodes asked for a file and got no block before their firmware gave up: dnsmasq's tftp-max (or its open-file limit) is below the number of nodes booting at once`
