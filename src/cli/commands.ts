@@ -123,3 +123,4 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
     await renderer.done()
   }
 }
+  export: async () => (await import('./export.ts')).exportCommand,

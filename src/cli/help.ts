@@ -66,6 +66,12 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     options: [JSON_OUT, ['--mtime', 'also compare modification times']],
     examples: ['pibake diff out/demo/raspios-demo-arm64.img out/publish/nfs/cluster-node/current/'],
   },
+  export: {
+    usage: 'pibake export <recipe.ts|build folder> -o FILE [--out DIR]',
+    does: "Writes a build as one root tarball (.tar, .tar.xz or .tar.zst, by FILE's name) that docker import, machinectl import-tar and a recipe's image.path take: entries sorted under ./, owners by number, xattrs and ACLs in PAX headers, times later than the build's clamped to it (SOURCE_DATE_EPOCH sets another), so the same build gives the same bytes. A recipe exports its live build on its first publish target with the boot files under boot/firmware/; a folder is exported as it is.",
+    options: [['-o, --output FILE', 'the tarball to write (root.tar.zst, root.tar.xz, root.tar)'], ['--out DIR', "the recipe's out folder, for its default publish target (default ./out)"]],
+    examples: ['pibake export recipes/cluster-node.ts -o cluster-node.tar.zst', 'SOURCE_DATE_EPOCH=1700000000 pibake export out/publish/nfs/cluster-node/current/ -o root.tar.xz'],
+  },
   'demo-image': {
     usage: 'pibake demo-image [options]',
     does: 'Builds the demo image from Debian packages into <out>/demo/, laid out like Raspberry Pi OS; cached by its inputs.',
@@ -214,6 +220,8 @@ usage:
                                                     boot a node of the published build under QEMU, on this machine
   pibake snapshot <dir|build|image.img|snap.json> [-o FILE]
   pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees
+  pibake export <recipe.ts|build folder> -o root.tar.zst [--out DIR]
+                                                    a build as a deterministic root tarball (docker import, machinectl import-tar, image.path)
   pibake demo-image [--arch arm64|armhf|all] [--release bookworm|trixie] [--out DIR] [--force]
   pibake clean [--out DIR]                          undo what a killed run left (mounts, loop devices)
   pibake doctor [<recipe.ts>] [--out DIR] [--json]  check the host's prerequisites, with what fixes each

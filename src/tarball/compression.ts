@@ -2,7 +2,6 @@
  * Which tarballs pibake reads and writes (`.tar`, `.tar.xz`, `.tar.zst`), named by their file
  * name, and the streams between such a file and a tar stream (xz and zstd run as filters).
  */
-import type { Hash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -29,11 +28,11 @@ export interface TarReader {
   stop(error: Error): void
 }
 
-/** Reads the tarball `file` as a tar stream, feeding every byte of the file to `hash` on the way. */
-export function readTarball(file: string, options: { readonly hash?: Hash; readonly signal?: AbortSignal } = {}): TarReader {
+/** Reads the tarball `file` as a tar stream, showing every chunk of the file itself to `onChunk` (to hash it) on the way. */
+export function readTarball(file: string, options: { readonly onChunk?: (chunk: Buffer) => void; readonly signal?: AbortSignal } = {}): TarReader {
   const kind = tarballKind(file)
   const source = createReadStream(file, { highWaterMark: 1 << 20 })
-  if (options.hash) source.on('data', (chunk) => options.hash!.update(chunk))
+  if (options.onChunk) source.on('data', (chunk) => options.onChunk!(chunk as Buffer))
   if (kind === 'tar') {
     const done = new Promise<void>((resolve, reject) => source.on('end', resolve).on('error', reject))
     done.catch(() => {})
@@ -53,9 +52,11 @@ export function readTarball(file: string, options: { readonly hash?: Hash; reado
   }
 }
 
-/** Writes the tar stream `tar` into `file`, compressed as its name says. */
-export async function writeTarball(tar: AsyncIterable<unknown>, file: string, signal?: AbortSignal): Promise<void> {
-  const kind = tarballKind(file)
+/** Writes the tar stream `tar` into `file`, compressed as `kind` says (by default, as the file's name says). */
+export async function writeTarball(tar: AsyncIterable<unknown>, file: string, options: { readonly kind?: TarballKind; readonly signal?: AbortSignal } = {}): Promise<void> {
+  const { signal } = options
+  const kind = options.kind ?? tarballKind(file)
+  if (!kind) throw new TypeError(`writeTarball: ${file} does not end in ${TARBALL_SUFFIXES.join(', ')}`)
   if (kind === 'tar') return pipeline(tar, createWriteStream(file), { signal })
   const filter = kind === 'tar.xz' ? xzCompress(file, signal) : zstdCompress(file, signal)
   await Promise.all([pipeline(tar, filter.stdin as Writable), filter.done])

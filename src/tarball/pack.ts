@@ -6,6 +6,7 @@
 import { createReadStream, readFileSync } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import { pack, type Header, type Pack } from 'tar-stream'
+import { PibakeError } from '../errors.ts'
 import { readTreeXattrs } from '../snapshot/xattrs.ts'
 import { walkTree, type Found } from '../snapshot/walk.ts'
 import { comparePaths, type Entry } from '../snapshot/types.ts'
@@ -51,6 +52,8 @@ async function collect(root: string, options: PackOptions): Promise<Item[]> {
   const found = await walkWithXattrs(root, '', options.signal)
   const graft = options.graft
   if (graft) {
+    const inside = found.find((f) => f.entry.path.startsWith(`/${graft.prefix}/`))
+    if (inside) throw new PibakeError(`${root}${inside.entry.path}: the tree already holds files in /${graft.prefix}, where the boot files ${graft.dir} would go`, `empty /${graft.prefix} in the tree (it is the boot partition's mount point), or export the folder alone`)
     const grafted = await walkWithXattrs(graft.dir, `/${graft.prefix}`, options.signal)
     const mountPoint = found.findIndex((f) => f.entry.path === `/${graft.prefix}`)
     // The graft's own folder is the mount point's when the tree has one.

@@ -1,0 +1,84 @@
+/**
+ * A root tarball as a build's image: unpacked once into the cache, named by the tarball's sha256
+ * (`<cache>/trees/<sha256>/`, holding `root/` and `boot/`), and used from there as the read-only
+ * root under the build's layers, as a disk image's root partition is used through a loop mount.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { processAlive } from '../system/cleanup.ts'
+import { readTarball } from './compression.ts'
+import { unpackTar } from './unpack.ts'
+
+/** Where the boot partition's files are inside a root tarball. */
+export const BOOT_PREFIX = 'boot/firmware'
+
+/** Where a tarball is unpacked: `root/` (and `boot/`, from `boot/firmware/` in it) for a root tarball, `boot/` for a boot tarball. */
+export function tarballTree(cache: string, sha256: string): string {
+  return join(cache, 'trees', sha256)
+}
+
+export interface UnpackImageOptions {
+  /** `root`: the tree, its `boot/firmware/` apart in `boot/`; `boot`: the whole archive is the boot files. */
+  readonly as: 'root' | 'boot'
+  readonly signal?: AbortSignal
+  readonly onProgress?: (done: number, total: number) => void
+  /** Runs on the tarball's sha256 before the tree takes its cache name; throws to refuse it. */
+  readonly check?: (sha256: string) => Promise<void>
+}
+
+/**
+ * Unpacks `file` (read once, hashed on the way) into `target` through a partial folder of this
+ * process's own, renamed into place once the sha256 is checked. Resolves to the sha256.
+ */
+export async function unpackImageTarball(file: string, target: string, options: UnpackImageOptions): Promise<string> {
+  await mkdir(join(target, '..'), { recursive: true })
+  await removeDeadPartials(target)
+  const partial = `${target}.${process.pid}.partial`
+  await rm(partial, { recursive: true, force: true })
+  const dirs = { root: join(partial, 'root'), boot: join(partial, 'boot') }
+  try {
+    await mkdir(dirs.boot, { recursive: true })
+    if (options.as === 'root') await mkdir(dirs.root)
+    const hash = createHash('sha256')
+    const total = (await stat(file)).size
+    let done = 0
+    let shown = 0
+    const reader = readTarball(file, {
+      signal: options.signal,
+      onChunk: (chunk) => {
+        hash.update(chunk)
+        done += chunk.length
+        if (done - shown >= 64 << 20) options.onProgress?.((shown = done), total)
+      },
+    })
+    const into = options.as === 'root' ? dirs.root : dirs.boot
+    const split = options.as === 'root' ? { prefix: BOOT_PREFIX, dir: dirs.boot } : undefined
+    await unpackTar(reader.tar, into, { archive: file, signal: options.signal, ...(split ? { split } : {}) }).catch((error: unknown) => {
+      reader.stop(error as Error)
+      throw error
+    })
+    await reader.done
+    const sha256 = hash.digest('hex')
+    await options.check?.(sha256)
+    await rename(partial, target).catch(async (error: NodeJS.ErrnoException) => {
+      // Another build unpacked the same tarball meanwhile: its tree is this one.
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error
+      await rm(partial, { recursive: true, force: true })
+    })
+    return sha256
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true })
+    throw error
+  }
+}
+
+/** `<tree>.<pid>.partial` folders of processes that are gone (killed while unpacking). */
+async function removeDeadPartials(target: string): Promise<void> {
+  const dir = join(target, '..')
+  const prefix = `${basename(target)}.`
+  for (const name of await readdir(dir)) {
+    const pid = name.startsWith(prefix) && name.endsWith('.partial') ? Number(name.slice(prefix.length, -'.partial'.length)) : NaN
+    if (Number.isInteger(pid) && !processAlive(pid)) await rm(join(dir, name), { recursive: true, force: true })
+  }
+}
