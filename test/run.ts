@@ -152,3 +152,4 @@ if (interrupted) console.log(`\nrun.ts: stopped by ${interrupted}`)
 if (!interrupted && passed + failed === 0) console.log(`\nrun.ts: no test ran (${files.length} test files${values.quick ? ' in the quick tier' : ''}): that is a failure`)
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
 process.exit(interrupted ? 130 : failed || passed === 0 ? 1 : 0)
+  'test/tarball/demo-roundtrip.test.ts': BOOKWORM, // the demo build, exported, imported and built again

@@ -19,6 +19,8 @@ export interface ImageInfo {
   readonly boot: { readonly offset: number; readonly size: number }
   readonly root: { readonly offset: number; readonly size: number }
   readonly partuuids: { readonly boot?: string; readonly root?: string }
+  /** A root unpacked from a tarball (a folder of the cache): the base as it is, instead of the image's root partition. */
+  readonly tree?: string
 }
 
 /** In a layer stage's folder: the chain of layer folders its output is made of, when it is not the folder itself. */
@@ -77,6 +79,7 @@ export class Workspace {
 
   async #mountBase(cleanup: Cleanup, signal: AbortSignal): Promise<string> {
     const info = await this.imageInfo()
+    if (info.tree) return info.tree
     const device = await attachLoop(cleanup, info.image, { ...info.root, sizelimit: info.root.size, readOnly: true, signal })
     const target = this.mountPoint('base')
     await mount(cleanup, device, target, { type: 'ext4', options: ['ro', 'noload'], signal })

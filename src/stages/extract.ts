@@ -13,18 +13,22 @@ import { copyFatTree } from '../system/mtools.ts'
 import { bootAndRoot, readPartitionTable } from '../system/partitions.ts'
 import { requirePrograms } from '../system/preflight.ts'
 import { imageFile } from './image.ts'
+import { copyTarballBoot, isTarballImage, tarballRoot } from './image-tarball.ts'
 
 export const extract: Stage = {
   name: 'extract',
   kind: 'output',
   version: 1,
-  async verify() {
+  async verify(ctx) {
+    // A tarball's root is a folder of the cache: no partition table, no loop device.
+    if (isTarballImage(ctx.recipe.image.path)) return
     await requirePrograms(['sfdisk', 'mcopy', 'losetup', 'mount', 'umount'])
   },
   async inputs(ctx) {
     return { arch: ctx.recipe.image.arch ?? 'detect' }
   },
   async run(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return extractTarball(ctx)
     const file = imageFile(ctx)
     const table = await readPartitionTable(file, ctx.signal)
     const { boot, root } = bootAndRoot(table, file)
@@ -40,6 +44,18 @@ export const extract: Stage = {
     await writeInfo(dir, info)
     ctx.emit({ type: 'info', stage: 'extract', message: `${info.arch}, boot partition at ${info.bootMount}, ${table.label} partition table` })
   },
+}
+
+/** A tarball's root is its unpacked tree in the cache, used as it is; its boot files are copied as the partition's are. */
+async function extractTarball(ctx: StageContext): Promise<void> {
+  const dir = ctx.workspace.stageDir('extract')
+  await copyTarballBoot(ctx, join(dir, 'boot'))
+  const tree = tarballRoot(ctx)
+  const fstab = await readFile(await resolveInRoot(tree, '/etc/fstab', { followLast: true }), 'utf8').catch(() => '')
+  const none = { offset: 0, size: 0 }
+  const info: ImageInfo = { image: ctx.recipe.image.path, tree, boot: none, root: none, arch: await detectArch(tree, ctx), bootMount: await detectBootMount(tree, fstab), partuuids: partuuids(fstab) }
+  await writeInfo(dir, info)
+  ctx.emit({ type: 'info', stage: 'extract', message: `${info.arch}, boot partition at ${info.bootMount}, root unpacked from a tarball` })
 }
 
 async function writeInfo(dir: string, info: ImageInfo): Promise<void> {

@@ -10,27 +10,33 @@ import type { Stage, StageContext } from '../pipeline/stage.ts'
 import { processAlive } from '../system/cleanup.ts'
 import { writeDurable } from '../system/durable.ts'
 import { exec } from '../system/exec.ts'
+import { isTarballImage, tarballInputs, tarballsIntact, unpackTarballs, verifyTarballs } from './image-tarball.ts'
 
 export const image: Stage = {
   name: 'image',
   kind: 'output',
   version: 1,
   async verify(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return verifyTarballs(ctx)
     // An .xz not decompressed yet is hashed while xz reads it (one read of the file, on another core),
     // and checked before anything uses it: run() below.
     if (isXz(ctx.recipe.image.path) && !(await exists(imageFile(ctx))) && !(await knownSha256(ctx))) return
     await checkSha256(ctx)
   },
   async inputs(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return tarballInputs(ctx)
     return { sha256: ctx.recipe.image.sha256, compressed: isXz(ctx.recipe.image.path) }
   },
   async intact(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return tarballsIntact(ctx)
     return exists(imageFile(ctx))
   },
   async stale(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return undefined
     return isXz(ctx.recipe.image.path) ? truncated(ctx) : undefined
   },
   async run(ctx) {
+    if (isTarballImage(ctx.recipe.image.path)) return unpackTarballs(ctx)
     // Checked already (remembered), unless verify left it to the decompression and another build decompressed it meanwhile.
     if (!isXz(ctx.recipe.image.path) || ((await exists(imageFile(ctx))) && !(await truncated(ctx)))) return checkSha256(ctx)
     await decompress(ctx.recipe.image.path, imageFile(ctx), ctx)
@@ -169,6 +175,14 @@ export async function fileSha256(file: string, memoFile: string, progress?: (don
   // Builds of other recipes may remember their images at the same time: a temporary name each.
   await writeDurable(memoFile, JSON.stringify(memo, null, 1))
   return sha256
+}
+
+/** Remembers a sha256 computed elsewhere (while the file was unpacked) for the file as it is now. */
+export async function rememberSha256(file: string, memoFile: string, sha256: string): Promise<void> {
+  const memo = await readMemo(memoFile)
+  memo[file] = { id: fileId(await stat(file)), sha256 }
+  await mkdir(join(memoFile, '..'), { recursive: true })
+  await writeDurable(memoFile, JSON.stringify(memo, null, 1))
 }
 
 type Memo = Record<string, { id: string; sha256: string }>
