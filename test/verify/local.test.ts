@@ -4,13 +4,15 @@
  * finds the untouched tree identical, reports each planted change, refuses a tampered stored
  * snapshot, a tampered record and a signature no allowed key made; gc collects the files with the build.
  */
-import { appendFile, chmod, chown, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, chown, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { build } from '../../src/build.ts'
 import { PibakeError } from '../../src/errors.ts'
 import { HostPool } from '../../src/publish/hosts.ts'
+import { gc } from '../../src/site/ops.ts'
+import { openSite } from '../../src/site/store.ts'
 import type { Destination } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
 import { verifyBuild } from '../../src/verify/verify.ts'
@@ -186,6 +188,23 @@ test('a tree gone, or replaced by a symlink to a copy, is refused; the checks st
     await rm(tree, { force: true })
     await rename(aside, tree)
   }
+})
+
+test('gc removes a build\'s snapshot and signature with its record and tree', async () => {
+  await project.write('etc/motd', 'built again\n')
+  await build(project.recipe((input) => {
+    input.publish = [{ nfs: nfs.path, tftp: join(project.out, 'tftp'), config, sign: { key: join(project.dir, 'signing_key') } }]
+  }), { outDir: project.out })
+  const next = (await readlink(join(nfs.path, 'test-node/current'))).replace('builds/', '')
+  assert.is.not(next, id)
+  const files = (build: string) => [build, `${build}.json`, `${build}.snapshot.json`, `${build}.json.sig`]
+  // Only these four names of each build: the SBOMs published beside them are another test's.
+  const mine = new Set([...files(id), ...files(next)])
+  const listed = async () => (await readdir(builds)).filter((name) => mine.has(name)).sort()
+  assert.equal(await listed(), [...mine].sort())
+  const [result] = await gc(openSite({ kind: 'local', path: config }), { keep: { builds: 1, days: 0 }, now: new Date(Date.now() + 60_000) })
+  assert.equal(result!.removed.map((b) => b.id), [id])
+  assert.equal(await listed(), files(next).sort(), 'the old build\'s four entries are gone, the live one\'s kept')
 })
 
 test.run()
