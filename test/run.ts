@@ -41,6 +41,8 @@ const LONG = 30 * MIN
  */
 const SLOW: Readonly<Record<string, number>> = {
   'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
+  'test/boot/roots-overlay.test.ts': 3 * BOOKWORM, // two builds, four QEMU boots
+  'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds, three QEMU boots
   'test/boot/tftp.test.ts': BOOKWORM,
   'test/boot/trixie.test.ts': TRIXIE, // QEMU boots
   'test/customize/build-trixie.test.ts': TRIXIE,

@@ -75,6 +75,8 @@ export interface PublishOptions {
    * `<dir>/pxe-host`).
    */
   readonly ssh?: SshPublish
+  /** The nodes' root mode (`netboot.root`; default: left out, today's read-only NFS root). */
+  readonly root?: NonNullable<RecipeInput['netboot']['root']>
 }
 
 export interface SshPublish {
@@ -130,6 +132,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
         dhcp: options.fleet ? options.fleet.dhcp : { ...FLEET.dhcp },
         nfs: { server: FLEET.nfsServer, ...(remote ? { path: where.nfs } : {}) },
         ...(shared ? { shared: { path: shared, mount: '/shared', accounts: true } } : {}),
+        ...(options.root ? { root: options.root } : {}),
       },
       nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, model: options.models?.[node.hostname] ?? node.model, cmdline: [...node.cmdline] })),
       ...(remote && ssh
