@@ -1,6 +1,7 @@
 /** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
 import { UsageError } from '../errors.ts'
 import { recipeNameOf } from '../recipe/argument.ts'
+import { recipeFileOf, RUNS_A_RECIPE } from './recipe-file.ts'
 import { resolveDirSync } from '../system/paths.ts'
 import { jsonRenderer, listrRenderer, plainRenderer, type Renderer } from './render.ts'
 
@@ -83,8 +84,15 @@ export const NAMES_A_RECIPE: readonly string[] = ['site', 'rollback', 'unpublish
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   const load = COMMANDS[name]
   if (!load) throw new UsageError(`unknown command "${name}"`, `one of: ${Object.keys(COMMANDS).join(', ')} (pibake --help)`)
-  const named = NAMES_A_RECIPE.includes(name) && args.length === 1 ? [await recipeNameOf(args[0]!)] : args
+  const named = NAMES_A_RECIPE.includes(name) && args.length === 1 ? [await recipeNameOf(args[0]!)] : await withRecipeFile(name, args, values)
   return (await load())(named, values, signal)
+}
+
+/** A command that runs a recipe, given its name: the name becomes the file its site record names. */
+async function withRecipeFile(name: string, args: readonly string[], values: Values): Promise<readonly string[]> {
+  const [first, ...rest] = args
+  if (!RUNS_A_RECIPE.includes(name) || first === undefined) return args
+  return [await recipeFileOf(first, values), ...rest]
 }
 
 /** `--out` (default ./out), created if missing and resolved: the kernel's mount table names it so. */

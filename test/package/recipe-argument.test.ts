@@ -1,14 +1,17 @@
 /**
  * Every command that names a recipe of the site (site, rollback, unpublish, gc, report, schedule
  * --remove) takes its name or its recipe file, through bin/pibake.js: `pibake report
- * recipes/lab.ts` is `pibake report lab`. The site is two records written as publish writes them.
+ * recipes/lab.ts` is `pibake report lab`. The site is records written as publish writes them. The
+ * commands that run a recipe (build, plan, nodes, try) take its name too: the file its site record
+ * names, when that file is one only root can change.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NAMES_A_RECIPE } from '../../src/cli/commands.ts'
+import { RUNS_A_RECIPE } from '../../src/cli/recipe-file.ts'
 import { newBuildId } from '../../src/publish/builds.ts'
 import { loadRecipe } from '../../src/recipe/load.ts'
 import { recordFor, withLive } from '../../src/site/record.ts'
@@ -90,6 +93,39 @@ test('a file that is not there, or not a recipe, is a usage or recipe error (exi
     assert.is(broken.exitCode, 2, `${command}: ${broken.stderr}`)
     assert.match(broken.stderr, 'name: 42 is not a recipe name', command)
   }
+})
+
+test('build, plan, nodes and try take a recipe\'s name: the file its site record names; a file others could change is refused', async () => {
+  assert.equal([...RUNS_A_RECIPE].sort(), ['build', 'nodes', 'plan', 'try'])
+  const out = join(tmp, 'out')
+  const fixture = join(repo, 'test/recipe/fixtures/valid/minimal.ts')
+  const minimal = await loadRecipe(fixture, { outDir: out })
+  const site = openSite({ kind: 'local', path: target })
+  const where = { nfs: minimal.publish[0]!.nfs, tftp: minimal.publish[0]!.tftp }
+  await writeRecord(site, recordFor(minimal, where, minimal.publish[0]!.keep, undefined, new Date()))
+  const byName = await pibake('nodes', 'minimal', '--target', target, '--out', out, '--json')
+  assert.is(byName.exitCode, 0, byName.stderr)
+  assert.is(byName.stdout, (await pibake('nodes', fixture, '--out', out, '--json')).stdout)
+  assert.equal((JSON.parse(byName.stdout) as { hostname: string }[]).map((n) => n.hostname), ['node1'])
+  // A record naming a file in a folder anyone may write to: someone else's code would run as root.
+  const open = join(tmp, 'open')
+  await mkdir(open)
+  await chmod(open, 0o777)
+  await copyFile(fixture, join(open, 'minimal.ts'))
+  await writeRecord(site, { ...recordFor(minimal, where, minimal.publish[0]!.keep, undefined, new Date()), file: join(open, 'minimal.ts') })
+  for (const command of RUNS_A_RECIPE) {
+    const refused = await pibake(command, 'minimal', '--target', target, '--out', out)
+    assert.is(refused.exitCode, 1, `${command}: ${refused.stderr}`)
+    assert.match(refused.stderr, `pibake: not running minimal's recipe file, named by its site record: its folder ${open} is owned by uid 0, mode 777`, command)
+  }
+  // A record naming another recipe's file.
+  await writeRecord(site, { ...recordFor({ ...minimal, name: 'lab' }, where, minimal.publish[0]!.keep, undefined, new Date()) })
+  const other = await pibake('plan', 'lab', '--target', target, '--out', out)
+  assert.is(other.exitCode, 1, other.stderr)
+  assert.match(other.stderr, `pibake: the site's record of lab names ${fixture}, whose recipe is minimal`)
+  const unknown = await pibake('build', 'nosuch', '--target', target, '--out', out)
+  assert.is(unknown.exitCode, 2)
+  assert.match(unknown.stderr, `pibake: no recipe named nosuch is published at ${target}, and it is not a recipe file`)
 })
 
 test('schedule --remove takes a recipe file whose image is gone', async () => {
