@@ -41,6 +41,7 @@ const LONG = 30 * MIN
  */
 const SLOW: Readonly<Record<string, number>> = {
   'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
+  'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots
   'test/boot/roots-overlay.test.ts': 3 * BOOKWORM, // two builds, four QEMU boots
   'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds, three QEMU boots
   'test/boot/tftp.test.ts': BOOKWORM,
@@ -65,6 +66,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/fleet.test.ts': LONG,
   'test/publish/lock-ssh.test.ts': LONG, // four racers over real sshd
   'test/publish/lock.test.ts': LONG,
+  'test/publish/persist.test.ts': LONG, // seeds over real sshd
   'test/publish/ssh.test.ts': LONG,
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)

@@ -52,6 +52,9 @@ export interface PublishedBuild {
   readonly sshKey: string
   /** Seconds the build took, and the demo image (cached or not). */
   readonly seconds: { readonly image: number; readonly build: number }
+  /** The recipe as written, and the overlay folder it names: a test changes either and builds again into `out`. */
+  readonly input: RecipeInput
+  readonly overlay: string
   nodeDir(node: Pick<Node, 'mac'>): string
   tftpDir(node: Pick<Node, 'mac'>): string
   remove(): Promise<void>
@@ -75,6 +78,8 @@ export interface PublishOptions {
    * `<dir>/pxe-host`).
    */
   readonly ssh?: SshPublish
+  /** `netboot.persist`: folders each node keeps on the NFS server. */
+  readonly persist?: readonly string[]
   /** The nodes' root mode (`netboot.root`; default: left out, today's read-only NFS root). */
   readonly root?: NonNullable<RecipeInput['netboot']['root']>
 }
@@ -132,6 +137,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
         dhcp: options.fleet ? options.fleet.dhcp : { ...FLEET.dhcp },
         nfs: { server: FLEET.nfsServer, ...(remote ? { path: where.nfs } : {}) },
         ...(shared ? { shared: { path: shared, mount: '/shared', accounts: true } } : {}),
+        ...(options.persist ? { persist: [...options.persist] } : {}),
         ...(options.root ? { root: options.root } : {}),
       },
       nodes: options.fleet?.nodes ?? FLEET.nodes.map((node) => ({ ...node, model: options.models?.[node.hostname] ?? node.model, cmdline: [...node.cmdline] })),
@@ -160,6 +166,8 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
       ...(shared ? { shared } : {}),
       sshKey,
       seconds: { image: imageSeconds, build: buildSeconds },
+      input,
+      overlay,
       nodeDir: (node) => join(recipeDir, 'nodes', macDir(node.mac)),
       tftpDir: (node) => join(where.tftp, macDir(node.mac)),
       async remove() {
