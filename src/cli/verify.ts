@@ -2,21 +2,21 @@
 import { UsageError } from '../errors.ts'
 import { recipeNameOf } from '../recipe/argument.ts'
 import { buildId } from '../site/names.ts'
-import { requireRecord } from '../site/ops.ts'
 import type { SiteRecord } from '../site/record.ts'
-import { readSite } from '../site/store.ts'
+import { openSite, readRecord, readSite, type Site } from '../site/store.ts'
 import { formatDiff } from '../snapshot/format.ts'
 import { isEmptyDiff } from '../snapshot/diff.ts'
 import { verifyBuild, type Verified } from '../verify/verify.ts'
 import { resolve } from 'node:path'
-import type { Values } from './commands.ts'
-import { siteFromOptions } from './site.ts'
+import { outDir, type Values } from './commands.ts'
 
 export async function verifyCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   if (args.length > 2) throw new UsageError(`pibake verify takes at most a recipe and one of its builds, got ${args.join(' ')}`, 'choose the site with --target DIR or --out DIR')
-  const site = siteFromOptions(values)
+  // The site as pibake site opens it (--target, or <out>/publish), without the site commands' modules
+  // (ops.ts and the configuration renderers): they are most of what starting this command costs.
+  const site = openSite({ kind: 'local', path: values.target ? resolve(values.target) : resolve(outDir(values), 'publish') })
   try {
-    const records = args[0] === undefined ? await readSite(site) : [await requireRecord(site, await recipeNameOf(args[0]))]
+    const records = args[0] === undefined ? await readSite(site) : [await recordOf(site, await recipeNameOf(args[0]))]
     if (!records.length) throw new UsageError(`no recipe is published to ${site.files.describe(site.config)}`, 'choose the site with --target DIR or --out DIR')
     const allowedSigners = values.allowedSigners === undefined ? undefined : resolve(values.allowedSigners)
     const results: Verified[] = []
@@ -31,6 +31,13 @@ export async function verifyCommand(args: readonly string[], values: Values, sig
   } finally {
     await site.hosts.close()
   }
+}
+
+async function recordOf(site: Site, recipe: string): Promise<SiteRecord> {
+  const record = await readRecord(site, recipe)
+  if (record) return record
+  const known = (await readSite(site)).map((r) => r.recipe)
+  throw new UsageError(`no recipe "${recipe}" is published to the site at ${site.files.describe(site.config)}`, known.length ? `recipes there: ${known.join(', ')}` : 'nothing is published there yet (pibake build publishes)')
 }
 
 function liveBuild(record: SiteRecord): string {
