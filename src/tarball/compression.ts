@@ -57,8 +57,35 @@ export async function writeTarball(tar: AsyncIterable<unknown>, file: string, op
   const { signal } = options
   const kind = options.kind ?? tarballKind(file)
   if (!kind) throw new TypeError(`writeTarball: ${file} does not end in ${TARBALL_SUFFIXES.join(', ')}`)
-  if (kind === 'tar') return pipeline(tar, createWriteStream(file), { signal })
+  if (kind === 'tar') return pipeline(batched(tar), createWriteStream(file), { signal })
   const filter = kind === 'tar.xz' ? xzCompress(file, signal) : zstdCompress(file, signal)
-  await Promise.all([pipeline(tar, filter.stdin as Writable), filter.done])
+  await Promise.all([pipeline(batched(tar), filter.stdin as Writable), filter.done])
 }
 
+/** Small chunks (headers, paddings, small files) are gathered into writes of about this size; a tar stream's 512-byte pieces would cost a system call each. */
+const BATCH = 1 << 20
+/** Chunks from this size on are passed on as they are: copying them costs more than their write. */
+const LARGE = 64 << 10
+
+async function* batched(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = []
+  let size = 0
+  const flush = () => {
+    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size)
+    pending = []
+    size = 0
+    return joined
+  }
+  for await (const chunk of chunks) {
+    const buffer = chunk as Buffer
+    if (buffer.length >= LARGE) {
+      if (size) yield flush()
+      yield buffer
+      continue
+    }
+    pending.push(buffer)
+    size += buffer.length
+    if (size >= BATCH) yield flush()
+  }
+  if (size) yield flush()
+}

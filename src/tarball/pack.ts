@@ -27,12 +27,15 @@ interface Item {
   readonly linkTo?: string
 }
 
-/** Files up to this size are read in one call; larger ones are streamed. */
-const SMALL_FILE = 1 << 20
+/** Files up to this size are read in one call (fewer, larger writes); larger ones are streamed. */
+const SMALL_FILE = 64 << 20
+
+/** What the tar stream holds before its reader must catch up: tar-stream's default (16 KiB) makes a round trip per few entries. */
+const BUFFERED = 4 << 20
 
 /** The tar stream of `root` (and the graft): read it to the end, or destroy it. */
 export function packTree(root: string, options: PackOptions): Pack {
-  const stream = pack()
+  const stream = pack({ highWaterMark: BUFFERED })
   write(stream, root, options).then(
     () => stream.finalize(),
     (error: unknown) => stream.destroy(error as Error),
@@ -129,7 +132,7 @@ async function writeEntry(stream: Pack, item: Item, clamp: number): Promise<void
   if (header.size <= SMALL_FILE) return addEntry(stream, header, readFileSync(item.absolute))
   await new Promise<void>((resolve, reject) => {
     const sink = stream.entry(header, (error) => (error ? reject(error) : resolve()))
-    pipeline(createReadStream(item.absolute), sink as unknown as NodeJS.WritableStream).catch(reject)
+    pipeline(createReadStream(item.absolute, { highWaterMark: 1 << 20 }), sink as unknown as NodeJS.WritableStream).catch(reject)
   })
 }
 
