@@ -1,16 +1,15 @@
 /**
  * Takes a snapshot of a directory tree: metadata of every path, contents hashes, xattrs and hard
- * link groups. The walk, the hashing and the one getfattr process run side by side.
+ * link groups. The walk (on this thread), the hashing (in worker threads, hash-pool.ts) and the one
+ * getfattr process run side by side.
  */
 import { realpath, stat } from 'node:fs/promises'
-import PQueue from 'p-queue'
 import { PibakeError } from '../errors.ts'
-import { hashFile } from './hash.ts'
+import { HashPool } from './hash-pool.ts'
 import { walkTree, type Found } from './walk.ts'
 import { readTreeXattrs } from './xattrs.ts'
 import { comparePaths, type Entry, type Snapshot, type SnapshotOptions } from './types.ts'
 
-const HASH_CONCURRENCY = 8
 /** Files found but not hashed yet, beyond which the walk waits. */
 const HASH_BACKLOG = 2000
 
@@ -47,47 +46,36 @@ async function collect(root: string, options: CollectOptions): Promise<Found[]> 
   const { signal, fail } = options
   const found: Found[] = []
   const hashing: Promise<void>[] = []
-  const queue = new PQueue({ concurrency: HASH_CONCURRENCY })
-  signal.addEventListener('abort', () => queue.clear(), { once: true })
+  const pool = new HashPool()
+  const stopHashing = () => void pool.close(signal.reason)
+  signal.addEventListener('abort', stopHashing, { once: true })
   let done = 0
   const progress = () => options.onProgress?.(++done)
-  const hash = async ({ entry, absolute }: Found) => {
-    signal.throwIfAborted()
-    entry.sha256 = await hashFile(absolute, entry.size ?? 0, signal)
-    progress()
-  }
   const onFound = (item: Found) => {
     found.push(item)
     if (item.entry.type !== 'file') return progress()
-    hashing.push(queue.add(() => hash(item)).catch((error: unknown) => {
+    const { entry, absolute } = item
+    hashing.push(pool.hash(absolute, entry.size ?? 0).then((sha256) => {
+      entry.sha256 = sha256
+      progress()
+    }, (error: unknown) => {
       fail(error)
       throw error
     }))
   }
-  const ready = backpressure(queue)
+  // Resolves at once while the backlog is short; when it is long, until it has halved.
+  const ready = () => (pool.backlog < HASH_BACKLOG ? Promise.resolve() : pool.backlogBelow(HASH_BACKLOG / 2))
   try {
     await walkTree(root, { signal, exclude: options.exclude, onFound, ready })
+    await Promise.all(hashing)
+    return found
   } catch (error) {
     fail(error)
     await Promise.allSettled(hashing)
     throw error
-  }
-  await Promise.all(hashing)
-  return found
-}
-
-/**
- * Resolves at once while the backlog is short; when it is long, every caller waits on ONE shared
- * promise until the backlog has halved (a waiter per directory makes p-queue slow to a crawl).
- */
-function backpressure(queue: PQueue): () => Promise<void> {
-  let waiting: Promise<void> | undefined
-  return () => {
-    if (queue.size < HASH_BACKLOG) return Promise.resolve()
-    waiting ??= queue.onSizeLessThan(HASH_BACKLOG / 2).finally(() => {
-      waiting = undefined
-    })
-    return waiting
+  } finally {
+    signal.removeEventListener('abort', stopHashing)
+    await pool.close()
   }
 }
 
