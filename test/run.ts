@@ -41,9 +41,9 @@ const LONG = 30 * MIN
  */
 const SLOW: Readonly<Record<string, number>> = {
   'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
-  'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots
   'test/boot/roots-overlay.test.ts': 3 * BOOKWORM, // two builds, four QEMU boots
   'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds, three QEMU boots
+  'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots
   'test/boot/tftp.test.ts': BOOKWORM,
   'test/boot/trixie.test.ts': TRIXIE, // QEMU boots
   'test/customize/build-trixie.test.ts': TRIXIE,
@@ -77,6 +77,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/schedule/schedule.test.ts': BOOKWORM,
   'test/site/discover.test.ts': LONG, // DHCP clients asking in network namespaces
   'test/system/chroot.test.ts': 2 * BOOKWORM, // arm64 and armhf
+  'test/tarball/demo-roundtrip.test.ts': BOOKWORM, // the demo build, exported, imported and built again
   'test/web/serve.test.ts': BOOKWORM,
 }
 
@@ -156,4 +157,3 @@ if (interrupted) console.log(`\nrun.ts: stopped by ${interrupted}`)
 if (!interrupted && passed + failed === 0) console.log(`\nrun.ts: no test ran (${files.length} test files${values.quick ? ' in the quick tier' : ''}): that is a failure`)
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
 process.exit(interrupted ? 130 : failed || passed === 0 ? 1 : 0)
-  'test/tarball/demo-roundtrip.test.ts': BOOKWORM, // the demo build, exported, imported and built again

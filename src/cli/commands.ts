@@ -40,10 +40,10 @@ export interface Values {
   readonly nodes?: string | undefined
   readonly format?: string | undefined
   readonly package?: string | undefined
-  readonly allowedSigners?: string | undefined
   readonly command?: string | undefined
   readonly console?: boolean | undefined
   readonly timeout?: string | undefined
+  readonly allowedSigners?: string | undefined
 }
 
 type Command = (args: readonly string[], values: Values, signal: AbortSignal) => Promise<number>
@@ -55,6 +55,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   try: async () => (await import('./try.ts')).tryCommand,
   snapshot: async () => (await import('./snapshot.ts')).snapshotCommand,
   diff: async () => (await import('./snapshot.ts')).diffCommand,
+  export: async () => (await import('./export.ts')).exportCommand,
   'demo-image': async () => (await import('./demo.ts')).demoCommand,
   clean: async () => (await import('./clean.ts')).cleanCommand,
   doctor: async () => (await import('./doctor.ts')).doctorCommand,
@@ -131,4 +132,3 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
     await renderer.done()
   }
 }
-  export: async () => (await import('./export.ts')).exportCommand,
