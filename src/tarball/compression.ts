@@ -4,7 +4,7 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished, pipeline } from 'node:stream/promises'
 import { xzCompress, xzDecompress } from '../system/xz.ts'
 import { zstdCompress, zstdDecompress } from '../system/zstd.ts'
 
@@ -52,14 +52,34 @@ export function readTarball(file: string, options: { readonly onChunk?: (chunk: 
   }
 }
 
-/** Writes the tar stream `tar` into `file`, compressed as `kind` says (by default, as the file's name says). */
+/**
+ * Writes the tar stream `tar` into `file`, compressed as `kind` says (by default, as the file's name
+ * says). Each chunk is written before the next is asked for, so a source may reuse its buffers.
+ */
 export async function writeTarball(tar: AsyncIterable<unknown>, file: string, options: { readonly kind?: TarballKind; readonly signal?: AbortSignal } = {}): Promise<void> {
   const { signal } = options
   const kind = options.kind ?? tarballKind(file)
   if (!kind) throw new TypeError(`writeTarball: ${file} does not end in ${TARBALL_SUFFIXES.join(', ')}`)
-  if (kind === 'tar') return pipeline(batched(tar), createWriteStream(file), { signal })
+  if (kind === 'tar') return writeAll(batched(tar), createWriteStream(file), signal)
   const filter = kind === 'tar.xz' ? xzCompress(file, signal) : zstdCompress(file, signal)
-  await Promise.all([pipeline(batched(tar), filter.stdin as Writable), filter.done])
+  await Promise.all([writeAll(batched(tar), filter.stdin as Writable, signal), filter.done])
+}
+
+/** Writes every chunk into `sink`, waiting for each write to finish; then ends it. */
+async function writeAll(chunks: AsyncIterable<Buffer>, sink: Writable, signal?: AbortSignal): Promise<void> {
+  // Failures reach the write callbacks and `finished`; without a listener an 'error' event would end the process.
+  sink.on('error', () => {})
+  try {
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted()
+      await new Promise<void>((resolve, reject) => sink.write(chunk, (error) => (error ? reject(error) : resolve())))
+    }
+    sink.end()
+    await finished(sink)
+  } catch (error) {
+    sink.destroy(error as Error)
+    throw error
+  }
 }
 
 /** Small chunks (headers, paddings, small files) are gathered into writes of about this size; a tar stream's 512-byte pieces would cost a system call each. */
@@ -71,7 +91,8 @@ async function* batched(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> 
   let pending: Buffer[] = []
   let size = 0
   const flush = () => {
-    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size)
+    // Copied even when alone: the source may reuse its buffer once the next chunk is asked for.
+    const joined = Buffer.concat(pending, size)
     pending = []
     size = 0
     return joined
