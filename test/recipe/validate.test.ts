@@ -44,7 +44,7 @@ test('wrong types say what was expected and what was given', () => {
 })
 
 test('an unknown field far from any real one lists the fields that exist', () => {
-  assert.equal(problems({ ...minimal, comment: 'x' }), ['comment: unknown field (the fields here are name, image, overlays, customize, netboot, nodes, publish)'])
+  assert.equal(problems({ ...minimal, comment: 'x' }), ['comment: unknown field (the fields here are name, image, overlays, customize, netboot, nodes, publish, sourceDateEpoch)'])
 })
 
 test('the error lists the problems in its message and carries a hint', () => {
