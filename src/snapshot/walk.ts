@@ -6,6 +6,7 @@
  * directories: metadata calls are microseconds each, and a thread pool round trip per call made
  * the walk several times slower. Contents are hashed asynchronously by the caller meanwhile.
  */
+import { isUtf8 } from 'node:buffer'
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { PibakeError } from '../errors.ts'
@@ -27,8 +28,6 @@ export interface WalkOptions {
   /** Awaited before each directory is read: lets the consumer hold the walk back (backpressure). */
   ready?: () => Promise<void>
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Walks `dir` (absolute and resolved). Resolves when every path has been reported. */
 export async function walkTree(dir: string, options: WalkOptions): Promise<void> {
@@ -100,12 +99,10 @@ function seconds(nanoseconds: bigint): number {
 }
 
 function decodeName(bytes: Buffer, what: string): string {
-  try {
-    return utf8.decode(bytes)
-  } catch {
-    const shown = bytes.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    throw new PibakeError(`${what}, "${shown}", is not valid UTF-8 and cannot be recorded in a snapshot`, 'rename the file or fix the link (convmv converts names to UTF-8), or exclude its path from the snapshot')
-  }
+  // isUtf8 and toString: an eighth of what a fatal TextDecoder costs per name, and a leading U+FEFF is kept.
+  if (isUtf8(bytes)) return bytes.toString('utf8')
+  const shown = bytes.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  throw new PibakeError(`${what}, "${shown}", is not valid UTF-8 and cannot be recorded in a snapshot`, 'rename the file or fix the link (convmv converts names to UTF-8), or exclude its path from the snapshot')
 }
 
 export function hostPath(dir: string, path: string): string {
