@@ -33,6 +33,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // The terminal or SSH session went away: stop as for Ctrl-C (a build undoes its mounts, try
+  // removes its namespaces), and let writes to the gone terminal fail quietly meanwhile.
+  process.on('SIGHUP', onSignal)
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error
+  })
   const { runCommand } = await import('./cli/commands.ts')
   // --keep-days becomes keepDays, and so on.
   const named = Object.fromEntries(Object.entries(values).map(([key, value]) => [key.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), value])) as Values

@@ -68,6 +68,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/lock.test.ts': LONG,
   'test/publish/persist.test.ts': LONG, // seeds over real sshd
   'test/publish/ssh.test.ts': LONG,
+  'test/try/try.test.ts': TRIXIE, // a trixie build, two QEMU boots and one stopped
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)
   'test/rehearse/storm.test.ts': BOOKWORM, // two 80-node storms against real dnsmasq, each up to 150 s

@@ -1,7 +1,7 @@
 /**
  * Runs a real dnsmasq inside a namespace of a private LAN (lan.ts) with a given configuration file: in the foreground,
  * its own pid file, log file and lease file in `dir` (never the system's), as user `dnsmasq` like the
- * packaged service. Stopped by PID through the LAN.
+ * packaged service (or another `user`). Stopped by PID through the LAN.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,7 +14,7 @@ export interface Dnsmasq {
   log(): string
 }
 
-export async function startDnsmasq(lan: Lan, host: string, confFile: string, dir: string): Promise<Dnsmasq> {
+export async function startDnsmasq(lan: Lan, host: string, confFile: string, dir: string, user = 'dnsmasq'): Promise<Dnsmasq> {
   const name = host
   const pidFile = join(dir, `dnsmasq-${name}.pid`)
   // A configuration that names its own log (a recipe's netboot.log) is left to write there.
@@ -29,7 +29,7 @@ export async function startDnsmasq(lan: Lan, host: string, confFile: string, dir
     [
       'dnsmasq',
       '--keep-in-foreground',
-      '--user=dnsmasq',
+      `--user=${user}`,
       `--pid-file=${pidFile}`,
       ...(named ? [] : [`--log-facility=${logFile}`]),
       `--dhcp-leasefile=${join(dir, `dnsmasq-${name}.leases`)}`,

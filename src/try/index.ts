@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { InterruptedError, PibakeError } from '../errors.ts'
 import { macDir } from '../netboot/layout.ts'
 import type { Node, Recipe } from '../recipe/types.ts'
+import { archOfMachine, elfMachine } from '../stages/extract.ts'
 import { exec } from '../system/exec.ts'
 import { requirePrograms } from '../system/preflight.ts'
 import { attachConsole } from './console.ts'
@@ -34,6 +35,11 @@ import { bootOnLan } from './tap.ts'
 
 /** What the QEMU board adds to the published command line: its serial console. */
 export const CONSOLE_ARG = 'console=ttyAMA0'
+/**
+ * And what emulation needs: systemd gives a device 90 s to appear before the units that need it
+ * fail (the serial console's getty, a zram swap); an emulated CPU on a busy host can take longer.
+ */
+export const SLOW_DEVICES_ARG = 'systemd.default_device_timeout_sec=300'
 
 export interface TryOptions {
   /** Hostname or MAC of the node (default: the recipe's first node). */
@@ -70,9 +76,9 @@ const FIRMWARE = 'fw'
 export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise<TryResult> {
   const say = options.say ?? ((line: string) => process.stderr.write(`try: ${line}\n`))
   const node = pickNode(recipe, options.node)
-  const site = publishedSite(recipe, node)
-  const arch = recipe.image.arch as GuestArch
-  await requirePrograms(['ip', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu])
+  const arch = recipe.image.arch ?? (await builtArch(recipe))
+  const site = publishedSite(recipe, node, arch)
+  await requirePrograms(['ip', 'setpriv', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu])
   const dir = await mkdtemp(join(tmpdir(), 'pibake-try-'))
   const removeDir = () => rmSync(dir, { recursive: true, force: true })
   process.once('exit', removeDir)
@@ -84,7 +90,8 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     say(`${node.hostname} (${node.mac}, Raspberry Pi ${node.model}) of ${recipe.name}, build ${site.build}`)
     await lan.setup(lanHosts(recipe, node))
     checkAbort(options.signal)
-    const dnsmasq = await startDnsmasq(lan, SERVER, await dnsmasqConf(site.dnsmasqConf, dir), dir)
+    const user = await dnsmasqUser(site.tftpDir, say)
+    const dnsmasq = await startDnsmasq(lan, SERVER, await dnsmasqConf(site.dnsmasqConf, dir), dir, user)
     const nfsDir = await mkdtemp(join(dir, 'nfs-'))
     const nfs = await startNfsServer(lan.ns(recipe.netboot.nfs.server === recipe.netboot.server ? SERVER : NFS), { dir: nfsDir, exports: readFileSync(site.ganeshaConf, 'utf8') })
     lan.track(nfs.rpcbindPid)
@@ -94,10 +101,15 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     checkAbort(options.signal)
 
     // As the firmware: a lease with the PXE answer, then the boot files over TFTP.
-    const lease = await firmwareDhcp(lan, FIRMWARE, dir, node.mac)
+    const lease = await firmwareDhcp(lan, FIRMWARE, dir, node.mac, { tries: 5, seconds: 2 })
     if (!lease?.ip) throw new PibakeError(`${node.hostname}: no DHCP answer to its firmware's request (${node.mac})`, `see dnsmasq's log: ${dnsmasq.logFile}`)
-    say(`lease: ${lease.ip} from ${lease.serverid ?? '?'}${lease.opt43 ? ' with the PXE boot menu' : ''}${lease.boot_file ? `, boot file ${lease.boot_file}` : ''}`)
-    if (!lease.opt43) throw new PibakeError(`${node.hostname}: the DHCP answer has no PXE boot menu (option 43): a Pi would not boot from the network`, `see dnsmasq's log: ${dnsmasq.logFile}`)
+    if (recipe.netboot.dhcp.mode === 'proxy') {
+      // The address comes from the LAN's DHCP server (here try's stand-in), the boot menu from proxy DHCP.
+      say(`lease: ${lease.ip} from ${lease.serverid ?? '?'} (the LAN's DHCP server, stood in for by try; proxy DHCP at ${recipe.netboot.server} adds the boot menu, not checked here)`)
+    } else {
+      say(`lease: ${lease.ip} from ${lease.serverid ?? '?'}${lease.opt43 ? ' with the PXE boot menu' : ''}`)
+      if (!lease.opt43) throw new PibakeError(`${node.hostname}: the DHCP answer has no PXE boot menu (option 43): a Pi would not boot from the network`, `see dnsmasq's log: ${dnsmasq.logFile}`)
+    }
     const fetched: Record<string, string> = {}
     for (const name of site.files) {
       const bytes = await tftpGet(lan, FIRMWARE, dir, recipe.netboot.server, name)
@@ -114,7 +126,7 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     await exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pibake-try', '-f', key])
     const initrd = join(dir, 'initrd-try')
     await initrdWithKey(fetched[site.initramfs]!, await readFile(`${key}.pub`, 'utf8'), initrd)
-    const append = `${(await readFile(fetched['cmdline.txt']!, 'utf8')).trim()} ${CONSOLE_ARG}`
+    const append = `${(await readFile(fetched['cmdline.txt']!, 'utf8')).trim()} ${CONSOLE_ARG} ${SLOW_DEVICES_ARG}`
     const address = node.ip ?? lease.ip
     const started = performance.now()
     guest = await bootOnLan(lan, {
@@ -130,7 +142,7 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
       ...(options.console ? { serialSocket: join(dir, 'console.sock') } : {}),
     })
     lan.track(guest.pid)
-    say(`kernel: ${site.kernel} + ${site.initramfs} under ${BOARDS[arch].qemu} (${BOARDS[arch].cpu}), console ${join(dir, 'console.log')}`)
+    say(`kernel: ${site.kernel} + ${site.initramfs} under ${BOARDS[arch].qemu} (${BOARDS[arch].cpu}), the published cmdline.txt + ${CONSOLE_ARG} ${SLOW_DEVICES_ARG}; console ${join(dir, 'console.log')}`)
     const watch = watchBoot(dnsmasq.log, node.mac, say, options.signal)
     if (options.console) {
       say('console: attached (Ctrl-] leaves, and stops the node)')
@@ -194,7 +206,7 @@ interface PublishedSite {
 }
 
 /** The site's published files for this node, on this machine; a recipe published elsewhere is refused. */
-function publishedSite(recipe: Recipe, node: Node): PublishedSite {
+function publishedSite(recipe: Recipe, node: Node, arch: GuestArch): PublishedSite {
   const target = recipe.publish[0]
   if (!target) throw new PibakeError(`recipe ${recipe.name} has no publish target`, 'pibake try boots what publish wrote')
   const remote = [target.nfs, target.tftp, target.config].find((where) => where.kind !== 'local')
@@ -207,13 +219,22 @@ function publishedSite(recipe: Recipe, node: Node): PublishedSite {
   const tftpDir = join(target.tftp.path, macDir(node.mac))
   const dnsmasqConf = join(target.config.path, 'dnsmasq.conf')
   const ganeshaConf = join(target.config.path, 'ganesha.conf')
-  const { kernel, initramfs } = bootNames(recipe.image.arch as GuestArch, node)
+  const { kernel, initramfs } = bootNames(arch, node)
   const files = ['config.txt', 'cmdline.txt', kernel, initramfs]
   for (const file of [dnsmasqConf, ganeshaConf, ...files.map((name) => join(tftpDir, name))]) {
     if (!existsSync(file)) throw new PibakeError(`${file} is missing: ${node.hostname} of ${recipe.name} is not published here`, `pibake build ${recipe.file} publishes it`)
   }
   const build = readFileSync(join(tftpDir, 'cmdline.txt'), 'utf8').match(/\/builds\/([^/\s,]+)/)?.[1] ?? '?'
   return { build, dnsmasqConf, ganeshaConf, tftpDir, kernel, initramfs, files }
+}
+
+/** A recipe that leaves `image.arch` out: the architecture of the live build's dpkg, as the extract stage reads it. */
+async function builtArch(recipe: Recipe): Promise<GuestArch> {
+  const nfs = recipe.publish[0]?.nfs
+  const dpkg = nfs?.kind === 'local' ? join(nfs.path, recipe.name, 'current', 'usr/bin/dpkg') : undefined
+  const arch = dpkg ? archOfMachine(await elfMachine(dpkg)) : undefined
+  if (!arch) throw new PibakeError(`the architecture of ${recipe.name}'s live build is unknown (no readable ${dpkg ?? 'published root'})`, `set image.arch in ${recipe.file}, or publish the recipe first (pibake build ${recipe.file})`)
+  return arch
 }
 
 /** The kernel and initramfs this node's firmware loads (`auto_initramfs=1`): by architecture and model. */
@@ -250,6 +271,18 @@ async function startDhcpStandIn(lan: Lan, network: string, dir: string): Promise
   const own = await mkdtemp(join(dir, 'dhcp-'))
   await chmod(own, 0o755)
   await startDnsmasq(lan, DHCP, conf, own)
+}
+
+/**
+ * The packaged dnsmasq drops to user `dnsmasq`, which must be able to read the TFTP tree, as on the
+ * boot server. A tree published under a private folder (a clone in /root, a mkdtemp folder) is not:
+ * try then runs dnsmasq as root, in its namespace, and says what a boot server would need.
+ */
+async function dnsmasqUser(tftpDir: string, say: (line: string) => void): Promise<string> {
+  const probe = await exec(['setpriv', '--reuid=dnsmasq', '--regid=nogroup', '--clear-groups', 'test', '-r', join(tftpDir, 'cmdline.txt')], { okCodes: [1] })
+  if (probe.exitCode === 0) return 'dnsmasq'
+  say(`note: user dnsmasq cannot read ${tftpDir} (a folder above it is private), so dnsmasq runs as root here; a boot server's dnsmasq needs the TFTP tree readable by user dnsmasq`)
+  return 'root'
 }
 
 /**
