@@ -59,7 +59,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/faults/killed.test.ts': LONG, // ten builds killed, each cleaned and built again
   'test/faults/layouts.test.ts': LONG,
   'test/helpers/leftovers.test.ts': LONG,
-  'test/init/demo-build.test.ts': BOOKWORM, // the armhf demo image, init then a build
+  'test/init/demo-build.test.ts': BOOKWORM, // the armhf demo image, init, a build, a QEMU boot
   'test/package/install.test.ts': BOOKWORM,
   'test/pipeline/lock.test.ts': LONG,
   'test/pipeline/symlinked-out.test.ts': BOOKWORM,

@@ -15,15 +15,16 @@ export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
  * Returns the variables udhcpc hands its script on `bound` (it also puts the address on the
  * interface), or undefined when no server answered. `dir` holds the script and the lease file.
  * `patience`: DISCOVERs sent and seconds between them (a dnsmasq that pings an address before it
- * offers it answers after about 3 s).
+ * offers it answers after about 3 s); `pxe: false` asks as a plain client, which proxy DHCP ignores
+ * (udhcpc takes the first offer, and would ask the proxy, which hands out no address, for it).
  */
-export async function firmwareDhcp(lan: Lan, host: string, dir: string, mac: string, patience: { tries: number; seconds: number } = { tries: 2, seconds: 1 }): Promise<Record<string, string> | undefined> {
+export async function firmwareDhcp(lan: Lan, host: string, dir: string, mac: string, patience: { tries: number; seconds: number; pxe?: boolean } = { tries: 2, seconds: 1 }): Promise<Record<string, string> | undefined> {
   await lan.setMac(host, mac)
   const envFile = join(dir, `lease-${mac.replaceAll(':', '')}.env`)
   const script = join(dir, 'udhcpc.sh')
   writeFileSync(script, ['#!/bin/sh', '[ "$1" = bound ] || exit 0', `env > "${envFile}"`, 'ip addr add "$ip/$mask" dev "$interface"', ''].join('\n'))
   chmodSync(script, 0o755)
-  const argv = ['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', String(patience.tries), '-T', String(patience.seconds), '-O', '43', '-x', '0x5d:0000', '-V', PI_VENDOR_CLASS, '-s', script]
+  const argv = ['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', String(patience.tries), '-T', String(patience.seconds), ...(patience.pxe === false ? [] : ['-O', '43', '-x', '0x5d:0000', '-V', PI_VENDOR_CLASS]), '-s', script]
   const result = await lan.run(host, argv, { okCodes: [1] })
   if (result.exitCode !== 0 || !existsSync(envFile)) return undefined
   return Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))

@@ -101,7 +101,7 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     checkAbort(options.signal)
 
     // As the firmware: a lease with the PXE answer, then the boot files over TFTP.
-    const lease = await firmwareDhcp(lan, FIRMWARE, dir, node.mac, { tries: 5, seconds: 2 })
+    const lease = await firmwareDhcp(lan, FIRMWARE, dir, node.mac, { tries: 5, seconds: 4, pxe: recipe.netboot.dhcp.mode !== 'proxy' })
     if (!lease?.ip) throw new PibakeError(`${node.hostname}: no DHCP answer to its firmware's request (${node.mac})`, `see dnsmasq's log: ${dnsmasq.logFile}`)
     if (recipe.netboot.dhcp.mode === 'proxy') {
       // The address comes from the LAN's DHCP server (here try's stand-in), the boot menu from proxy DHCP.
@@ -267,7 +267,7 @@ function standInAddress(network: string): string {
 async function startDhcpStandIn(lan: Lan, network: string, dir: string): Promise<void> {
   const base = network.replace(/\.\d+$/, '')
   const conf = join(dir, 'dhcp-stand-in.conf')
-  await writeFile(conf, ['# pibake try: the LAN\'s own DHCP server, which proxy DHCP stands beside.', 'port=0', 'bind-dynamic', 'log-dhcp', `dhcp-range=${base}.100,${base}.199,255.255.255.0,1h`, ''].join('\n'))
+  await writeFile(conf, ['# pibake try: the LAN\'s own DHCP server, which proxy DHCP stands beside.', 'port=0', 'bind-dynamic', 'log-dhcp', '# No ping before an offer: it delays the answer past the firmware\'s patience.', 'no-ping', `dhcp-range=${base}.100,${base}.199,255.255.255.0,1h`, ''].join('\n'))
   const own = await mkdtemp(join(dir, 'dhcp-'))
   await chmod(own, 0o755)
   await startDnsmasq(lan, DHCP, conf, own)

@@ -1,6 +1,8 @@
 /**
  * The first hour's path on the armhf demo image (bookworm): pibake init, run as a person runs it,
- * writes a recipe for the image that builds and publishes as written; asked again, it refuses.
+ * writes a recipe for the image that builds and publishes as written; asked again, it refuses; and
+ * pibake try boots its node under qemu-system-arm (proxy DHCP, as init writes it, with try's
+ * stand-in for the LAN's own DHCP server) to a running system.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -13,6 +15,7 @@ import { clean } from '../../src/clean.ts'
 import { buildDemoImage } from '../../src/demo/build.ts'
 import { pibake } from '../helpers/cli.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
+import { pibakeTry } from '../try/run.ts'
 
 const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
 let dir: string
@@ -46,6 +49,18 @@ test('pibake init --image <armhf demo image> writes a recipe that builds and pub
   assert.is(again.code, 2)
   assert.match(again.stderr, 'never overwrites a recipe')
   assert.is(await readFile(file, 'utf8'), text)
+})
+
+test('pibake try boots the armhf node of that recipe under qemu-system-arm to a running system; the command\'s status is try\'s', async () => {
+  const file = join(dir, 'recipes', 'first.ts')
+  const run = await pibakeTry([file, '--out', join(dir, 'out'), '--timeout', '900', '--command', 'systemctl is-system-running --wait; exit 3'])
+  assert.is(run.code, 3, run.stderr)
+  assert.is(run.stdout.trim(), 'running')
+  assert.match(run.stderr, /try: tftp: kernel7l\.img .*as published/)
+  assert.match(run.stderr, /try: kernel: kernel7l\.img \+ initramfs7l under qemu-system-arm \(cortex-a15\)/)
+  assert.match(run.stderr, /stood in for by try/)
+  assert.match(run.stderr, /try: failed units: none/)
+  assert.equal(run.left, [])
 })
 
 test.run()
