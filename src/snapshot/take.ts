@@ -55,13 +55,17 @@ async function collect(root: string, options: CollectOptions): Promise<Found[]> 
     found.push(item)
     if (item.entry.type !== 'file') return progress()
     const { entry, absolute } = item
-    hashing.push(pool.hash(absolute, entry.size ?? 0).then((sha256) => {
+    const hashed = pool.hash(absolute, entry.size ?? 0).then((sha256) => {
       entry.sha256 = sha256
       progress()
     }, (error: unknown) => {
       fail(error)
       throw error
-    }))
+    })
+    // Awaited only once the walk is over: until then a failure (an abort closes the pool and fails
+    // every file in it) must not count as unhandled, which would end the process.
+    hashed.catch(() => undefined)
+    hashing.push(hashed)
   }
   // Resolves at once while the backlog is short; when it is long, until it has halved.
   const ready = () => (pool.backlog < HASH_BACKLOG ? Promise.resolve() : pool.backlogBelow(HASH_BACKLOG / 2))
