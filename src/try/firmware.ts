@@ -6,10 +6,8 @@
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PI_VENDOR_CLASS } from '../rehearse/firmware.ts'
 import type { Lan } from './lan.ts'
-
-/** The DHCP vendor class (option 60) of the Raspberry Pi boot ROMs and EEPROMs. */
-export const PI_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001'
 
 /**
  * Returns the variables udhcpc hands its script on `bound` (it also puts the address on the
