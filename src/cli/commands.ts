@@ -42,6 +42,7 @@ export interface Values {
   readonly package?: string | undefined
   readonly command?: string | undefined
   readonly console?: boolean | undefined
+  readonly recordReads?: boolean | undefined
   readonly timeout?: string | undefined
   readonly allowedSigners?: string | undefined
 }

@@ -49,9 +49,9 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     examples: ['pibake nodes recipes/cluster-node.ts'],
   },
   try: {
-    usage: 'pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--out DIR]',
+    usage: 'pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--record-reads] [--out DIR]',
     does: "Boots one node (hostname or MAC; default the first) of the recipe's live build, published on this machine, under QEMU, behind the site's own published dnsmasq.conf and ganesha.conf run in a private network namespace that pibake makes and removes (the host's network is not touched). The node asks for its lease and its boot files over TFTP as its firmware would (checked against the published files), then its kernel mounts the root over NFS. Prints each phase; then runs CMD over SSH with a throw-away key and exits with its status, or attaches the serial console (Ctrl-] leaves), or keeps the node running until Ctrl-C. The node's failed units are listed at the end. Needs qemu-system-arm, dnsmasq, nfs-ganesha (pibake doctor).",
-    options: [['--command CMD', 'run CMD on the node as root over SSH once it answers; exit with its status'], ['--console', "attach the node's serial console (Ctrl-] leaves and stops the node)"], ['--timeout S', 'seconds from QEMU starting to SSH answering, and for CMD (default 600)'], OUT],
+    options: [['--command CMD', 'run CMD on the node as root over SSH once it answers; exit with its status'], ['--console', "attach the node's serial console (Ctrl-] leaves and stops the node)"], ['--timeout S', 'seconds from QEMU starting to SSH answering, and for CMD (default 600)'], ['--record-reads', "record the build's root read set (the files the NFS server reads, in order, until the node is running) beside the build as <id>.reads.json, for pibake rehearse's root phase (needs fatrace)"], OUT],
     examples: ["pibake try recipes/cluster-node.ts node1 --command 'systemctl is-system-running --wait'", 'pibake try recipes/cluster-node.ts node2 --console'],
   },
   snapshot: {
@@ -216,7 +216,7 @@ usage:
   pibake build <recipe.ts> [--out DIR] [--from STAGE] [--force] [--skip STAGE]… [--refresh] [--upgrade] [--take] [--json | --plain]
   pibake plan <recipe.ts> [--out DIR] [--json]      verify everything, show which stages are cached
   pibake nodes <recipe.ts> [--out DIR] [--json]     the fleet: MAC, serial, IP, model, TFTP directory, build
-  pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--out DIR]
+  pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--record-reads] [--out DIR]
                                                     boot a node of the published build under QEMU, on this machine
   pibake snapshot <dir|build|image.img|snap.json> [-o FILE]
   pibake diff <a> <b> [--json] [--mtime]           what was added, removed and changed between two trees

@@ -37,6 +37,7 @@ export const OPTIONS = {
   'allowed-signers': { type: 'string' },
   command: { type: 'string' },
   console: { type: 'boolean' },
+  'record-reads': { type: 'boolean' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },

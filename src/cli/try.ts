@@ -1,4 +1,4 @@
-/** `pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--out DIR]`: see src/try/. */
+/** `pibake try <recipe.ts> [NODE] [--command CMD | --console] [--timeout S] [--record-reads] [--out DIR]`: see src/try/. */
 import { UsageError } from '../errors.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { tryNode } from '../try/index.ts'
@@ -16,6 +16,7 @@ export async function tryCommand(args: readonly string[], values: Values, signal
     ...(values.command === undefined ? {} : { command: values.command }),
     ...(values.console ? { console: true } : {}),
     ...(timeoutS === undefined ? {} : { timeoutS }),
+    ...(values.recordReads ? { recordReads: true } : {}),
     signal,
   })
   return result.status

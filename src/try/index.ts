@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { InterruptedError, PibakeError } from '../errors.ts'
 import { macDir } from '../netboot/layout.ts'
 import type { Node, Recipe } from '../recipe/types.ts'
+import { isBuildId } from '../site/names.ts'
 import { archOfMachine, elfMachine } from '../stages/extract.ts'
 import { exec } from '../system/exec.ts'
 import { requirePrograms } from '../system/preflight.ts'
@@ -28,6 +29,7 @@ import { attachConsole } from './console.ts'
 import { startDnsmasq } from './dnsmasq.ts'
 import { firmwareDhcp, tftpGet } from './firmware.ts'
 import { initrdWithKey } from './initrd.ts'
+import { recordReads, type ReadRecorder } from './reads.ts'
 import { Lan, type HostSpec } from './lan.ts'
 import { startNfsServer } from './nfs-server.ts'
 import { BOARDS, consoleTail, guestSsh, waitForSsh, type Guest, type GuestArch } from './qemu.ts'
@@ -53,6 +55,11 @@ export interface TryOptions {
   readonly signal?: AbortSignal
   /** Each phase, one line (default: to stderr). */
   readonly say?: (line: string) => void
+  /**
+   * Records the build's root read set (what the NFS server reads, in order, until the node is
+   * running) beside the build as `<id>.reads.json`, for the storm's root phase (reads.ts).
+   */
+  readonly recordReads?: boolean
 }
 
 export interface TryResult {
@@ -78,12 +85,14 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
   const node = pickNode(recipe, options.node)
   const arch = recipe.image.arch ?? (await builtArch(recipe))
   const site = publishedSite(recipe, node, arch)
-  await requirePrograms(['ip', 'setpriv', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu])
+  await requirePrograms(['ip', 'setpriv', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu, ...(options.recordReads ? ['fatrace'] : [])])
+  if (options.recordReads && !isBuildId(site.build)) throw new PibakeError(`${node.hostname}'s cmdline.txt names no build (${site.build}): there is no build to record the reads of`, `pibake build ${recipe.file} publishes it`)
   const dir = await mkdtemp(join(tmpdir(), 'pibake-try-'))
   const removeDir = () => rmSync(dir, { recursive: true, force: true })
   process.once('exit', removeDir)
   const lan = new Lan('pibake-try', { ownSignals: false })
   let guest: Guest | undefined
+  let recorder: ReadRecorder | undefined
   const interrupted = () => options.signal?.aborted === true
   try {
     await chmod(dir, 0o755)
@@ -96,6 +105,10 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     const nfs = await startNfsServer(lan.ns(recipe.netboot.nfs.server === recipe.netboot.server ? SERVER : NFS), { dir: nfsDir, exports: readFileSync(site.ganeshaConf, 'utf8') })
     lan.track(nfs.rpcbindPid)
     lan.track(nfs.pid)
+    if (options.recordReads) {
+      recorder = await recordReads({ recipeDir: join(site.nfsPath, recipe.name), recipe: recipe.name, build: site.build, mac: node.mac, serverPid: nfs.pid, dir, seconds: (options.timeoutS ?? 600) + 900 })
+      say(`recording the root read set: fatrace on ${join(site.nfsPath, recipe.name)}, ganesha's reads (PID ${nfs.pid})`)
+    }
     if (recipe.netboot.dhcp.mode === 'proxy') await startDhcpStandIn(lan, recipe.netboot.dhcp.network, dir)
     say(`LAN ${lan.lanNs}: dnsmasq (${site.dnsmasqConf}) at ${recipe.netboot.server}, nfs-ganesha (${site.ganeshaConf}) at ${recipe.netboot.nfs.server}`)
     checkAbort(options.signal)
@@ -155,6 +168,11 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     const root = await guestSsh(guest, key, 'findmnt -n -o SOURCE,FSTYPE,OPTIONS /', { timeoutS: 30 })
     say(`root: ${root.stdout.trim()}`)
     say(`ssh: root@${address} answers (${((performance.now() - started) / 1000).toFixed(0)} s after QEMU started)`)
+    if (recorder) {
+      const running = await raceAbort(guestSsh(guest, key, 'systemctl is-system-running --wait', { timeoutS: options.timeoutS ?? 600, okCodes: ANY_STATUS }), options.signal)
+      const recorded = await recorder.finish(`multi-user: ${running.stdout.trim()}`)
+      say(`read set: ${recorded.files} files, ${mebibytes(recorded.bytes)}, read by the NFS server until multi-user (${running.stdout.trim()}): ${recorded.file}`)
+    }
     let status = 0
     if (options.command !== undefined) {
       const result = await raceAbort(guestSsh(guest, key, options.command, { timeoutS: options.timeoutS ?? 600, okCodes: ANY_STATUS }), options.signal)
@@ -177,6 +195,7 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     throw error
   } finally {
     if (guest) say(`stopping ${node.hostname}; removing the LAN`)
+    await recorder?.stop()
     await guest?.stop()
     await lan.close()
     process.off('exit', removeDir)
@@ -195,6 +214,8 @@ function pickNode(recipe: Recipe, wanted: string | undefined): Node {
 
 interface PublishedSite {
   readonly build: string
+  /** The NFS target's folder (`<nfs>`: the recipe's builds are under `<nfs>/<recipe>/builds`). */
+  readonly nfsPath: string
   readonly dnsmasqConf: string
   readonly ganeshaConf: string
   /** The node's TFTP folder (its MAC folder, a link into the live build's boot files). */
@@ -225,7 +246,7 @@ function publishedSite(recipe: Recipe, node: Node, arch: GuestArch): PublishedSi
     if (!existsSync(file)) throw new PibakeError(`${file} is missing: ${node.hostname} of ${recipe.name} is not published here`, `pibake build ${recipe.file} publishes it`)
   }
   const build = readFileSync(join(tftpDir, 'cmdline.txt'), 'utf8').match(/\/builds\/([^/\s,]+)/)?.[1] ?? '?'
-  return { build, dnsmasqConf, ganeshaConf, tftpDir, kernel, initramfs, files }
+  return { build, nfsPath: target.nfs.path, dnsmasqConf, ganeshaConf, tftpDir, kernel, initramfs, files }
 }
 
 /** A recipe that leaves `image.arch` out: the architecture of the live build's dpkg, as the extract stage reads it. */

@@ -1,0 +1,149 @@
+/**
+ * A userspace NFS client for the storm's root phase: Debian's libnfs (`libnfs13`), bound with koffi.
+ *
+ * Why libnfs rather than the kernel's NFS client: this host's kernel may have none (the project's
+ * machines have no nfs module); a kernel mount needs root and one mount per simulated node (a
+ * thousand mounts, each to be undone); and the kernel's page cache would serve every node after the
+ * first from memory, hiding the very load the storm is there to put on the server. libnfs speaks
+ * NFSv3 (what a Pi's initramfs mounts with: klibc nfsmount, `vers=3`), each context over its own TCP
+ * connection, as each Pi's kernel has its own, and caches nothing between contexts.
+ *
+ * libnfs's calls used here are its synchronous ones (one RPC round trip or a few each); each goes
+ * through koffi's `.async`, which runs it on libuv's thread pool, so nodes read concurrently, as
+ * many at once as that pool has threads: the storm's worker sets UV_THREADPOOL_SIZE to its node
+ * count (inside.ts; libuv's maximum is 1024).
+ */
+import { createRequire } from 'node:module'
+import { promisify } from 'node:util'
+import { PibakeError } from '../errors.ts'
+
+type Handle = object
+type AsyncFn = (...args: unknown[]) => Promise<unknown>
+
+interface Libnfs {
+  init(): Handle | null
+  destroy(nfs: Handle): void
+  error(nfs: Handle): string
+  setTimeout(nfs: Handle, ms: number): void
+  setVersion(nfs: Handle, version: number): number
+  mount: AsyncFn
+  open: AsyncFn
+  pread: AsyncFn
+  close: AsyncFn
+}
+
+/** Each read asks for this much (the kernel's readahead window is 128 KiB by default). */
+const CHUNK = 128 * 1024
+const O_RDONLY = 0
+
+let bound: Libnfs | undefined
+
+/** libnfs, loaded on first use: a host without it gets the package's name. */
+function libnfs(): Libnfs {
+  if (bound) return bound
+  const require = createRequire(import.meta.url)
+  let koffi: typeof import('koffi')
+  let lib: ReturnType<typeof import('koffi').load>
+  try {
+    koffi = require('koffi') as typeof import('koffi')
+    // A storm of N nodes keeps up to N calls queued; koffi refuses more than max_async_calls.
+    koffi.config({ ...koffi.config(), max_async_calls: 4096 })
+    lib = koffi.load('libnfs.so.13')
+  } catch (error) {
+    throw new PibakeError(`the root phase needs libnfs (${error instanceof Error ? error.message : String(error)})`, 'install Debian\'s libnfs13 (apt-get install libnfs13), or run scripts/setup.sh')
+  }
+  const context = koffi.pointer('nfs_context', koffi.opaque())
+  const fh = koffi.pointer('nfsfh', koffi.opaque())
+  const async = (fn: { async: (...args: unknown[]) => void }) => promisify(fn.async) as AsyncFn
+  bound = {
+    init: lib.func('nfs_init_context', context, []) as () => Handle | null,
+    destroy: lib.func('nfs_destroy_context', 'void', [context]) as (nfs: Handle) => void,
+    error: lib.func('nfs_get_error', 'const char *', [context]) as (nfs: Handle) => string,
+    setTimeout: lib.func('nfs_set_timeout', 'void', [context, 'int']) as (nfs: Handle, ms: number) => void,
+    setVersion: lib.func('nfs_set_version', 'int', [context, 'int']) as (nfs: Handle, version: number) => number,
+    mount: async(lib.func('nfs_mount', 'int', [context, 'const char *', 'const char *'])),
+    open: async(lib.func('nfs_open', 'int', [context, 'const char *', 'int', koffi.out(koffi.pointer(fh))])),
+    pread: async(lib.func('nfs_pread', 'int', [context, fh, 'uint64_t', 'uint64_t', 'void *'])),
+    close: async(lib.func('nfs_close', 'int', [context, fh])),
+  }
+  return bound
+}
+
+/** Whether libnfs can be loaded here (pibake doctor asks). */
+export function libnfsAvailable(): boolean {
+  try {
+    libnfs()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Why a call failed, in libnfs's words, with the path it was about. */
+export class NfsError extends Error {
+  readonly path: string
+  constructor(path: string, message: string) {
+    super(message)
+    this.path = path
+  }
+}
+
+/** One NFSv3 mount of `server:path`, as a node's initramfs makes it. Close it when done. */
+export class NfsMount {
+  readonly #lib: Libnfs
+  readonly #nfs: Handle
+  #buffer: Buffer | undefined
+  #closed = false
+
+  private constructor(lib: Libnfs, nfs: Handle) {
+    this.#lib = lib
+    this.#nfs = nfs
+  }
+
+  /** Mounts `path` (an export, or a folder inside one) of `server`; every RPC gives up after `timeoutMs`. */
+  static async mount(server: string, path: string, timeoutMs: number): Promise<NfsMount> {
+    const lib = libnfs()
+    const nfs = lib.init()
+    if (!nfs) throw new NfsError(path, 'libnfs could not make a context')
+    const mount = new NfsMount(lib, nfs)
+    try {
+      lib.setTimeout(nfs, timeoutMs)
+      lib.setVersion(nfs, 3)
+      const status = (await lib.mount(nfs, server, path)) as number
+      if (status !== 0) throw new NfsError(path, `mount ${server}:${path}: ${lib.error(nfs)}`)
+      return mount
+    } catch (error) {
+      mount.close()
+      throw error
+    }
+  }
+
+  /**
+   * Reads `path` (relative to the mount) from its start to its end, or `limit` bytes, `chunk` bytes a
+   * call (libnfs splits a call into READs of the server's rsize); returns the bytes read.
+   */
+  async readFile(path: string, limit = Infinity, chunk = CHUNK): Promise<number> {
+    const handle: unknown[] = [null]
+    const opened = (await this.#lib.open(this.#nfs, `/${path}`, O_RDONLY, handle)) as number
+    if (opened !== 0) throw new NfsError(path, `open: ${this.#lib.error(this.#nfs)}`)
+    if (!this.#buffer || this.#buffer.length < chunk) this.#buffer = Buffer.alloc(chunk)
+    let total = 0
+    try {
+      while (total < limit) {
+        const got = (await this.#lib.pread(this.#nfs, handle[0], total, Math.min(chunk, limit - total), this.#buffer)) as number
+        if (got < 0) throw new NfsError(path, `read at ${total}: ${this.#lib.error(this.#nfs)}`)
+        if (got === 0) break
+        total += got
+      }
+    } finally {
+      await this.#lib.close(this.#nfs, handle[0])
+    }
+    return total
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#lib.destroy(this.#nfs)
+  }
+}
