@@ -3,7 +3,9 @@
  * ships (the final view), compressed with the best method every kernel of the image can read (its
  * /boot/config-*), and kept in `<out>/cache/roots/` under the publish key, which names the content:
  * a publish of the same content sends the image it made before, and only the newest of a recipe is
- * kept. Beside it, its size, which `pibake plan` shows and the `ram` check reads.
+ * kept. Its creation time is the build's SOURCE_DATE_EPOCH and the files keep the tree's times, so
+ * the same tree gives the same bytes. Beside it, its size, which `pibake plan` shows and the `ram`
+ * check reads.
  */
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -49,15 +51,22 @@ export function imagesDir(cache: string): string {
   return join(cache, 'roots')
 }
 
+export interface RootImageOptions {
+  /** The build's SOURCE_DATE_EPOCH: the image's creation time, so that the same tree gives the same image, byte for byte. */
+  readonly epoch: number
+  readonly signal?: AbortSignal | undefined
+  readonly onProgress?: (done: number, total: number) => void
+}
+
 /** The image of the tree `root` whose content the publish key `key` names: the cached one, or made now. */
-export async function rootImage(cache: string, recipe: string, key: string, root: string, options: { signal?: AbortSignal | undefined; onProgress?: (done: number, total: number) => void } = {}): Promise<RootImage> {
+export async function rootImage(cache: string, recipe: string, key: string, root: string, options: RootImageOptions): Promise<RootImage> {
   const dir = imagesDir(cache)
   const path = join(dir, `${recipe}-${key.slice(0, 32)}.squashfs`)
   const known = await lastImage(cache, recipe)
   if (known?.key === key && (await stat(path).then((s) => s.size === known.bytes, () => false))) return { path, bytes: known.bytes, compressor: known.compressor, made: false }
   const compressor = await imageCompressor(root)
   await mkdir(dir, { recursive: true })
-  await mksquashfs(root, `${path}.new`, { compressor, signal: options.signal, onProgress: options.onProgress })
+  await mksquashfs(root, `${path}.new`, { compressor, mkfsTime: options.epoch, signal: options.signal, onProgress: options.onProgress })
   await rename(`${path}.new`, path)
   const bytes = (await stat(path)).size
   const record: ImageRecord = { key, bytes, compressor }

@@ -1,14 +1,16 @@
 /**
  * What publish does for a root mode with an image: the image is made once per publish (from the
- * final tree, the one every target gets; cached by the content's key, see image.ts), checked
- * against the nodes' memory for a root in RAM, and copied to each target beside the build's tree,
- * as `builds/<id>.squashfs`, before any node is pointed at the build.
+ * final tree, the one every target gets, dated by the build's SOURCE_DATE_EPOCH; cached by the
+ * content's key, see image.ts), checked against the nodes' memory for a root in RAM, and copied to
+ * each target beside the build's tree, as `builds/<id>.squashfs`, before any node is pointed at
+ * the build.
  */
 import { mkdir, rm, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { formatBytes } from '../pipeline/events.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
 import { recipeDir } from '../publish/builds.ts'
+import { sourceDateEpoch } from '../repro/epoch.ts'
 import type { Host } from '../publish/host.ts'
 import { rootImage, type RootImage } from './image.ts'
 import { requireRamFits } from './memory.ts'
@@ -26,6 +28,7 @@ export function imageMaker(ctx: LayerContext, root: string): (() => Promise<Root
 async function makeImage(ctx: LayerContext, root: string, ram: boolean): Promise<RootImage> {
   ctx.emit({ type: 'step', stage: 'publish', step: `squashfs image of the root (netboot.root '${ctx.recipe.netboot.root}')` })
   const image = await rootImage(ctx.workspace.cache, ctx.recipe.name, ctx.key, root, {
+    epoch: (await sourceDateEpoch(root, { recipe: ctx.recipe })).seconds,
     signal: ctx.signal,
     onProgress: (done, total) => ctx.emit({ type: 'progress', stage: 'publish', done, total, unit: 'files' }),
   })
