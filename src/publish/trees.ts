@@ -105,7 +105,7 @@ export async function unusedBuildId(target: TreeTarget, recipe: string, key: str
   }
 }
 
-async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
+export async function publishRoot(ctx: LayerContext, nfs: TreeTarget['nfs'], root: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
   const builds = join(recipeDir(nfs.path, ctx.recipe.name), 'builds')
   const partial = join(builds, `.${id}.partial`)
   const resumed = await resumePartial(ctx, nfs.host, builds, partial)
@@ -182,7 +182,7 @@ async function resumePartial(ctx: LayerContext, host: Host, builds: string, part
  * the host, nothing sent twice) and then gets its own cmdline.txt (and config.txt), sent in one
  * transfer that replaces those links with files of their own.
  */
-async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: string, id: string, live: BuildRecord | undefined): Promise<RsyncStats> {
+export async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: string, id: string, live: BuildRecord | undefined, folders: NodeFolders = macFolders): Promise<RsyncStats> {
   const builds = join(tftp.path, 'builds', ctx.recipe.name)
   const partial = join(builds, `.${id}.partial`)
   for (const name of (await tftp.host.files.list(builds)).filter((n) => PARTIAL_BUILD.test(n))) await tftp.host.files.remove(join(builds, name))
@@ -196,17 +196,29 @@ async function publishBoot(ctx: LayerContext, tftp: TreeTarget['tftp'], boot: st
     linkDest: live ? join(builds, live.id, 'common') : undefined,
     signal: ctx.signal,
   })
-  const own = await nodeFiles(ctx, boot, join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id))
-  await tftp.host.linkCopies(common, ctx.recipe.nodes.map((node, index) => ({ dir: join(partial, macDir(node.mac)), own: own[index]! })), ctx.signal)
+  const own = await folders(ctx, boot, id)
+  await tftp.host.linkCopies(common, own.map((folder) => ({ dir: join(partial, folder.name), own: folder.own })), ctx.signal)
   await tftp.host.files.rename(partial, join(builds, id))
   return stats
 }
 
-/** Each node's own cmdline.txt (its build's NFS root) and config.txt (its extra lines), in the order of the recipe's nodes. */
-async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string): Promise<Record<string, string>[]> {
+/** The folders of a TFTP build beside `common/`, each with the files of its own (a node's cmdline.txt, config.txt). */
+export type NodeFolders = (ctx: LayerContext, boot: string, id: string) => Promise<{ name: string; own: Record<string, string> }[]>
+
+/** One folder per node, named by its MAC, booting the build from the NFS server. */
+const macFolders: NodeFolders = async (ctx, boot, id) => {
+  const own = await nodeFiles(ctx, boot, join(ctx.recipe.netboot.nfs.path, ctx.recipe.name, 'builds', id))
+  return ctx.recipe.nodes.map((node, index) => ({ name: macDir(node.mac), own: own[index]! }))
+}
+
+/**
+ * Each node's own cmdline.txt (its build's NFS root on `server`, default the NFS server) and
+ * config.txt (its extra lines), in the order of the recipe's nodes.
+ */
+export async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string, server = ctx.recipe.netboot.nfs.server): Promise<Record<string, string>[]> {
   const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
   const config = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
-  const nfsroot = { server: ctx.recipe.netboot.nfs.server, path: nfsPath }
+  const nfsroot = { server, path: nfsPath }
   const rootArgs = buildArgs(rootMode(ctx.recipe.netboot), nfsroot.server, nfsPath, basename(nfsPath))
   return ctx.recipe.nodes.map((node) => ({
     'cmdline.txt': nodeCmdline([...commonCmdline, ...rootArgs], nfsroot, node.cmdline),
@@ -215,7 +227,7 @@ async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string): Prom
 }
 
 /** Warns when a node's tree lacks a file its model's firmware asks for: that node would not boot. */
-async function checkBootFiles(ctx: LayerContext, names: readonly string[], boot: string): Promise<void> {
+export async function checkBootFiles(ctx: LayerContext, names: readonly string[], boot: string): Promise<void> {
   const common = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
   for (const node of ctx.recipe.nodes) {
     const config = node.config.length ? `${common}\n${node.config.join('\n')}` : common

@@ -86,15 +86,19 @@ const dhcpSchema = z.discriminatedUnion('mode', [
   }).transform(({ router, ...dhcp }) => ({ ...dhcp, ...(router ? { router } : {}) })),
 ])
 
+const nfsServerName = matching(
+  (t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)),
+  (q) => `${q} is neither an IPv4 address nor a host name`,
+)
+
+/** One NFS server of `netboot.nfs`: the one, or one of several (see src/recipe/nfs-tier.ts). */
+const nfsServerSchema = strict({ server: nfsServerName, path: nfsRootPath.optional() })
+
 const netbootSchema = strict({
   server: ipv4,
   dhcp: dhcpSchema,
-  nfs: strict({
-    server: matching(
-      (t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)),
-      (q) => `${q} is neither an IPv4 address nor a host name`,
-    ),
-    path: nfsRootPath.optional(),
+  nfs: z.union([nfsServerSchema, z.array(nfsServerSchema).min(2, 'must list at least two NFS servers (or give the one as { server, path? })')], {
+    error: 'must be one NFS server { server, path? } or a list of them [{ server, path? }, …]',
   }),
   shared: strict({
     path: absolutePath,
@@ -125,6 +129,7 @@ const nodeSchema = strict({
   cmdline: z.array(field(kernelArgument)).default([]),
   config: z.array(matching((t) => !/[\r\n]/.test(t), (q) => `${q} contains a line break: give each config.txt line as its own entry`)).default([]),
   memory: field((t) => checked(parseMemory(t), `${JSON.stringify(t)} is not an amount of memory (like '1GB', '8GB' or '512MB')`)).optional(),
+  nfs: nfsServerName.optional(),
 })
 
 function checked<T>(value: T | undefined, problem: string): Checked<T> {
@@ -178,8 +183,10 @@ function publishTargetSchema(dir: string) {
   const command = matching((t) => t.trim() !== '' && !/[\r\n]/.test(t), (q) => `${q} must be one non-empty command line`)
   const reload = strict({ dnsmasq: command.optional(), exports: command.optional(), ganesha: command.optional(), hosts: command.optional() }).default({})
   const sign = strict({ key: field(existingFile(dir)) })
-  return strict({ nfs: destination, tftp: destination, config: destination.optional(), keep, reload, sign: sign.optional() }).transform((target, ctx): PublishTarget => {
-    const common = { nfs: target.nfs, tftp: target.tftp, keep: target.keep, reload: definedOnly(target.reload), ...(target.sign ? { sign: target.sign } : {}) }
+  const nfs = z.union([destination, z.array(destination).min(2, 'must list at least two destinations, one per server of netboot.nfs (or give the one)')])
+  return strict({ nfs, tftp: destination, config: destination.optional(), keep, reload, sign: sign.optional() }).transform((target, ctx): PublishTarget => {
+    const tier = Array.isArray(target.nfs) ? { nfs: target.nfs[0]!, nfsTier: target.nfs } : { nfs: target.nfs }
+    const common = { ...tier, tftp: target.tftp, keep: target.keep, reload: definedOnly(target.reload), ...(target.sign ? { sign: target.sign } : {}) }
     if (target.config) return { ...common, config: target.config }
     if (target.tftp.path === '/') {
       ctx.issues.push({ code: 'custom', path: ['config'], message: 'required when tftp is / (its default is the folder beside the TFTP root)', input: target })

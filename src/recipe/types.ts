@@ -52,7 +52,7 @@ export interface PublishTargetInput {
    * Where root filesystems go; the NFS server exports this directory. Each build lands in
    * `<nfs>/<recipe>/builds/<id>/`. Relative paths are relative to the recipe file.
    */
-  nfs: DestinationInput
+  nfs: DestinationInput | DestinationInput[]
   /** Root of the TFTP tree served by dnsmasq (one directory per node, named by MAC). */
   tftp: DestinationInput
   /**
@@ -129,21 +129,29 @@ export type DhcpInput =
       dns?: string[]
     }
 
+export interface NfsServerInput {
+  /** IPv4 address (or host name) of the NFS server. */
+  server: string
+  /**
+   * The directory the NFS server exports, as seen on that server (absolute). Default: the path of
+   * the first publish target's `nfs` destination (of its destination for this server, with several).
+   */
+  path?: string
+}
+
 export interface NetbootInput {
   /** IPv4 address of the server that runs dnsmasq (DHCP and TFTP); no node may have it. */
   server: string
   /** How DHCP is answered. */
   dhcp: DhcpInput
-  /** The NFS server that serves the root filesystem. */
-  nfs: {
-    /** IPv4 address (or host name) of the NFS server. */
-    server: string
-    /**
-     * The directory the NFS server exports, as seen on that server (absolute). Default: the path of
-     * the first publish target's `nfs` destination.
-     */
-    path?: string
-  }
+  /**
+   * The NFS server that serves the root filesystem, or several (`[{ server: '10.42.0.2' }, { server:
+   * '10.42.0.3' }]`): every build is then published to each (each publish target's `nfs` lists one
+   * destination per server, in the same order), and each node is assigned to one of them, balanced
+   * by count and kept across rebuilds (`nodes[].nfs` pins one). `pibake drain <server>` moves a
+   * server's nodes to the others. The shared folder (`shared`) lives on the first server.
+   */
+  nfs: NfsServerInput | NfsServerInput[]
   /**
    * A folder on the NFS server that every node mounts read-write (home folders, results). It is
    * exported read-write to the netboot subnet and mounted after the root.
@@ -239,6 +247,11 @@ export interface NodeInput {
    * node that cannot hold the root image plus a working margin is refused.
    */
   memory?: string
+  /**
+   * The NFS server this node boots from (one `server` of `netboot.nfs`), when it lists several;
+   * left out, pibake chooses one (the least loaded) and keeps it.
+   */
+  nfs?: string
 }
 
 export interface RecipeInput {
@@ -296,7 +309,10 @@ export type Destination =
 export const DEFAULT_KEEP = { builds: 3, days: 7 } as const
 
 export interface PublishTarget {
+  /** The (first) NFS server's destination. */
   readonly nfs: Destination
+  /** With several NFS servers (`netboot.nfs` a list): one destination per server, in its order; `nfs` is the first. */
+  readonly nfsTier?: readonly Destination[]
   readonly tftp: Destination
   readonly config: Destination
   /**
@@ -324,6 +340,8 @@ export interface Node {
   readonly config: readonly string[]
   /** The board's memory in bytes, when the recipe states it. */
   readonly memory?: number
+  /** The NFS server the node is pinned to (`nodes[].nfs`), when `netboot.nfs` lists several. */
+  readonly nfs?: string
 }
 
 export type Dhcp =
@@ -349,7 +367,10 @@ export interface Recipe {
   readonly netboot: {
     readonly server: string
     readonly dhcp: Dhcp
+    /** The NFS server; with several, the first. */
     readonly nfs: { readonly server: string; readonly path: string }
+    /** Every NFS server when `netboot.nfs` lists several (two or more, `nfs` first); absent with one. */
+    readonly nfsTier?: readonly { readonly server: string; readonly path: string }[]
     readonly shared?: { readonly path: string; readonly mount: string; readonly accounts: boolean; readonly rootSquash: boolean }
     readonly interface?: string
     /** The SSH host key types of every node, in the order given. */

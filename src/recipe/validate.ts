@@ -8,6 +8,7 @@ import { DEFAULT_KEEP, type CustomizeStep, type PublishTarget, type Recipe } fro
 import { locateSteps } from './locate.ts'
 import { formatProblem, messageFor, problemsFromIssues, type Problem } from './problems.ts'
 import { relationProblems } from './relations.ts'
+import { defaultTierDestinations, nfsServersOf, resolveTier, tierProblems } from './nfs-tier.ts'
 import { oneFieldProblem, recipeSchema, type ParsedRecipe } from './schema.ts'
 
 export interface ValidateOptions {
@@ -25,7 +26,7 @@ export function validateRecipe(input: unknown, file: string, options: ValidateOp
   const path = resolve(file)
   const parsed = recipeSchema(dirname(path)).safeParse(input, { error: messageFor })
   const outDir = resolve(options.outDir ?? 'out')
-  const problems = [...(parsed.success ? defaultProblems(parsed.data, outDir) : problemsFromIssues(parsed.error.issues)), ...relationProblems(input)]
+  const problems = [...(parsed.success ? [...defaultProblems(parsed.data, outDir), ...tierProblems(parsed.data)] : problemsFromIssues(parsed.error.issues)), ...relationProblems(input)]
   if (!parsed.success || problems.length) throw recipeError(path, problems)
   return resolveRecipe(parsed.data, path, outDir)
 }
@@ -40,18 +41,23 @@ function recipeError(file: string, problems: readonly Problem[]): RecipeError {
  * the first target's `nfs` folder, which goes into every node's cmdline.txt as `nfsroot=`.
  */
 function defaultProblems(parsed: ParsedRecipe, outDir: string): Problem[] {
-  if (parsed.netboot.nfs.path !== undefined) return []
-  const path = parsed.publish?.[0]?.nfs.path ?? defaultTarget(outDir).nfs.path
-  const comma = path.includes(',') ? { problem: `${JSON.stringify(path)} contains a comma: nfsroot= would read what follows it as NFS mount options`, hint: 'rename the folder' } : undefined
-  const bad = oneFieldProblem(path) ?? comma
-  if (!bad) return []
-  return [{ path: ['netboot', 'nfs', 'path'], message: `${bad.problem} (the default: publish[0].nfs's folder)`, hint: `${bad.hint}; or set netboot.nfs.path to the path the NFS server exports it as` }]
+  const several = Array.isArray(parsed.netboot.nfs)
+  const first = parsed.publish?.[0] ?? defaultTarget(outDir, parsed)
+  return nfsServersOf(parsed).flatMap((server, i) => {
+    if (server.path !== undefined) return []
+    const path = (first.nfsTier?.[i] ?? first.nfs).path
+    const comma = path.includes(',') ? { problem: `${JSON.stringify(path)} contains a comma: nfsroot= would read what follows it as NFS mount options`, hint: 'rename the folder' } : undefined
+    const bad = oneFieldProblem(path) ?? comma
+    if (!bad) return []
+    const at = several ? ['netboot', 'nfs', i, 'path'] : ['netboot', 'nfs', 'path']
+    return [{ path: at, message: `${bad.problem} (the default: publish[0].nfs's folder)`, hint: `${bad.hint}; or set netboot.nfs.path to the path the NFS server exports it as` }]
+  })
 }
 
 /** The defaults that depend on more than one field, or on where pibake runs. */
 function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Recipe {
-  const publish = parsed.publish ?? [defaultTarget(outDir)]
-  const nfsPath = parsed.netboot.nfs.path ?? (publish[0] as PublishTarget).nfs.path
+  const publish = parsed.publish ?? [defaultTarget(outDir, parsed)]
+  const tier = resolveTier(nfsServersOf(parsed), publish[0] as PublishTarget)
   const { interface: iface, shared, log } = parsed.netboot
   return {
     file,
@@ -62,7 +68,8 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
     netboot: {
       server: parsed.netboot.server,
       dhcp: parsed.netboot.dhcp,
-      nfs: { server: parsed.netboot.nfs.server, path: nfsPath },
+      nfs: tier[0]!,
+      ...(tier.length > 1 ? { nfsTier: tier } : {}),
       ...(shared === undefined ? {} : { shared: { ...shared, rootSquash: shared.rootSquash ?? !shared.accounts } }),
       ...(iface === undefined ? {} : { interface: iface }),
       ...(log === undefined ? {} : { log }),
@@ -70,7 +77,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
       hostKeys: parsed.netboot.hostKeys,
     },
-    nodes: parsed.nodes.map(({ serial, ip, memory, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }) })),
+    nodes: parsed.nodes.map(({ serial, ip, memory, nfs, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }), ...(nfs === undefined ? {} : { nfs }) })),
     publish,
     ...(parsed.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: parsed.sourceDateEpoch }),
   }
@@ -82,7 +89,10 @@ function resolveSteps(steps: ParsedRecipe['customize'], file: string): Customize
   return steps.map((step, index): CustomizeStep => ({ ...step, index, at: locations[index] ?? { file } }))
 }
 
-function defaultTarget(outDir: string): PublishTarget {
+function defaultTarget(outDir: string, parsed: ParsedRecipe): PublishTarget {
   const local = (path: string) => ({ kind: 'local', path }) as const
-  return { nfs: local(join(outDir, 'publish', 'nfs')), tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')), keep: { ...DEFAULT_KEEP }, reload: {} }
+  const servers = nfsServersOf(parsed)
+  const tier = servers.length > 1 ? defaultTierDestinations(outDir, servers) : undefined
+  const nfs = tier ? { nfs: tier[0]!, nfsTier: tier } : { nfs: local(join(outDir, 'publish', 'nfs')) }
+  return { ...nfs, tftp: local(join(outDir, 'publish', 'tftp')), config: local(join(outDir, 'publish')), keep: { ...DEFAULT_KEEP }, reload: {} }
 }

@@ -62,6 +62,7 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
     ['netboot.log', (r) => r.netboot.log ?? '(syslog)'],
     ['netboot.nfs', (r) => r.netboot.nfs],
+    ['netboot.nfs (its servers)', (r) => r.netboot.nfsTier ?? null],
     ['the TFTP root', (r) => place(r.where.tftp)],
   ]
   // A shared folder two recipes use is exported once: both must want it the same way.

@@ -8,12 +8,12 @@ import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
 import { SBOM_SUFFIX } from '../sbom/files.ts'
-import { macDir } from '../netboot/layout.ts'
 import { PARTIAL_BUILD, buildId, buildSignatureName, buildSnapshotName, isBuildId, recipeName } from './names.ts'
-import { bootBuild, buildRoot, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
+import { bootBuild, buildRoot, nodeFolder, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { writeSiteConfig } from './render.ts'
+import { nfsPlaces } from './tier.ts'
 import { collectNodeData, removeNodeData, unlistedNodes, type NodeDataResult } from './node-data.ts'
 import { readRecord, readSite, removeRecord, treeFiles, writeRecord, type Site } from './store.ts'
 
@@ -38,21 +38,22 @@ async function rollbackLocked(site: Site, recipe: string, to: string | undefined
   if (!record.builds.some((b) => b.id === target)) {
     throw new PibakeError(`${recipe} has no build ${target}`, `builds: ${record.builds.map((b) => b.id).join(', ') || 'none'}`)
   }
-  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
-  if (!(await nfs.exists(buildRoot(paths, recipe, target))) || !(await tftp.exists(bootBuild(paths, recipe, target)))) {
+  const [places, tftp, paths] = [nfsPlaces(site, record), treeFiles(site, record, 'tftp'), treePaths(record)]
+  const onNfs = await Promise.all(places.map((p) => p.files.exists(buildRoot({ ...paths, nfs: p.path }, recipe, target))))
+  if (onNfs.includes(false) || !(await tftp.exists(bootBuild(paths, recipe, target)))) {
     throw new PibakeError(`build ${target} of ${recipe} is no longer on the target`, 'choose another with --to (pibake site shows what is there)')
   }
   const switched: string[] = []
   const skipped: string[] = []
   for (const node of record.nodes) {
-    if (!(await tftp.exists(join(bootBuild(paths, recipe, target), macDir(node.mac))))) {
+    if (!(await tftp.exists(join(bootBuild(paths, recipe, target), nodeFolder(node.mac, node.nfs))))) {
       skipped.push(node.hostname)
       continue
     }
-    await tftp.switchSymlink(nodeLink(paths, node.mac), nodeLinkTarget(recipe, target, node.mac))
+    await tftp.switchSymlink(nodeLink(paths, node.mac), nodeLinkTarget(recipe, target, node.mac, node.nfs))
     switched.push(node.hostname)
   }
-  await nfs.switchSymlink(join(recipeRoot(paths, recipe), 'current'), `builds/${target}`)
+  for (const place of places) await place.files.switchSymlink(join(recipeRoot({ ...paths, nfs: place.path }, recipe), 'current'), `builds/${target}`)
   await writeRecord(site, withLive(record, target, now))
   return { recipe, from: record.live, to: target, switched, skipped }
 }
@@ -175,16 +176,20 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
   if (ids.includes(record.live ?? '')) throw new PibakeError(`refusing to remove the live build ${record.live} of ${record.recipe}`)
   const updated = withoutBuilds(record, new Set(ids))
   await writeRecord(site, updated)
-  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
+  const [tftp, paths] = [treeFiles(site, record, 'tftp'), treePaths(record)]
   for (const id of ids) {
     await tftp.remove(bootBuild(paths, record.recipe, id))
-    for (const suffix of Object.values(SBOM_SUFFIX)) await nfs.remove(`${buildRoot(paths, record.recipe, id)}${suffix}`)
-    await nfs.remove(`${buildRoot(paths, record.recipe, id)}.json`)
-    // What verify reads back, collected with the record it is named in.
-    for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(buildRoot(paths, record.recipe, id)), name))
-    // A squashfs or ram root's image (netboot.root), beside its tree.
-    await nfs.remove(`${buildRoot(paths, record.recipe, id)}.squashfs`)
-    await nfs.remove(buildRoot(paths, record.recipe, id))
+    // On every NFS server of the record (each one's, with several).
+    for (const { files: nfs, path } of nfsPlaces(site, record)) {
+      const root = buildRoot({ ...paths, nfs: path }, record.recipe, id)
+      for (const suffix of Object.values(SBOM_SUFFIX)) await nfs.remove(`${root}${suffix}`)
+      await nfs.remove(`${root}.json`)
+      // What verify reads back, collected with the record it is named in.
+      for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(root), name))
+      // A squashfs or ram root's image (netboot.root), beside its tree.
+      await nfs.remove(`${root}.squashfs`)
+      await nfs.remove(root)
+    }
   }
   return updated
 }
@@ -200,7 +205,7 @@ export async function requireRecord(site: Site, recipe: string): Promise<SiteRec
 }
 
 /** Runs `change` holding the site's lock: a publish or another change of the site goes before or after it. */
-async function withSiteLock<T>(site: Site, change: () => Promise<T>): Promise<T> {
+export async function withSiteLock<T>(site: Site, change: () => Promise<T>): Promise<T> {
   const release = await lockSite(site.files, site.config)
   try {
     return await change()

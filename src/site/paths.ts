@@ -5,6 +5,7 @@
  *   <nfs>/<recipe>/current -> builds/<id>  the live build
  *   <nfs>/<recipe>/nodes/<mac>/            a node's identity (SSH host keys, hostname)
  *   <tftp>/builds/<recipe>/<id>/<mac>/     a node's boot files for that build
+ *   <tftp>/builds/<recipe>/<id>/<mac>@<server>/   … with several NFS servers, one per server
  *   <tftp>/<mac> -> builds/<recipe>/<id>/<mac>   what the node boots
  */
 import { join } from 'node:path'
@@ -31,9 +32,17 @@ export function nodeLink(paths: TreePaths, mac: string): string {
   return join(paths.tftp, macDir(mac))
 }
 
-/** The relative target of a node's link: its folder in a build of a recipe. */
-export function nodeLinkTarget(recipe: string, id: string, mac: string): string {
-  return join('builds', recipe, id, macDir(mac))
+/** The relative target of a node's link: its folder in a build of a recipe (for its NFS server, with several). */
+export function nodeLinkTarget(recipe: string, id: string, mac: string, server?: string): string {
+  return join('builds', recipe, id, nodeFolder(mac, server))
+}
+
+/**
+ * A node's folder in a TFTP build: `<mac>`, or with several NFS servers one per server,
+ * `<mac>@<server>`, each whose cmdline.txt names that server (`pibake drain` relinks between them).
+ */
+export function nodeFolder(mac: string, server?: string): string {
+  return server === undefined ? macDir(mac) : `${macDir(mac)}@${server}`
 }
 
 /** The recipe and build a node's link points at, if it is one of pibake's. */

@@ -11,9 +11,10 @@ import type { PublishTarget, Recipe } from '../recipe/types.ts'
 import { removeBuilds } from './ops.ts'
 import { nodeLink, parseNodeLink, recipeRoot } from './paths.ts'
 import { recordFor, treePaths, withLive, type SiteRecord } from './record.ts'
-import { writeSiteConfig, type ConfigFile, type NfsMirror } from './render.ts'
+import { writeSiteConfig, type NfsMirror, type SiteConfigFile } from './render.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { siteProblems } from './check.ts'
+import { placeOnTier, withServers } from './tier.ts'
 import { readSite, requireReadable, treeFiles, writeRecord, type Site } from './store.ts'
 
 
@@ -32,7 +33,8 @@ export interface SitePlan {
 export async function planSite(site: Site, recipe: Recipe, target: PublishTarget, take: boolean, now = new Date()): Promise<SitePlan> {
   const records = await readSite(site)
   const previous = records.find((r) => r.recipe === recipe.name)
-  const candidate = recordFor(recipe, { nfs: target.nfs, tftp: target.tftp }, target.keep, previous, now)
+  const where = { nfs: target.nfs, tftp: target.tftp, ...(target.nfsTier ? { nfsTier: target.nfsTier } : {}) }
+  const candidate = placeOnTier(recordFor(recipe, where, target.keep, previous, now), recipe, records)
   // Before anything is copied: a recipe whose record this site could not read back is refused now.
   requireReadable(candidate)
   const problems = siteProblems(candidate, records)
@@ -53,7 +55,7 @@ export async function planSite(site: Site, recipe: Recipe, target: PublishTarget
 }
 
 export interface SitePublished {
-  readonly configChanged: readonly ConfigFile[]
+  readonly configChanged: readonly SiteConfigFile[]
   readonly removed: readonly Kept[]
   readonly kept: readonly Kept[]
   /** Host names of nodes taken from other recipes or dropped from this one. */
@@ -61,7 +63,7 @@ export interface SitePublished {
 }
 
 /** Records build `id` as live, lets go of nodes, re-renders the server configuration, applies retention. */
-export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, mirror?: NfsMirror, now = new Date()): Promise<SitePublished> {
+export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, mirror?: NfsMirror, now = new Date(), servers?: readonly string[]): Promise<SitePublished> {
   const { site, candidate } = plan
   const released: string[] = []
   const others: SiteRecord[] = []
@@ -79,7 +81,7 @@ export async function recordPublish(plan: SitePlan, id: string, bytes: number | 
   const previous = plan.records.find((r) => r.recipe === candidate.recipe)
   const mine = new Set(candidate.nodes.map((n) => n.mac))
   const dropped = previous?.nodes.filter((n) => !mine.has(n.mac)).map((n) => n.mac) ?? []
-  let record = withLive(candidate, id, now, bytes)
+  let record = withServers(withLive(candidate, id, now, bytes), id, servers)
   await writeRecord(site, record)
   released.push(...(await releaseNodes(site, candidate, dropped)))
   const configChanged = await writeSiteConfig(site, [...others, record], mirror)

@@ -35,16 +35,16 @@ const isoTime = matching(
 
 const buildIdField = matching(isBuildId, (q) => `${q} is not a build id (like 20261125-174233-1a2b3c4d)`)
 
+/** An NFS server's address or host name: a path component (`nfs/<server>/exports`) and a kernel argument. */
+const nfsServer = matching((t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)), (q) => `${q} is neither an IPv4 address nor a host name`)
+
 const netbootSchema = strict({
   server: ipv4,
   dhcp: z.discriminatedUnion('mode', [
     strict({ mode: z.literal('proxy'), network: ipv4 }),
     strict({ mode: z.literal('range'), start: ipv4, end: ipv4, netmask, router: ipv4.optional(), dns: z.array(ipv4) }),
   ]),
-  nfs: strict({
-    server: matching((t) => parseIPv4(t) !== undefined || (!/^[\d.]+$/.test(t) && isHostName(t)), (q) => `${q} is neither an IPv4 address nor a host name`),
-    path: plainPath,
-  }),
+  nfs: strict({ server: nfsServer, path: plainPath }),
   // A record written before rootSquash existed: the default it had (root squashed unless the accounts are shared).
   shared: strict({ path, mount: path, accounts: z.boolean(), rootSquash: z.boolean().optional() })
     .transform(({ path, mount, accounts, rootSquash }) => ({ path, mount, accounts, rootSquash: rootSquash ?? !accounts }))
@@ -53,6 +53,7 @@ const netbootSchema = strict({
   log: plainPath.optional(),
   persist: z.array(field(checkPersistPath)).optional(),
   root: z.enum(['overlay', 'squashfs', 'ram']).optional(),
+  nfsTier: z.array(strict({ server: nfsServer, path: plainPath })).min(2, 'must list two NFS servers or more').optional(),
 })
 
 const nodeSchema = strict({
@@ -64,6 +65,8 @@ const nodeSchema = strict({
     const parsed = parseModel(t)
     return 'model' in parsed ? { value: parsed.model } : parsed
   }),
+  nfs: nfsServer.optional(),
+  pinned: z.literal(true).optional(),
 })
 
 const destinationSchema = z.discriminatedUnion('kind', [
@@ -84,6 +87,7 @@ const buildSchema = strict({
   created: isoTime,
   bytes: z.number().int().min(0).optional(),
   live: z.array(strict({ from: isoTime, until: isoTime.optional() })),
+  servers: z.array(nfsServer).optional(),
 })
 
 const recordSchema = strict({
@@ -92,11 +96,12 @@ const recordSchema = strict({
   file: path,
   netboot: netbootSchema,
   nodes: z.array(nodeSchema),
-  where: strict({ nfs: destinationSchema, tftp: destinationSchema }),
+  where: strict({ nfs: destinationSchema, tftp: destinationSchema, nfsTier: z.array(destinationSchema).min(2, 'must list two destinations or more, one per NFS server').optional() }),
   live: buildIdField.optional(),
   builds: z.array(buildSchema),
   keep: strict({ builds: z.number().int().min(1, 'must keep at least the live build (1)'), days: z.number().min(0, 'must be 0 or more days') }),
   updated: isoTime,
+  drained: z.array(nfsServer).optional(),
 })
 
 function problemOr(text: string, problem: string | undefined): { value: string } | { problem: string } {
@@ -124,5 +129,23 @@ function relations(record: SiteRecord, recipe: string): string[] {
     if (ids.indexOf(id) !== i) problems.push(`builds[${i}].id: ${JSON.stringify(id)} is listed twice`)
   })
   if (record.live !== undefined && !ids.includes(record.live)) problems.push(`live: ${JSON.stringify(record.live)} is not one of the record's builds`)
+  return [...problems, ...tierRelations(record)]
+}
+
+/** With several NFS servers: one destination each, and every node, build and drained server naming one of them. */
+function tierRelations(record: SiteRecord): string[] {
+  const servers = record.netboot.nfsTier?.map((s) => s.server) ?? []
+  const problems: string[] = []
+  const known = (where: string, name: string) => {
+    if (!servers.includes(name)) problems.push(`${where}: ${JSON.stringify(name)} is not one of the record's NFS servers (${servers.join(', ') || 'it has one, netboot.nfs'})`)
+  }
+  if (servers.length && record.where.nfsTier?.length !== servers.length) problems.push(`where.nfsTier: must list one destination for each of the ${servers.length} NFS servers`)
+  if (!servers.length && record.where.nfsTier) problems.push('where.nfsTier: the record names one NFS server (netboot.nfs)')
+  record.nodes.forEach((node, i) => {
+    if (node.nfs !== undefined) known(`nodes[${i}].nfs`, node.nfs)
+    else if (servers.length) problems.push(`nodes[${i}].nfs: missing (the node's NFS server)`)
+  })
+  record.builds.forEach((build, i) => build.servers?.forEach((s, j) => known(`builds[${i}].servers[${j}]`, s)))
+  record.drained?.forEach((s, i) => known(`drained[${i}]`, s))
   return problems
 }

@@ -25,9 +25,16 @@ export interface SiteBuild {
   readonly bytes?: number
   /** Each time it became live, and until when (absent while it still is). */
   readonly live: readonly { readonly from: string; readonly until?: string }[]
+  /** With several NFS servers: the servers the build's tree was published to. */
+  readonly servers?: readonly string[]
 }
 
-export type SiteNode = Pick<Node, 'hostname' | 'mac' | 'ip' | 'serial' | 'model'>
+export type SiteNode = Pick<Node, 'hostname' | 'mac' | 'ip' | 'serial' | 'model'> & {
+  /** With several NFS servers: the one the node boots from (src/site/tier.ts). */
+  readonly nfs?: string
+  /** Whether the recipe pins it there (`nodes[].nfs`). */
+  readonly pinned?: boolean
+}
 
 export interface SiteRecord {
   readonly format: typeof RECORD_FORMAT
@@ -38,12 +45,14 @@ export interface SiteRecord {
   readonly netboot: Omit<Recipe['netboot'], 'hostKeys'>
   readonly nodes: readonly SiteNode[]
   /** Where the trees are: `<nfs>/<recipe>/…` and the TFTP root, each here or on a host over SSH. */
-  readonly where: { readonly nfs: Destination; readonly tftp: Destination }
+  readonly where: { readonly nfs: Destination; readonly tftp: Destination; readonly nfsTier?: readonly Destination[] }
   /** The live build's id, once one is published. */
   readonly live?: string
   readonly builds: readonly SiteBuild[]
   readonly keep: Keep
   readonly updated: string
+  /** With several NFS servers: those drained (`pibake drain`), which get no nodes. */
+  readonly drained?: readonly string[]
 }
 
 /** The paths of a record's trees on their hosts. */
@@ -62,8 +71,8 @@ export function recordFile(config: string, recipe: string): string {
 
 /** The fields of a node the site keeps (a node's cmdline and config lines belong to its build). */
 export function siteNode(node: SiteNode): SiteNode {
-  const { hostname, mac, ip, serial, model } = node
-  return { hostname, mac, model, ...(ip === undefined ? {} : { ip }), ...(serial === undefined ? {} : { serial }) }
+  const { hostname, mac, ip, serial, model, nfs, pinned } = node
+  return { hostname, mac, model, ...(ip === undefined ? {} : { ip }), ...(serial === undefined ? {} : { serial }), ...(nfs === undefined ? {} : { nfs }), ...(pinned ? { pinned } : {}) }
 }
 
 /** The record a recipe would have at a site, keeping what the site already knows of its builds. */

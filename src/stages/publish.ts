@@ -19,7 +19,9 @@ import { imageMaker } from '../roots/publish.ts'
 import type { PublishTarget } from '../recipe/types.ts'
 import { refuseFormerConfig } from '../site/former-config.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
-import type { ConfigFile } from '../site/render.ts'
+import type { ConfigFile, SiteConfigFile } from '../site/render.ts'
+import type { SiteRecord } from '../site/record.ts'
+import { publishTier, type TierPublished, type TierTarget } from '../publish/tier.ts'
 import { openSite } from '../site/store.ts'
 import { requirePrograms } from '../system/preflight.ts'
 import { UnreachableError } from '../system/ssh.ts'
@@ -36,7 +38,7 @@ export const publish: Stage = {
     for (const [index, target] of ctx.recipe.publish.entries()) {
       const hosts = new HostPool()
       try {
-        await reachable(hosts.get(target.nfs), target.nfs.path, `publish[${index}].nfs`, true)
+        for (const [i, nfs] of (target.nfsTier ?? [target.nfs]).entries()) await reachable(hosts.get(nfs), nfs.path, target.nfsTier ? `publish[${index}].nfs[${i}]` : `publish[${index}].nfs`, true)
         await reachable(hosts.get(target.tftp), target.tftp.path, `publish[${index}].tftp`, false)
         // Before anything is copied: the recipe must fit the site it joins, and that site be the one published before.
         await refuseFormerConfig(hosts, target, `publish[${index}].config`)
@@ -101,10 +103,12 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
       try {
         await refuseFormerConfig(hosts, target, `publish[${index}].config`)
         const site = await planSite(openSite(target.config, hosts), ctx.recipe, target, ctx.options.take)
-        const result = await publishTrees(tctx, { nfs, tftp, sign: target.sign, image }, views, ctx.key)
+        const tier = ctx.recipe.netboot.nfsTier && tierTarget(ctx, target, hosts, site.candidate, { tftp, sign: target.sign, image })
+        const result = tier ? await publishTier(tctx, tier, views, ctx.key) : await publishTrees(tctx, { nfs, tftp, sign: target.sign, image }, views, ctx.key)
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
         const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
-        published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror) }
+        const servers = 'servers' in result ? (result as TierPublished).servers : undefined
+        published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror, new Date(), servers) }
       } finally {
         await releaseSite()
       }
@@ -120,18 +124,35 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
 
 const RELOADED: Record<keyof PublishTarget['reload'], ConfigFile> = { dnsmasq: 'dnsmasq.conf', exports: 'exports', ganesha: 'ganesha.conf', hosts: 'hosts' }
 
-/** The target's reload commands for the files that changed: NFS ones on the NFS host, the others on the configuration's. */
-async function reload(ctx: LayerContext, target: PublishTarget, hosts: HostPool, changed: readonly ConfigFile[], id: string): Promise<void> {
+/** The target's reload commands for the files that changed: NFS ones on the NFS host (each server's, with several), the others on the configuration's. */
+async function reload(ctx: LayerContext, target: PublishTarget, hosts: HostPool, changed: readonly SiteConfigFile[], id: string): Promise<void> {
+  const servers = ctx.recipe.netboot.nfsTier ?? []
   for (const [name, command] of Object.entries(target.reload) as [keyof PublishTarget['reload'], string][]) {
-    if (!changed.includes(RELOADED[name])) continue
-    const host = hosts.get(name === 'exports' || name === 'ganesha' ? target.nfs : target.config)
-    ctx.emit({ type: 'step', stage: 'publish', step: `reload ${name} on ${host.name}: ${command}` })
-    try {
-      await host.shell(command, { signal: ctx.signal, onLine: (line) => ctx.emit({ type: 'log', stage: 'publish', line }) })
-    } catch (error) {
-      throw new StageError('publish', `build ${id} is live, but reloading ${name} on ${host.name} failed: ${message(error)}`, `fix it there and run the command again: ${command}`)
-    }
+    const nfsFile = name === 'exports' || name === 'ganesha'
+    const places = nfsFile && servers.length
+      ? servers.flatMap((s, i) => (changed.includes(`nfs/${s.server}/${RELOADED[name]}` as SiteConfigFile) ? [target.nfsTier![i]!] : []))
+      : changed.includes(RELOADED[name]) ? [nfsFile ? target.nfs : target.config] : []
+    for (const place of places) await reloadOn(ctx, hosts.get(place), name, command, id)
   }
+}
+
+async function reloadOn(ctx: LayerContext, host: Host, name: string, command: string, id: string): Promise<void> {
+  ctx.emit({ type: 'step', stage: 'publish', step: `reload ${name} on ${host.name}: ${command}` })
+  try {
+    await host.shell(command, { signal: ctx.signal, onLine: (line) => ctx.emit({ type: 'log', stage: 'publish', line }) })
+  } catch (error) {
+    throw new StageError('publish', `build ${id} is live, but reloading ${name} on ${host.name} failed: ${message(error)}`, `fix it there and run the command again: ${command}`)
+  }
+}
+
+/** With several NFS servers: the ones not drained, each with its destination's host, and the site's assignment of the nodes. */
+function tierTarget(ctx: LayerContext, target: PublishTarget, hosts: HostPool, candidate: SiteRecord, rest: Omit<TierTarget, 'servers' | 'nodes'>): TierTarget {
+  const drained = candidate.drained ?? []
+  const servers = (ctx.recipe.netboot.nfsTier ?? []).flatMap((s, i) => {
+    const destination = target.nfsTier![i]!
+    return drained.includes(s.server) ? [] : [{ server: s.server, exported: s.path, nfs: { host: hosts.get(destination), path: destination.path } }]
+  })
+  return { ...rest, servers, nodes: candidate.nodes }
 }
 
 function report(ctx: LayerContext, target: PublishTarget, result: Published, recorded: SitePublished): void {

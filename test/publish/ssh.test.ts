@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert'
 import { build } from '../../src/build.ts'
 import { PibakeError } from '../../src/errors.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
-import type { PublishTargetInput } from '../../src/recipe/types.ts'
+import type { NfsServerInput, PublishTargetInput } from '../../src/recipe/types.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { exec } from '../../src/system/exec.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
@@ -44,7 +44,7 @@ const remoteTarget = (extra: Partial<PublishTargetInput> = {}): PublishTargetInp
 async function publish(targets: PublishTargetInput[], events: BuildEvent[] = []): Promise<BuildEvent[]> {
   const recipe = project.recipe((input) => {
     input.publish = targets
-    input.netboot.nfs.path = nfsRoot
+    ;(input.netboot.nfs as NfsServerInput).path = nfsRoot
   })
   const started = performance.now()
   const debug = (e: BuildEvent) => process.env.PIBAKE_DEBUG && e.type !== 'progress' && process.stderr.write(`#   ${((performance.now() - started) / 1000).toFixed(1)} ${JSON.stringify(e).slice(0, 160)}\n`)
@@ -153,7 +153,7 @@ test('reload commands run on their host only when their file changed; a failing 
   const withMac = (mac: string, target: PublishTargetInput) =>
     project.recipe((input) => {
       input.publish = [target]
-      input.netboot.nfs.path = nfsRoot
+      ;(input.netboot.nfs as NfsServerInput).path = nfsRoot
       input.nodes[0]!.mac = mac
     })
   await build(withMac('dc:a6:32:00:00:11', remoteTarget({ reload })), { outDir: project.out })
