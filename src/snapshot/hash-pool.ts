@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { hashWorker, workerSource } from './hash-worker.ts'
 
 export interface HashBatch {
   readonly id: number
@@ -42,7 +43,7 @@ interface Member {
 const BATCH_FILES = 64
 const BATCH_BYTES = 4 * 1024 * 1024
 const IN_FLIGHT = 2
-const WORKER = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)
+const WORKER = workerSource(hashWorker)
 
 export class HashPool {
   readonly #size: number
@@ -87,7 +88,7 @@ export class HashPool {
 
   #start(): void {
     while (this.#members.length < this.#size) {
-      const member: Member = { worker: new Worker(WORKER), batches: new Map() }
+      const member: Member = { worker: new Worker(WORKER, { eval: true }), batches: new Map() }
       member.worker.on('message', (answer: HashAnswer) => this.#answered(member, answer))
       member.worker.on('error', (error) => this.#fail(error))
       member.worker.on('exit', (code) => this.#fail(new Error(`a file hashing thread stopped (exit code ${code})`)))

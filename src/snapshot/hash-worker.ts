@@ -3,38 +3,47 @@
  * after the other, with synchronous reads into one reused buffer (the reads block only this
  * thread), and answers with each file's SHA-256 or the error that stopped it.
  *
- * Plain JavaScript syntax with type annotations only, so that it runs as TypeScript from src/ and
- * as the compiled .js from dist/.
+ * The worker runs `hashWorker`'s own text (`workerSource`), evaluated as a script: no module of
+ * pibake is loaded in it, so starting it costs neither a module loader nor, when pibake runs from
+ * its TypeScript sources, a second type stripper (half of a worker's start-up, and so a fixed
+ * cost of every snapshot). It takes Node's modules with `process.getBuiltinModule`.
  */
-import { createHash } from 'node:crypto'
-import { closeSync, openSync, readSync } from 'node:fs'
-import { parentPort } from 'node:worker_threads'
 import type { HashAnswer, HashBatch, HashFailure } from './hash-pool.ts'
 
-const buffer = Buffer.allocUnsafe(1024 * 1024)
-
-parentPort?.on('message', ({ id, paths }: HashBatch) => {
-  const answer: HashAnswer = { id, results: paths.map(hashOrFailure) }
-  parentPort?.postMessage(answer)
-})
-
-function hashOrFailure(path: string): string | HashFailure {
-  try {
-    return hashWhole(path)
-  } catch (error) {
-    const { message, code, errno, syscall } = error as NodeJS.ErrnoException
-    return { message, code, errno, syscall, path }
-  }
+/** The text a worker runs: `fn` called, as JavaScript (types are gone from a function's text once loaded). */
+export function workerSource(fn: () => void): string {
+  return `(${String(fn)})()`
 }
 
-/** Reads the file to its end, whatever its size was when `lstat` saw it. */
-function hashWhole(path: string): string {
-  const hash = createHash('sha256')
-  const fd = openSync(path, 'r')
-  try {
-    for (let length = readSync(fd, buffer); length > 0; length = readSync(fd, buffer)) hash.update(buffer.subarray(0, length))
-  } finally {
-    closeSync(fd)
+export function hashWorker(): void {
+  const { createHash } = process.getBuiltinModule('node:crypto')
+  const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs')
+  const { parentPort } = process.getBuiltinModule('node:worker_threads')
+  const buffer = Buffer.allocUnsafe(1024 * 1024)
+
+  /** Reads the file to its end, whatever its size was when `lstat` saw it. */
+  const hashWhole = (path: string): string => {
+    const hash = createHash('sha256')
+    const fd = openSync(path, 'r')
+    try {
+      for (let length = readSync(fd, buffer); length > 0; length = readSync(fd, buffer)) hash.update(buffer.subarray(0, length))
+    } finally {
+      closeSync(fd)
+    }
+    return hash.digest('hex')
   }
-  return hash.digest('hex')
+
+  const hashOrFailure = (path: string): string | HashFailure => {
+    try {
+      return hashWhole(path)
+    } catch (error) {
+      const { message, code, errno, syscall } = error as NodeJS.ErrnoException
+      return { message, code, errno, syscall, path }
+    }
+  }
+
+  parentPort?.on('message', ({ id, paths }: HashBatch) => {
+    const answer: HashAnswer = { id, results: paths.map(hashOrFailure) }
+    parentPort?.postMessage(answer)
+  })
 }
