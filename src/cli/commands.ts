@@ -26,6 +26,7 @@ export interface Values {
   readonly take?: boolean | undefined
   readonly dryRun?: boolean | undefined
   readonly purgeNodeData?: boolean | undefined
+  readonly rebalance?: boolean | undefined
   readonly keepDays?: string | undefined
   readonly keepBuilds?: string | undefined
   readonly upgrade?: boolean | undefined
@@ -64,6 +65,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   rollback: async () => (await import('./site.ts')).rollbackCommand,
   unpublish: async () => (await import('./site.ts')).unpublishCommand,
   gc: async () => (await import('./site.ts')).gcCommand,
+  drain: async () => (await import('./drain.ts')).drainCommand,
+  undrain: async () => (await import('./drain.ts')).undrainCommand,
   init: async () => (await import('./init.ts')).initCommand,
   discover: async () => (await import('./discover.ts')).discoverCommand,
   rehearse: async () => (await import('./rehearse.ts')).rehearseCommand,

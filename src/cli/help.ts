@@ -167,6 +167,18 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     ],
     examples: ['pibake gc --keep-builds 2 --dry-run'],
   },
+  drain: {
+    usage: 'pibake drain <server> [options]',
+    does: "Takes an NFS server of the site out of service (netboot.nfs listing several): its nodes are assigned to the other servers (the least loaded first), the records and each server's exports rewritten, and each node's TFTP link switched to its folder for its new server in the same build, one rename each. Running nodes keep the drained server until they reboot; take it down once they have. Refused for the last server that is not drained, a server the site does not have, and a server nodes are pinned to (nodes[].nfs).",
+    options: SITE,
+    examples: ['pibake drain 10.42.0.3 --target /srv/tftp-site'],
+  },
+  undrain: {
+    usage: 'pibake undrain <server> [options]',
+    does: 'Brings a drained NFS server back: new nodes are assigned to it again and publishing sends it every build; the nodes moved away stay where they are unless --rebalance.',
+    options: [['--rebalance', 'also move unpinned nodes from the busiest servers onto it until the counts are even'], ...SITE],
+    examples: ['pibake undrain 10.42.0.3 --rebalance'],
+  },
   schedule: {
     usage: 'pibake schedule <recipe.ts> --on-calendar SPEC [options]\n       pibake schedule --remove <recipe.ts | recipe name> [--unit-dir DIR]',
     does: 'Writes a systemd service and timer (pibake-<recipe>.service and .timer) that rebuild the recipe on a schedule, with absolute paths to this node, this pibake, the recipe and the out folder. A run publishes only when the result differs from the live build, never a failed build; its exit status and the journal say which.',
@@ -237,6 +249,10 @@ usage:
                                                     take a recipe off the site: server config first, then its files
   pibake gc [<recipe>] [--keep-builds N] [--keep-days N] [--dry-run] [--purge-node-data] [--out DIR | --target DIR] [--json]
                                                     remove builds no node can still be running
+  pibake drain <server> [--out DIR | --target DIR] [--json]
+                                                    move an NFS server's nodes to the others, so it can be taken down
+  pibake undrain <server> [--rebalance] [--out DIR | --target DIR] [--json]
+                                                    bring a drained NFS server back
   pibake init [--image FILE] [--name NAME] [--discover IF [--seconds N]] [-o FILE] [--out DIR]
                                                     a starter recipe for a real image, read from the image
   pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]

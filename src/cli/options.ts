@@ -20,6 +20,7 @@ export const OPTIONS = {
   take: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'purge-node-data': { type: 'boolean' },
+  rebalance: { type: 'boolean' },
   'keep-days': { type: 'string' },
   'keep-builds': { type: 'string' },
   upgrade: { type: 'boolean' },

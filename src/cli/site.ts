@@ -5,6 +5,7 @@ import { formatBytes } from '../pipeline/events.ts'
 import { gc, purgeNodeData, requireRecord, rollback, unpublish } from '../site/ops.ts'
 import { siteStatus, type RecipeView, type SiteView } from '../site/status.ts'
 import { openSite, type Site } from '../site/store.ts'
+import type { TierServer } from '../site/tier.ts'
 import { oneArgument, outDir, type Values } from './commands.ts'
 
 /** `--target DIR` (a site's configuration folder), or the default target under `--out`. */
@@ -25,6 +26,7 @@ export async function siteCommand(args: readonly string[], values: Values): Prom
   }
   process.stdout.write(`site ${view.config}\n`)
   for (const recipe of view.recipes) printRecipe(recipe)
+  if (view.nfsServers) printTier(view.nfsServers)
   return 0
 }
 
@@ -34,6 +36,15 @@ async function oneRecipe(view: SiteView, recipe: string, site: Site): Promise<Si
   // Not on the site: the error that says which recipes are.
   if (!recipes.length) await requireRecord(site, recipe)
   return { ...view, recipes }
+}
+
+/** Each NFS server of the site's tier and its nodes. */
+function printTier(servers: readonly TierServer[]): void {
+  process.stdout.write('\nNFS servers\n')
+  table(
+    ['  SERVER', 'STATE', 'NODES', 'WHICH'],
+    servers.map((s) => [`  ${s.server}`, s.drained ? 'drained' : 'serving', String(s.nodes.length), s.nodes.map((n) => `${n.hostname}${n.pinned ? ' (pinned)' : ''}`).join(', ') || '-']),
+  )
 }
 
 function printRecipe(recipe: RecipeView): void {

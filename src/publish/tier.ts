@@ -43,7 +43,9 @@ export type TierPublished = Published & { readonly servers: readonly string[] }
 
 export async function publishTier(ctx: LayerContext, target: TierTarget, views: { root: string; boot: string }, key: string): Promise<TierPublished> {
   const names = target.servers.map((s) => s.server)
-  const lives = await Promise.all(target.servers.map((s) => prepareServer(ctx, s, views.root)))
+  // The first server makes the nodes' host keys (once, on this machine); the others then only copy them.
+  const [first, ...rest] = target.servers
+  const lives = [await prepareServer(ctx, first!, views.root), ...(await Promise.all(rest.map((s) => prepareServer(ctx, s, views.root))))]
   const bootNames = await readdir(views.boot)
   const live = lives[0]
   if (live?.key === key && lives.every((l) => l?.id === live.id)) {

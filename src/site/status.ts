@@ -3,6 +3,7 @@ import { parseNodeLink, nodeLink } from './paths.ts'
 import { treePaths, type SiteNode } from './record.ts'
 import { planRetention } from './retention.ts'
 import { readSite, treeFiles, type Site } from './store.ts'
+import { tierStatus, type TierServer } from './tier.ts'
 
 export interface NodeView extends SiteNode {
   /** The recipe and build its TFTP link points at now (another recipe's after a move). */
@@ -32,6 +33,8 @@ export interface RecipeView {
 export interface SiteView {
   readonly config: string
   readonly recipes: readonly RecipeView[]
+  /** With several NFS servers: each server, whether it is drained, and its nodes. */
+  readonly nfsServers?: readonly TierServer[]
 }
 
 export async function siteStatus(site: Site, now = new Date()): Promise<SiteView> {
@@ -59,5 +62,6 @@ export async function siteStatus(site: Site, now = new Date()): Promise<SiteView
       return { recipe: record.recipe, file: record.file, live: record.live, updated: record.updated, nodes, builds }
     }),
   )
-  return { config: site.files.describe(site.config), recipes }
+  const tier = tierStatus(records)
+  return { config: site.files.describe(site.config), recipes, ...(tier.length ? { nfsServers: tier } : {}) }
 }
