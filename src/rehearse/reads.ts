@@ -10,9 +10,12 @@
  * for each node's own. The file is read back from an NFS server's disk: every path is checked to
  * stay inside the build (or the node's identity folder) before anything is read.
  */
-import { readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { readFile, readlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { PibakeError } from '../errors.ts'
-import { isBuildId } from '../site/names.ts'
+import type { Recipe } from '../recipe/types.ts'
+import { buildReadsName, isBuildId } from '../site/names.ts'
 
 export const READS_VERSION = 1
 /** How the read set writes a file of the node's identity folder. */
@@ -37,11 +40,8 @@ export interface ReadSet {
   readonly files: readonly ReadEntry[]
 }
 
-/** `<id>.reads.json`, beside the build's tree and `<id>.json`. */
-export function readsFileName(id: string): string {
-  if (!isBuildId(id)) throw new PibakeError(`${JSON.stringify(String(id).slice(0, 80))} is not a build id`)
-  return `${id}.reads.json`
-}
+/** `<id>.reads.json`, beside the build's tree and `<id>.json` (gc collects it with them). */
+export const readsFileName = buildReadsName
 
 /** Whether `path` is a file of the node's identity folder (then its name, after `nodes/<mac>/`). */
 export function identityName(path: string): string | undefined {
@@ -100,4 +100,31 @@ export function unsafePath(path: string): string | undefined {
     if (name === undefined || name.includes('<') || name.includes('>')) return 'only nodes/<mac>/… may hold "<" or ">"'
   }
   return undefined
+}
+
+/**
+ * The read sets of the recipes' live builds, where their NFS tree is on this machine (the first
+ * publish target's); `missing` says, per recipe, why it has none.
+ */
+export async function liveReadSets(recipes: readonly Recipe[]): Promise<{ sets: ReadSet[]; missing: string[] }> {
+  const sets: ReadSet[] = []
+  const missing: string[] = []
+  for (const recipe of recipes) {
+    const nfs = recipe.publish[0]?.nfs
+    if (nfs?.kind !== 'local') {
+      missing.push(`${recipe.name}: its NFS tree is not on this machine`)
+      continue
+    }
+    const builds = join(nfs.path, recipe.name, 'builds')
+    const link = await readlink(join(nfs.path, recipe.name, 'current')).catch(() => undefined)
+    const id = link?.replace(/^builds\//, '')
+    if (!isBuildId(id)) {
+      missing.push(`${recipe.name}: no live build`)
+      continue
+    }
+    const file = join(builds, readsFileName(id))
+    if (existsSync(file)) sets.push(await loadReadSet(file, id))
+    else missing.push(`${recipe.name}: no read set recorded for build ${id} (pibake try ${recipe.file} --record-reads)`)
+  }
+  return { sets, missing }
 }

@@ -27,6 +27,12 @@ export interface RootPhaseOptions {
   readonly readSets: readonly ReadSet[]
   /** Each NFS call gives up after this long (default 60 s; a Pi's kernel, mounted hard, would wait on). */
   readonly callTimeoutMs?: number
+  /**
+   * Read the node's identity folder too (default true). libnfs cannot choose the address it
+   * connects from: every simulated node's NFS traffic leaves from the simulator's first address, so
+   * a site whose exports give each identity folder to its node's address alone refuses the others.
+   */
+  readonly identity?: boolean
 }
 
 /** What a node's command line says about its root. */
@@ -56,7 +62,7 @@ export function rootPhase(options: RootPhaseOptions): LaterPhase {
       try {
         if (root.image) await reader.image(root.image, root.mode === 'ram' ? Infinity : set.files.filter((f) => identityName(f.path) === undefined).reduce((sum, f) => sum + f.size, 0))
         else await reader.files(root.server, root.path, set.files.filter((f) => identityName(f.path) === undefined))
-        const identity = set.files.filter((f) => identityName(f.path) !== undefined)
+        const identity = options.identity === false ? [] : set.files.filter((f) => identityName(f.path) !== undefined)
         if (identity.length) await reader.files(root.server, `${root.path.slice(0, root.path.lastIndexOf('/builds/'))}/nodes/${macDir(input.pi.mac)}`, identity, true)
         return { bytes: reader.bytes }
       } catch (error) {

@@ -46,6 +46,11 @@ export function buildSnapshotName(id: string): string {
   return `${buildId(id, 'a build snapshot')}.snapshot.json`
 }
 
+/** `<id>.reads.json`: the build's root read set (`pibake try --record-reads`), for the storm's root phase. */
+export function buildReadsName(id: string): string {
+  return `${buildId(id, 'a build read set')}.reads.json`
+}
+
 /** `<id>.json.sig`: the SSH signature of the build's record `<id>.json`, when the target signs. */
 export function buildSignatureName(id: string): string {
   return `${buildId(id, 'a build signature')}.json.sig`

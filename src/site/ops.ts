@@ -8,7 +8,7 @@ import { PibakeError } from '../errors.ts'
 import type { HostFiles } from '../publish/files.ts'
 import { lockSite } from '../publish/lock.ts'
 import { SBOM_SUFFIX } from '../sbom/files.ts'
-import { PARTIAL_BUILD, buildId, buildSignatureName, buildSnapshotName, isBuildId, recipeName } from './names.ts'
+import { PARTIAL_BUILD, buildId, buildReadsName, buildSignatureName, buildSnapshotName, isBuildId, recipeName } from './names.ts'
 import { bootBuild, buildRoot, nodeFolder, nodeLink, nodeLinkTarget, parseNodeLink, recipeRoot } from './paths.ts'
 import { treePaths, withLive, withoutBuilds, type Keep, type SiteRecord } from './record.ts'
 import { planRetention, type Kept } from './retention.ts'
@@ -186,6 +186,8 @@ export async function removeBuilds(site: Site, record: SiteRecord, ids: readonly
       await nfs.remove(`${root}.json`)
       // What verify reads back, collected with the record it is named in.
       for (const name of [buildSignatureName(id), buildSnapshotName(id)]) await nfs.remove(join(dirname(root), name))
+      // Its root read set (pibake try --record-reads), read by the storm's root phase.
+      await nfs.remove(join(dirname(root), buildReadsName(id)))
       // A squashfs or ram root's image (netboot.root), beside its tree.
       await nfs.remove(`${root}.squashfs`)
       await nfs.remove(root)
