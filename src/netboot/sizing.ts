@@ -65,14 +65,18 @@ export function sizingLines(sizing: FleetSizing): string[] {
 }
 
 /**
- * What dnsmasq cannot do for a fleet of this size however it is set, for `pibake plan`: empty for a
- * fleet one boot server brings up at once.
+ * What dnsmasq cannot do for a fleet of this size however it is set, and what one NFS server must
+ * be told by hand, for `pibake plan`: empty for a fleet one boot server brings up at once.
  */
 export function sizingLimits(nodes: number, kernelBytes = TYPICAL_KERNEL_BYTES): string[] {
   const notes: string[] = []
   const sizing = fleetSizing(nodes, 'range')
   if (sizing.openFiles !== undefined) {
     notes.push(`dnsmasq needs ${sizing.openFiles} open files for ${nodes} nodes (one per TFTP transfer); under the usual limit of 1024 it serves at most 974 transfers at once: dnsmasq.conf says how to raise it (LimitNOFILE=)`)
+  }
+  const ganesha = ganeshaSizing(nodes)
+  if (ganesha.maxConnections !== undefined) {
+    notes.push(`one NFS server for ${nodes} nodes: nfs-ganesha needs RPC_Max_Connections = ${ganesha.maxConnections} in ganesha.conf's NFS_CORE_PARAM (its default 1024 closes connections beyond about 1000), the kernel's nfsd threads=${nfsdThreads(nodes) ?? 8} in /etc/nfs.conf: the published ganesha.conf and exports say so`)
   }
   const needed = (nodes * kernelBytes) / FILE_TIMEOUT_S
   if (needed > GIGABIT_BYTES) {
@@ -82,4 +86,60 @@ export function sizingLimits(nodes: number, kernelBytes = TYPICAL_KERNEL_BYTES):
     )
   }
   return notes
+}
+
+/**
+ * nfs-ganesha sized for the nodes one NFS server carries. Measured with ganesha 4.3 here: with its
+ * default `RPC_Max_Connections` (1024) it keeps about 1020 TCP connections and closes the rest as
+ * they come (1200 clients: 180 closed within 1.5 s); with 2064, none. A node holds one connection
+ * for its NFS mounts (the kernel shares one per server) and, while it mounts, one more to the mount
+ * protocol: 2 per node. `Nb_Worker` is no longer a setting of NFS_CORE_PARAM in ganesha 4 (its
+ * request threads grow on demand), and ganesha raises its own open-file limit to the hard one.
+ * `NFS_CORE_PARAM` may appear once: a second block (in an included file) replaces the first
+ * whole (measured: the admin's `Enable_NLM = false` was lost), so the lines are said, not written.
+ */
+export interface GaneshaSizing {
+  readonly nodes: number
+  /** The RPC_Max_Connections ganesha.conf needs, undefined while the default (1024) is enough. */
+  readonly maxConnections: number | undefined
+}
+
+const GANESHA_DEFAULT_CONNECTIONS = 1024
+
+export function ganeshaSizing(nodes: number): GaneshaSizing {
+  const needed = 2 * nodes + 64
+  return { nodes, maxConnections: needed > GANESHA_DEFAULT_CONNECTIONS ? needed : undefined }
+}
+
+/** Comment lines for the published ganesha.conf: what its NFS_CORE_PARAM block must hold (none while the defaults serve). */
+export function ganeshaSizingLines(sizing: GaneshaSizing): string[] {
+  if (sizing.maxConnections === undefined) return []
+  return [
+    `# Sized for ${sizing.nodes} nodes on this server: ganesha's default of 1024 connections closes the`,
+    '# connections of nodes beyond about 1000 as they mount. NFS_CORE_PARAM may appear only once (a second',
+    "# block replaces the first whole), so add this line to the NFS_CORE_PARAM block of your ganesha.conf:",
+    `#   RPC_Max_Connections = ${sizing.maxConnections};`,
+  ]
+}
+
+/**
+ * The kernel NFS server for the same nodes: it closes TCP connections beyond (threads + 3) × 20
+ * unless told otherwise (Linux's svc_check_conn_limits: "too many open connections, consider
+ * increasing the number of threads"); Debian starts 8 threads, which is 220 connections. Not
+ * measured here (this machine's kernel has no nfsd): from the kernel's source.
+ */
+export function nfsdThreads(nodes: number): number | undefined {
+  const threads = Math.ceil((2 * nodes + 64) / 20) - 3
+  return threads > 8 ? threads : undefined
+}
+
+export function nfsdSizingLines(nodes: number): string[] {
+  const threads = nfsdThreads(nodes)
+  if (threads === undefined) return []
+  return [
+    `# Sized for ${nodes} nodes on this server: the kernel NFS server keeps (threads + 3) x 20 connections`,
+    `# (220 with Debian's 8 threads) and closes the rest. In /etc/nfs.conf, then restart nfs-server:`,
+    '#   [nfsd]',
+    `#   threads=${threads}`,
+  ]
 }
