@@ -31,18 +31,27 @@ export function isPersistNodeName(name: string): boolean {
 }
 
 /**
+ * With several NFS servers (`netboot.nfs` a list) the node's own server and its path, from the
+ * kernel command line its TFTP folder gives it (`pibake.nfs=<server>:<path>`, src/publish/tier.ts).
+ */
+const TIER_SERVER = `for arg in $(cat /proc/cmdline); do
+  case "$arg" in pibake.nfs=*:/*) own=\${arg#*=}; server=\${own%%:*}; base=\${own#*:}/${PERSIST_DIR} ;; esac
+done
+`
+
+/**
  * Mounts `<server>:<nfs>/_persist/<mac>` (for the MAC of each interface in turn, until the server
  * lets one in) on PERSIST_MOUNT, then binds each folder over its path on the root. Fails, so the
  * unit shows as failed, when no export or a folder is missing: the node then runs on the image's
  * copy, read-only on an NFS root, and nothing it writes there is kept.
  */
-export function persistScript(server: string, nfs: string, folders: readonly string[]): string {
+export function persistScript(server: string, nfs: string, folders: readonly string[], options: { readonly tier?: boolean } = {}): string {
   return `#!/bin/sh
 # pibake: mount this node's persisted folders (netboot.persist) from the NFS server over the root.
 set -u
 server=${quote(server)}
 base=${quote(persistRoot(nfs))}
-mnt=${PERSIST_MOUNT}
+${options.tier ? TIER_SERVER : ''}mnt=${PERSIST_MOUNT}
 mkdir -p "$mnt"
 found=
 errors=

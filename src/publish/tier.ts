@@ -117,7 +117,8 @@ function tierFolders(target: TierTarget): NodeFolders {
   return async (ctx, boot, id) => {
     const folders: { name: string; own: Record<string, string> }[] = []
     for (const server of target.servers) {
-      const own = await nodeFiles(ctx, boot, join(server.exported, ctx.recipe.name, 'builds', id), server.server)
+      // pibake.nfs=: the node's server and its folder, for what mounts from it after the root (netboot.persist).
+      const own = await nodeFiles(ctx, boot, join(server.exported, ctx.recipe.name, 'builds', id), server.server, [`pibake.nfs=${server.server}:${server.exported}`])
       ctx.recipe.nodes.forEach((node, i) => folders.push({ name: nodeFolder(node.mac, server.server), own: own[i]! }))
     }
     return folders

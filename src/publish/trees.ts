@@ -215,13 +215,13 @@ const macFolders: NodeFolders = async (ctx, boot, id) => {
  * Each node's own cmdline.txt (its build's NFS root on `server`, default the NFS server) and
  * config.txt (its extra lines), in the order of the recipe's nodes.
  */
-export async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string, server = ctx.recipe.netboot.nfs.server): Promise<Record<string, string>[]> {
+export async function nodeFiles(ctx: LayerContext, boot: string, nfsPath: string, server = ctx.recipe.netboot.nfs.server, extra: readonly string[] = []): Promise<Record<string, string>[]> {
   const commonCmdline = parseCmdline(await readFile(join(boot, 'cmdline.txt'), 'utf8'))
   const config = await readFile(join(boot, 'config.txt'), 'utf8').catch(() => '')
   const nfsroot = { server, path: nfsPath }
   const rootArgs = buildArgs(rootMode(ctx.recipe.netboot), nfsroot.server, nfsPath, basename(nfsPath))
   return ctx.recipe.nodes.map((node) => ({
-    'cmdline.txt': nodeCmdline([...commonCmdline, ...rootArgs], nfsroot, node.cmdline),
+    'cmdline.txt': nodeCmdline([...commonCmdline, ...rootArgs, ...extra], nfsroot, node.cmdline),
     ...(node.config.length ? { 'config.txt': nodeConfig(config, node) } : {}),
   }))
 }

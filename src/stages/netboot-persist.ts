@@ -14,7 +14,7 @@ import { enableUnit, exists, putFile } from '../system/rootfiles.ts'
 /** What the stage's cache key must hold for the persisted folders: nothing when there are none. */
 export function persistInputs(netboot: LayerContext['recipe']['netboot']): { persist?: string[] } {
   const folders = netboot.persist ?? []
-  return folders.length ? { persist: [persistScript(netboot.nfs.server, netboot.nfs.path, folders), PERSIST_UNIT_TEXT] } : {}
+  return folders.length ? { persist: [persistScript(netboot.nfs.server, netboot.nfs.path, folders, { tier: netboot.nfsTier !== undefined }), PERSIST_UNIT_TEXT] } : {}
 }
 
 export async function installPersist(ctx: LayerContext): Promise<void> {
@@ -24,7 +24,7 @@ export async function installPersist(ctx: LayerContext): Promise<void> {
     throw new StageError('netboot', 'netboot.persist: the image has no NFS client (mount.nfs), which mounts the persisted folders at boot', "add it to the recipe: { packages: ['nfs-common'] }")
   }
   for (const folder of folders) await persistMountPoint(ctx.root, folder)
-  await putFile(ctx.root, PERSIST_SCRIPT_PATH, persistScript(nfs.server, nfs.path, folders), 0o755)
+  await putFile(ctx.root, PERSIST_SCRIPT_PATH, persistScript(nfs.server, nfs.path, folders, { tier: ctx.recipe.netboot.nfsTier !== undefined }), 0o755)
   await putFile(ctx.root, `/etc/systemd/system/${PERSIST_UNIT}`, PERSIST_UNIT_TEXT)
   await enableUnit(ctx.root, PERSIST_UNIT, 'sysinit.target')
 }

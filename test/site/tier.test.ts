@@ -86,6 +86,7 @@ test('a build goes to both servers; each node boots its server (a pin kept, the 
   for (const [node, server, path] of [[w1, B, '/srv/b'], [w2, A, '/srv/a']] as const) {
     assert.is(await linkOf(node), `builds/tier/${id}/${node.mac.replaceAll(':', '-')}@${server}`)
     assert.match(await cmdlineOf(node), ` nfsroot=${server}:${path}/tier/builds/${id},vers=3`)
+    assert.match(await cmdlineOf(node), ` pibake.nfs=${server}:${path} `, 'what the persisted folders are mounted from')
     assert.ok(existsSync(join(nfsDir(server), 'tier', 'nodes', node.mac.replaceAll(':', '-'))), 'its identity is on its server')
   }
   const exportsB = await read(join(nfsDir(B), 'exports'))
