@@ -14,6 +14,8 @@ debian_packages=(
   # netboot servers and clients used by the tests
   dnsmasq nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils openssh-server openssh-client
   busybox-static curl iproute2 qemu-system-arm
+  # the storm's root phase (libnfs, through koffi) and pibake try --record-reads (fatrace)
+  libnfs13 fatrace
   # systemd-analyze checks calendar specs and the units pibake schedule writes
   systemd
   # the headless browser the tests of pibake serve and pibake report drive (playwright-core)

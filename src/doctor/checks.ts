@@ -8,6 +8,7 @@ import { readFile, stat, statfs } from 'node:fs/promises'
 import { PreflightError } from '../errors.ts'
 import { BINFMT_HANDLER, checkEmulation, type Arch } from '../system/chroot.ts'
 import { exec, haveProgram } from '../system/exec.ts'
+import { libnfsAvailable } from '../rehearse/nfs-client.ts'
 import { packageOf } from '../system/preflight.ts'
 import type { Check, CheckResult, DoctorContext } from './types.ts'
 
@@ -91,6 +92,19 @@ export const tryTools: Check = async (ctx) => {
   return results.map((result) => (result.status === 'ok' ? result : { ...result, detail: `${result.detail}: pibake try cannot boot a node here` }))
 }
 
+/**
+ * What rehearsing roots needs: libnfs (libnfs13), which the storm's root phase reads each node's
+ * root read set over NFS with, and fatrace, which pibake try --record-reads records that read set
+ * with. Worth having, not needed to build.
+ */
+export const rehearseTools: Check = async () => {
+  const libnfs: CheckResult = libnfsAvailable()
+    ? ok('libnfs', 'libnfs.so.13 loads (the root phase of pibake rehearse)')
+    : { name: 'libnfs', status: 'warning', detail: 'libnfs.so.13 does not load: pibake rehearse stops each node at the kernel hand-off, without its root', fix: 'apt-get install libnfs13' }
+  const fatrace = await program('fatrace', 'warning')
+  return [libnfs, fatrace.status === 'ok' ? fatrace : { ...fatrace, detail: `${fatrace.detail}: pibake try --record-reads cannot record a root read set` }]
+}
+
 /** Room on the out folder for about three copies of the image (the decompressed image, layers, the published tree). */
 export const freeSpace: Check = async (ctx) => {
   if (!ctx.recipe) return []
@@ -104,7 +118,7 @@ export const freeSpace: Check = async (ctx) => {
 }
 
 /** Every check, in the order they are reported. */
-export const CHECKS: readonly Check[] = [root, loopDevices, overlayfs, emulation, programs, sshClient, localServers, tryTools, freeSpace]
+export const CHECKS: readonly Check[] = [root, loopDevices, overlayfs, emulation, programs, sshClient, localServers, tryTools, rehearseTools, freeSpace]
 
 async function program(name: string, status: 'missing' | 'warning'): Promise<CheckResult> {
   if (await haveProgram(name)) return ok(name, 'found on PATH')
