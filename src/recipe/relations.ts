@@ -113,9 +113,12 @@ function nodeProblems(input: unknown): Problem[] {
 /** A node's IP must be in the server's subnet, and not the server's own. */
 function addressChecker(input: unknown): (node: unknown, i: number) => Problem[] {
   const subnet = serverSubnet(input)
+  const nfs = at(input, 'netboot', 'nfs')
   const servers = [
     { ip: address(at(input, 'netboot', 'server')), name: "the server's address (netboot.server)" },
-    { ip: address(at(input, 'netboot', 'nfs', 'server')), name: "the NFS server's address (netboot.nfs.server)" },
+    ...(Array.isArray(nfs)
+      ? nfs.map((server: unknown, i) => ({ ip: address(at(server, 'server')), name: `an NFS server's address (netboot.nfs[${i}].server)` }))
+      : [{ ip: address(at(input, 'netboot', 'nfs', 'server')), name: "the NFS server's address (netboot.nfs.server)" }]),
   ]
   const range = at(input, 'netboot', 'dhcp', 'mode') === 'range'
   return (node, i) => {

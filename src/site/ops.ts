@@ -91,9 +91,9 @@ export function unpublish(site: Site, recipe: string, options: UnpublishOptions 
 async function unpublishLocked(site: Site, recipe: string, options: UnpublishOptions): Promise<UnpublishResult> {
   const record = await requireRecord(site, recipe)
   const others = (await readSite(site)).filter((r) => r.recipe !== recipe)
-  const [nfs, tftp, paths] = [treeFiles(site, record, 'nfs'), treeFiles(site, record, 'tftp'), treePaths(record)]
-  // The folders are removed whole: first make sure they hold what pibake puts there and nothing else.
-  await requireOwnTree(nfs, recipeRoot(paths, recipe), (name) => RECIPE_ENTRIES.includes(name) || name.startsWith('.pibake-lock') || name.startsWith('.current.'))
+  const [places, tftp, paths] = [nfsPlaces(site, record), treeFiles(site, record, 'tftp'), treePaths(record)]
+  // The folders are removed whole: first make sure they hold what pibake puts there and nothing else (on every NFS server).
+  for (const { files, path } of places) await requireOwnTree(files, recipeRoot({ ...paths, nfs: path }, recipe), (name) => RECIPE_ENTRIES.includes(name) || name.startsWith('.pibake-lock') || name.startsWith('.current.'))
   await requireOwnTree(tftp, join(paths.tftp, 'builds', recipe), (name) => isBuildId(name) || PARTIAL_BUILD.test(name))
   await removeRecord(site, recipe)
   const configChanged = await writeSiteConfig(site, others)
@@ -102,9 +102,12 @@ async function unpublishLocked(site: Site, recipe: string, options: UnpublishOpt
     if (parseNodeLink(await tftp.readlink(link))?.recipe === recipe) await tftp.remove(link)
   }
   await tftp.remove(join(paths.tftp, 'builds', recipe))
-  await nfs.remove(recipeRoot(paths, recipe))
-  const nodeData = options.purgeNodeData ? await removeNodeData(nfs, paths.nfs, unlistedNodes(record, others)) : []
-  return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged, nodeData }
+  const nodeData: string[] = []
+  for (const { files, path } of places) {
+    await files.remove(recipeRoot({ ...paths, nfs: path }, recipe))
+    if (options.purgeNodeData) nodeData.push(...(await removeNodeData(files, path, unlistedNodes(record, others))))
+  }
+  return { recipe, nodes: record.nodes.map((n) => n.hostname), builds: record.builds.map((b) => b.id), configChanged, nodeData: [...new Set(nodeData)] }
 }
 
 /**

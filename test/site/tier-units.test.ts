@@ -73,6 +73,7 @@ test('the tier refuses: a server twice, a target without one destination per ser
   assert.equal(problems(tiered((i) => (i.nodes[0].nfs = '192.168.1.9'))), ['nodes[0].nfs: "192.168.1.9" is not one of the NFS servers of netboot.nfs (192.168.1.2, 192.168.1.3)'])
   assert.equal(problems({ ...minimal, nodes: [node(1, { nfs: A })] }), ['nodes[0].nfs: pins the node to an NFS server, but netboot.nfs names only one'])
   assert.equal(problems({ ...minimal, publish: [{ nfs: ['/srv/a', '/srv/b'], tftp: '/srv/tftp' }] }), ['publish[0].nfs: lists 2 destinations, but netboot.nfs names one NFS server'])
+  assert.equal(problems(tiered((i) => (i.nodes[0].ip = B))), ['nodes[0].ip: 192.168.1.3 is an NFS server\'s address (netboot.nfs[1].server)'])
   assert.equal(problems(tiered((i) => (i.netboot.nfs = [{ server: A }]))), ['netboot.nfs: must list at least two NFS servers (or give the one as { server, path? })'])
 })
 

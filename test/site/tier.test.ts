@@ -16,6 +16,7 @@ import { build } from '../../src/build.ts'
 import { PibakeError } from '../../src/errors.ts'
 import type { NodeInput, RecipeInput } from '../../src/recipe/types.ts'
 import { drain, undrain } from '../../src/site/drain.ts'
+import { gc, unpublish } from '../../src/site/ops.ts'
 import { siteStatus } from '../../src/site/status.ts'
 import { openSite, readRecord } from '../../src/site/store.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
@@ -164,6 +165,21 @@ test('a drained server gets no build and no node; undrain brings it back, --reba
   assert.equal(even.moved.map((m) => [m.hostname, m.to]), [['w1', B], ['w2', B]])
   assert.is(await linkOf(w2), `builds/tier/${id}/dc-a6-32-00-07-02@${B}`)
   assert.equal(await serversOf(), { w1: B, w2: B, w3: A, w4: A, w5: A })
+})
+
+test('gc and unpublish act on every NFS server of the tier', async () => {
+  const record = (await readRecord(site(), 'tier'))!
+  const old = record.builds.filter((b) => b.id !== record.live).map((b) => b.id)
+  assert.ok(old.length, 'older builds are there')
+  await gc(site(), { keep: { builds: 1, days: 0 } })
+  for (const server of [A, B]) for (const id of old) assert.not.ok(existsSync(join(nfsDir(server), 'tier', 'builds', id)), `${id} gone from ${server}`)
+  assert.ok(existsSync(join(nfsDir(B), 'tier', 'builds', record.live!)))
+  const result = await unpublish(site(), 'tier', { purgeNodeData: true })
+  for (const server of [A, B]) {
+    assert.not.ok(existsSync(join(nfsDir(server), 'tier')), `the recipe's folder is gone from ${server}`)
+    assert.not.ok(existsSync(join(nfsDir(server), '_persist', 'dc-a6-32-00-07-01')), `the persisted folders are gone from ${server}`)
+  }
+  assert.equal(result.nodeData, ['dc-a6-32-00-07-01', 'dc-a6-32-00-07-02', 'dc-a6-32-00-07-03', 'dc-a6-32-00-07-04', 'dc-a6-32-00-07-05'])
 })
 
 test.run()
