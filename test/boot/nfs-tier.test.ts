@@ -1,0 +1,128 @@
+/**
+ * The NFS tier, booted: the demo image built with two NFS servers (`netboot.nfs` a list; the build
+ * published to both), served on a test LAN by the site's published `dnsmasq.conf` and each
+ * server's own published `ganesha.conf` (two nfs-ganesha servers, 10.77.0.2 and 10.77.0.3, each in
+ * its namespace). One node is assigned to each: both boot at once, each with its root from its own
+ * server. Then the second server is drained (`pibake drain`) and stopped, the first reloads its
+ * exports as published, and the node of the second reboots onto the first and runs.
+ */
+import { readFileSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { build } from '../../src/build.ts'
+import type { Node } from '../../src/recipe/types.ts'
+import { validateRecipe } from '../../src/recipe/validate.ts'
+import { drain } from '../../src/site/drain.ts'
+import { openSite, readRecord } from '../../src/site/store.ts'
+import { startDnsmasq } from '../helpers/dnsmasq.ts'
+import { mountAt } from '../helpers/guest-facts.ts'
+import { leftBehind } from '../helpers/leftovers.ts'
+import { TestLan } from '../helpers/netns.ts'
+import { startNfsServer, type NfsServer } from '../helpers/nfs-server.ts'
+import { FLEET, publishDemoBuild, type PublishedBuild } from './published.ts'
+import { bootNode, checkRunning, publishedCmdline, type Booted } from './site.ts'
+
+/** From QEMU starting to sshd letting root in: a limit, not a benchmark (two guests boot at once on a loaded 2-core machine). */
+const BOOT_TIMEOUT_MS = 900_000
+const A = FLEET.nfsServer
+const B = '10.77.0.3'
+
+let published: PublishedBuild
+let lan: TestLan
+const servers = new Map<string, NfsServer>()
+const booted = new Map<string, Booted>()
+const started = performance.now()
+/** Each server's folder, where publish wrote its trees and its ganesha.conf. */
+const folder = (server: string) => join(published.out, 'publish', server === A ? 'nfs' : 'nfs-b')
+
+test.before(async () => {
+  try {
+    // The demo build as the other boot tests make it; then the same recipe with two NFS servers.
+    published = await publishDemoBuild('nfs-tier')
+    const input = structuredClone(published.input)
+    input.netboot.nfs = [{ server: A }, { server: B }]
+    input.publish = [{ nfs: [folder(A), folder(B)], tftp: published.tftp, config: published.publish }]
+    const recipe = validateRecipe(input, join(published.dir, 'recipe.ts'), { outDir: published.out })
+    const seconds = performance.now()
+    await build(recipe, { outDir: published.out })
+    process.stderr.write(`# demo build ${published.seconds.build.toFixed(0)} s, the tier build (published to both servers) ${((performance.now() - seconds) / 1000).toFixed(0)} s\n`)
+    lan = new TestLan()
+    await lan.setup([{ name: 'srv', address: `${FLEET.server}/24` }, { name: 'nfs', address: `${A}/24` }, { name: 'nfs2', address: `${B}/24` }])
+    await startDnsmasq(lan, 'srv', join(published.publish, 'dnsmasq.conf'), await mkdtemp(join(published.dir, 'dnsmasq-')))
+    for (const server of [A, B]) await serveNfs(server)
+  } catch (error) {
+    process.stderr.write(`nfs-tier test setup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    throw error
+  }
+})
+
+test.after(async () => {
+  try {
+    for (const { guest } of booted.values()) await guest.stop()
+    for (const server of servers.values()) await server.stop()
+    await lan?.close()
+  } finally {
+    const left = published ? await leftBehind(published.dir) : []
+    await published?.remove()
+    assert.equal(left, [], 'no loop device or mount is left behind')
+    process.stderr.write(`# nfs-tier test file: ${((performance.now() - started) / 1000).toFixed(0)} s in all\n`)
+  }
+})
+
+/** nfs-ganesha on `server`'s host, serving the ganesha.conf publish wrote into that server's folder. */
+async function serveNfs(server: string): Promise<void> {
+  await servers.get(server)?.stop()
+  const exports = readFileSync(join(folder(server), 'ganesha.conf'), 'utf8')
+  servers.set(server, await startNfsServer(lan.ns(server === A ? 'nfs' : 'nfs2'), { dir: await mkdtemp(join(published.dir, 'ganesha-')), exports }))
+}
+
+function spec(name: string): Node {
+  const node = published.recipe.nodes.find((n) => n.hostname === name)
+  assert.ok(node?.ip, `${name} is in the recipe with an address`)
+  return node
+}
+
+async function boot(name: string, round: number): Promise<Booted> {
+  const node = spec(name)
+  const result = await bootNode({ published, lan }, node, node.ip ?? '', round, BOOT_TIMEOUT_MS)
+  booted.set(name, result)
+  return result
+}
+
+/** The node runs its published cmdline.txt, its root the live build from `server`. */
+async function checkOn(on: Booted, server: string): Promise<void> {
+  const id = (await readRecord(openSite({ kind: 'local', path: published.publish }), 'nfs-tier'))!.live!
+  assert.is(on.facts.cmdline, `${publishedCmdline(published, on.node)} console=ttyAMA0`)
+  assert.match(on.facts.cmdline, `nfsroot=${server}:${folder(server)}/nfs-tier/builds/${id},vers=3`)
+  const root = mountAt(on.facts, '/')
+  assert.is(root.type, 'nfs', '/ is NFS')
+  assert.is(root.device, `${server}:${folder(server)}/nfs-tier/builds/${id}`, `${on.node.hostname}'s root is the live build from ${server}`)
+  checkRunning(published, on, on.node.ip ?? '')
+}
+
+test('one node on each NFS server: both boot at once, each with its root from its own server', async () => {
+  const record = (await readRecord(openSite({ kind: 'local', path: published.publish }), 'nfs-tier'))!
+  assert.equal(record.nodes.map((n) => [n.hostname, n.nfs]), [['boot-a', A], ['boot-b', B]], 'balanced: one node each')
+  const [a, b] = await Promise.all([boot('boot-a', 1), boot('boot-b', 1)])
+  await checkOn(a!, A)
+  await checkOn(b!, B)
+  await a!.guest.stop()
+  booted.delete('boot-a')
+})
+
+test("the second server drained and stopped: its node reboots onto the first and runs", async () => {
+  await booted.get('boot-b')?.guest.stop()
+  booted.delete('boot-b')
+  const result = await drain(openSite({ kind: 'local', path: published.publish }), B)
+  assert.equal(result.moved.map((m) => [m.hostname, m.to]), [['boot-b', A]])
+  await servers.get(B)!.stop()
+  servers.delete(B)
+  // The first server serves its exports as the drain rewrote them (boot-b's identity folder too).
+  assert.match(readFileSync(join(folder(A), 'ganesha.conf'), 'utf8'), `nfs-tier/nodes/${spec('boot-b').mac.replaceAll(':', '-')}`)
+  await serveNfs(A)
+  await checkOn(await boot('boot-b', 2), A)
+})
+
+test.run()
