@@ -8,22 +8,23 @@
  * lays them out (symlinks to one build's folder); a Pi 5 gets a copy of the Pi 4's device tree (the
  * demo has none).
  *
- *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--skip-defaults]
+ *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--trim-all BYTES] [--shrink] [--skip-defaults] [--workers N]
  *
  * Run as root (network namespaces). Nothing leaves the namespaces the bench makes.
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { renderDnsmasqConf, type DnsmasqFleet } from '../src/netboot/dnsmasq.ts'
 import { DNSMASQ_DEFAULTS, fleetSizing } from '../src/netboot/sizing.ts'
 import { formatReport } from '../src/rehearse/report.ts'
+import { shrinkBootFiles } from '../src/shrink/boot-files.ts'
 import type { StormReport } from '../src/rehearse/storm.ts'
 import type { NetbootModel } from '../src/recipe/types.ts'
 import { demoBootTree, simulatedPis, stormOnLan } from '../test/helpers/storm-lan.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' }, 'trim-all': { type: 'string' }, shrink: { type: 'boolean' }, workers: { type: 'string' } } })
 const count = Number(values.nodes)
 const models = values.models.split(',') as NetbootModel[]
 const dir = await mkdtemp(join(tmpdir(), 'pibake-bench-storm-'))
@@ -33,7 +34,10 @@ try {
   const fleet = fleetOf(pis)
   // --trim BYTES cuts the kernels and initramfs images: a storm that measures the server's limits
   // rather than this machine's bandwidth.
-  await demoBootTree(dir, pis, values.trim ? { trimTo: Number(values.trim) } : {})
+  // --trim-all BYTES cuts every boot file, the firmware's too: a storm of the server's limits alone.
+  const tftpRoot = await demoBootTree(dir, pis, { ...(values.trim ? { trimTo: Number(values.trim) } : {}), ...(values['trim-all'] ? { trimAllTo: Number(values['trim-all']) } : {}) })
+  // --shrink: the kernels gzip-compressed and the initramfs xz-compressed, as src/shrink does.
+  if (values.shrink) for (const line of await shrinkBootFiles(join(tftpRoot, 'builds/storm/1'))) process.stdout.write(`shrink: ${line.file} ${line.before} -> ${line.after} bytes (${line.how})\n`)
   const sized = renderDnsmasqConf(fleet, { tftpRoot: join(dir, 'tftp') })
   const defaults = sized.split('\n').filter((line) => !/^(tftp-max|dhcp-lease-max)=/.test(line)).join('\n')
   const results: unknown[] = []
@@ -43,9 +47,12 @@ try {
     const file = join(dir, `${name}.conf`)
     await writeFile(file, conf)
     const started = performance.now()
-    const { report } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, deadlineMs: Number(values.deadline) * 1000 })
-    process.stdout.write(`\n== ${name}: ${nodes.length} nodes (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n`)
-    results.push({ name, nodes: nodes.length, totals: report.totals, seconds: report.seconds })
+    const load = loadavg()[0]!
+    const { report, serverCpuSeconds, log } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, deadlineMs: Number(values.deadline) * 1000, ...(values.workers ? { workers: Number(values.workers) } : {}) })
+    const cpu = `CPU: dnsmasq ${serverCpuSeconds.toFixed(1)} s (${pct(serverCpuSeconds, report.seconds)} of one core), simulator ${report.cpuSeconds.toFixed(1)} s (${pct(report.cpuSeconds, report.seconds)}); load before ${load.toFixed(1)}, after ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`
+    process.stdout.write(`\n== ${name}: ${nodes.length} nodes (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n${cpu}\n${serverSide(log)}\n`)
+    process.stdout.write(`TFTP bytes per node and boot, by model: ${perModel(report).join(', ')}\n`)
+    results.push({ name, nodes: nodes.length, totals: report.totals, seconds: report.seconds, serverCpuSeconds, simulatorCpuSeconds: report.cpuSeconds, lateDhcpReplies: report.lateDhcpReplies, load })
     return report
   }
   const base = await run('baseline', sized, pis.slice(0, Number(values.baseline)))
@@ -65,6 +72,27 @@ function fleetOf(pis: readonly { mac: string; model: NetbootModel }[]): DnsmasqF
     netboot: { dhcp: { mode: 'range', start: '10.77.200.1', end: '10.77.200.250', netmask: '255.255.0.0', router: '10.77.0.1', dns: [] }, interface: undefined, log: undefined },
     nodes: pis.map((pi, i) => ({ hostname: `pi${i}`, mac: pi.mac, ip: `10.77.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, model: pi.model })),
   }
+}
+
+/** What dnsmasq's log says it did: DHCP messages by type, TFTP files sent, and its warnings. */
+function serverSide(log: string): string {
+  const count = (pattern: RegExp) => (log.match(pattern) ?? []).length
+  const dhcp = ['DISCOVER', 'OFFER', 'REQUEST', 'ACK', 'NAK', 'RELEASE'].map((type) => `${type} ${count(new RegExp(`DHCP${type}\\(`, 'g'))}`).join(', ')
+  const warnings = [...new Set(log.split('\n').filter((line) => /dnsmasq(-tftp|-dhcp)?\[\d+\]: (?!\d+ |DHCP|sent |file |started|compile|DHCP|TFTP root|reading|using|read )/.test(line)).map((line) => line.replace(/^.*?\]: /, '')))].slice(0, 8)
+  return `dnsmasq: ${dhcp}; TFTP files sent ${count(/dnsmasq-tftp\[\d+\]: sent /g)}${warnings.length ? `; said: ${warnings.join(' | ')}` : ''}`
+}
+
+/** The TFTP bytes of a whole boot, per model, from the nodes that reached the kernel hand-off. */
+function perModel(report: StormReport): string[] {
+  const models = [...new Set(report.nodes.map((n) => n.model))]
+  return models.map((model) => {
+    const done = report.nodes.filter((n) => n.model === model && n.completed.includes('tftp'))
+    return done.length ? `${model} ${(done[0]!.bytes.tftp ?? 0).toLocaleString('en')}` : `${model} (none reached the hand-off)`
+  })
+}
+
+function pct(part: number, whole: number): string {
+  return `${whole > 0 ? Math.round((100 * part) / whole) : 0} %`
 }
 
 function hex(n: number): string {

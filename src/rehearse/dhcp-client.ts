@@ -28,17 +28,28 @@ export type LeaseResult =
 export class DhcpPort {
   readonly #socket: Socket
   readonly #listeners = new Map<number, (reply: ServerReply) => void>()
+  /** Answers to a transaction no node waits for any more (it gave up and sent a new DISCOVER): the server was too slow. */
+  late = 0
 
   private constructor(socket: Socket) {
     this.#socket = socket
     socket.on('message', (packet) => {
       const reply = decodeServerReply(packet)
-      if (reply) this.#listeners.get(reply.xid)?.(reply)
+      if (!reply) return
+      const listener = this.#listeners.get(reply.xid)
+      if (listener) listener(reply)
+      else if (this.#sent.has(reply.xid)) this.late += 1
     })
   }
 
+  /** Transaction ids this port sent (answers to others' are not this simulator's business). */
+  readonly #sent = new Set<number>()
+
   static async open(): Promise<DhcpPort> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true })
+    // A thousand nodes' offers come within a second, broadcast: the default receive buffer (some
+    // 90 of them) overflowed while the event loop was busy, and the nodes lost offers dnsmasq sent
+    // (2,895 sent, 814 REQUESTs back). 4 MiB (the kernel caps it at net.core.rmem_max) holds them.
+    const socket = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 4 * 1024 * 1024 })
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject)
       socket.bind(68, '0.0.0.0', () => resolve())
@@ -53,6 +64,7 @@ export class DhcpPort {
   }
 
   send(packet: Buffer, to = '255.255.255.255'): Promise<void> {
+    this.#sent.add(packet.readUInt32BE(4))
     return new Promise((resolve, reject) => this.#socket.send(packet, 67, to, (error) => (error ? reject(error) : resolve())))
   }
 

@@ -56,10 +56,10 @@ export interface BootContext {
   /** Gives the node its address on the simulator's interface, once DHCP gave it one. */
   claimAddress(address: string, prefix: number): Promise<void>
   /**
-   * The sha256 of the published file at `path` (relative to the node's TFTP root): null when the
+   * The bytes of the published file at `path` (relative to the node's TFTP root): null when the
    * publication has no such file, undefined when it cannot be told here.
    */
-  expected(pi: SimulatedPi, path: string): string | null | undefined
+  expected(pi: SimulatedPi, path: string): Buffer | null | undefined
   readonly later?: readonly LaterPhase[]
 }
 
@@ -175,24 +175,24 @@ class Fetcher {
   async get(request: FirmwareRequest, prefix: string, keep = false): Promise<Buffer | undefined> {
     const path = `${request.root ? '' : prefix}${request.name}`
     const tftp = FIRMWARE[this.pi.model].tftp
-    let got = await this.fetch(path, keep)
-    if (got.status === 'timeout' && tftp.retryTimedOutFile) got = await this.fetch(path, keep)
+    const expected = this.ctx.expected(this.pi, path)
+    let got = await this.fetch(path, keep, expected ?? undefined)
+    if (got.status === 'timeout' && tftp.retryTimedOutFile) got = await this.fetch(path, keep, expected ?? undefined)
     if (got.status === 'timeout') throw new Failed({ phase: 'tftp', file: path, what: `timeout (${tftp.fileTimeoutMs / 1000} s, ${got.bytes} bytes in)` })
     if (got.status === 'error') throw new Failed({ phase: 'tftp', file: path, what: got.message })
-    const expected = this.ctx.expected(this.pi, path)
     if (got.status === 'not-found') {
       if (expected) throw new Failed({ phase: 'tftp', file: path, what: 'not found, yet published' })
       if (!request.optional) throw new Failed({ phase: 'tftp', file: path, what: 'not found' })
       return undefined
     }
     if (expected === null) throw new Failed({ phase: 'tftp', file: path, what: 'served, yet not published' })
-    if (expected !== undefined && expected !== got.sha256) throw new Failed({ phase: 'tftp', file: path, what: 'wrong bytes (sha256 differs from the published file)' })
+    if (got.matches === false) throw new Failed({ phase: 'tftp', file: path, what: 'wrong bytes (differs from the published file)' })
     return got.data ?? Buffer.alloc(0)
   }
 
-  async fetch(path: string, keep: boolean): Promise<TftpResult> {
+  async fetch(path: string, keep: boolean, expected?: Buffer): Promise<TftpResult> {
     const tftp = FIRMWARE[this.pi.model].tftp
-    const got = await tftpGet({ server: this.server, file: path, localAddress: this.address, blksize: tftp.blksize, fileTimeoutMs: tftp.fileTimeoutMs, retransmitMs: tftp.retransmitMs, keep, signal: this.ctx.signal })
+    const got = await tftpGet({ server: this.server, file: path, localAddress: this.address, blksize: tftp.blksize, fileTimeoutMs: tftp.fileTimeoutMs, retransmitMs: tftp.retransmitMs, keep, expected, signal: this.ctx.signal })
     this.files += 1
     if (got.status === 'ok' || got.status === 'timeout' || got.status === 'error') this.bytes += got.bytes
     return got

@@ -1,38 +1,39 @@
 /**
  * What each simulated node must receive: the published TFTP tree read where it lies (a local
- * folder), every file under a node's root hashed once (files shared by a build's nodes are hashed
- * once per real file), so that a storm compares every byte it got with the published file.
+ * folder), every file under a node's root read once (files shared by a build's nodes are read
+ * once per real file, and held in memory: a build's boot files are some 50 MB), so that a storm
+ * compares every byte it got with the published file's.
  */
-import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { macDir } from '../netboot/layout.ts'
 import type { SimulatedPi } from './dhcp-client.ts'
 
-export type Expected = (pi: SimulatedPi, path: string) => string | null | undefined
+/** The published bytes of `path` for this node: null when it has no such file, undefined when that cannot be told. */
+export type Expected = (pi: SimulatedPi, path: string) => Buffer | null | undefined
 
 /**
- * The sha256 of every file a node can be served, from `tftpRoot` laid out as dnsmasq's
+ * Every file a node can be served, from `tftpRoot` laid out as dnsmasq's
  * `tftp-unique-root=mac` serves it (the node's MAC folder, else the root itself).
  */
 export function expectedFromTree(tftpRoot: string, nodes: readonly SimulatedPi[]): Expected {
-  const byReal = new Map<string, string>()
-  const trees = new Map<string, Map<string, string>>()
+  const byReal = new Map<string, Buffer>()
+  const trees = new Map<string, Map<string, Buffer>>()
+  const byMac = new Map<string, Map<string, Buffer>>()
   for (const pi of nodes) {
     const dir = join(tftpRoot, macDir(pi.mac))
     const root = existsSync(dir) ? realpathSync(dir) : realpathSync(tftpRoot)
-    if (!trees.has(root)) trees.set(root, hashTree(root, byReal))
+    if (!trees.has(root)) trees.set(root, readTree(root, byReal))
+    byMac.set(pi.mac, trees.get(root)!)
   }
   return (pi, path) => {
     if (path.split('/').some((part) => part === '..' || part === '')) return undefined
-    const dir = join(tftpRoot, macDir(pi.mac))
-    const root = existsSync(dir) ? realpathSync(dir) : realpathSync(tftpRoot)
-    return trees.get(root)?.get(path) ?? null
+    return byMac.get(pi.mac)?.get(path) ?? null
   }
 }
 
-function hashTree(root: string, byReal: Map<string, string>): Map<string, string> {
-  const files = new Map<string, string>()
+function readTree(root: string, byReal: Map<string, Buffer>): Map<string, Buffer> {
+  const files = new Map<string, Buffer>()
   const walk = (dir: string, prefix: string, depth: number): void => {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name)
@@ -43,12 +44,12 @@ function hashTree(root: string, byReal: Map<string, string>): Map<string, string
         continue
       }
       const real = realpathSync(path)
-      let sha = byReal.get(real)
-      if (!sha) {
-        sha = createHash('sha256').update(readFileSync(real)).digest('hex')
-        byReal.set(real, sha)
+      let bytes = byReal.get(real)
+      if (!bytes) {
+        bytes = readFileSync(real)
+        byReal.set(real, bytes)
       }
-      files.set(`${prefix}${name}`, sha)
+      files.set(`${prefix}${name}`, bytes)
     }
   }
   walk(root, '', 0)

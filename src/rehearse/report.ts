@@ -11,6 +11,7 @@ export function formatReport(report: StormReport, options: { failedNodes?: numbe
     ...t.phases.map((p) => `${p.phase.padEnd(8)}${String(p.completed).padStart(6)}${fixed(p.p50).padStart(8)}${fixed(p.max).padStart(8)}${(p.bytes / 1e6).toFixed(1).padStart(9)}${p.mbps.toFixed(1).padStart(8)}`),
   ]
   if (t.duplicateAddresses) lines.push('', `${t.duplicateAddresses} addresses were given to more than one node`)
+  if (report.lateDhcpReplies) lines.push('', `${report.lateDhcpReplies} DHCP answers came after their node had given up on the request (the server answered too slowly)`)
   const failures = Object.entries(t.failures).sort((a, b) => b[1] - a[1])
   if (failures.length) lines.push('', 'failures:', ...failures.map(([what, count]) => `  ${String(count).padStart(5)} × ${what}`))
   const failed = report.nodes.filter((n) => n.error).slice(0, options.failedNodes ?? 0)

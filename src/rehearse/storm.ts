@@ -12,6 +12,10 @@ export interface StormOptions {
   readonly nodes: readonly SimulatedPi[]
   /** Nodes power on at even intervals within this many milliseconds (default 1000). */
   readonly spreadMs?: number
+  /** When each node powers on, in milliseconds after the start (instead of `spreadMs`'s even intervals). */
+  readonly powerOnMs?: readonly number[]
+  /** The start, as `Date.now()` time (default: now): storms run by several processes share one. */
+  readonly startAt?: number
   /** The storm stops by itself after this long (default 5 minutes). */
   readonly deadlineMs?: number
   readonly port: DhcpPort
@@ -48,8 +52,14 @@ export interface StormTotals {
 
 export interface StormReport {
   readonly nodes: readonly NodeResult[]
+  /** Seconds after the start at which each node powered on. */
+  readonly offsets: readonly number[]
   readonly totals: StormTotals
   readonly seconds: number
+  /** CPU seconds the simulator itself used (user + system, every process of it). */
+  readonly cpuSeconds: number
+  /** DHCP answers that came after their node had given up on that request (a server too slow to answer). */
+  readonly lateDhcpReplies: number
 }
 
 export async function runStorm(options: StormOptions): Promise<StormReport> {
@@ -57,11 +67,13 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   const stop = AbortSignal.any([AbortSignal.timeout(options.deadlineMs ?? 300_000), ...(options.signal ? [options.signal] : [])])
   const ctx: BootContext = { port: options.port, signal: stop, claimAddress: options.claimAddress, expected: options.expected, ...(options.later ? { later: options.later } : {}) }
   const count = options.nodes.length
-  const started = performance.now()
+  const cpu = process.cpuUsage()
+  // performance.now() is this process's own clock: the start on it is the shared Date.now() start.
+  const started = performance.now() + ((options.startAt ?? Date.now()) - Date.now())
   const offsets: number[] = []
   const results = await Promise.all(options.nodes.map(async (pi, index) => {
-    const offset = count > 1 ? (spread * index) / (count - 1) : 0
-    await sleep(offset, undefined, { signal: stop }).catch(() => {})
+    const offset = options.powerOnMs?.[index] ?? (count > 1 ? (spread * index) / (count - 1) : 0)
+    await sleep(Math.max(0, started + offset - performance.now()), undefined, { signal: stop }).catch(() => {})
     offsets[index] = (performance.now() - started) / 1000
     return bootNode(pi, ctx)
   }))
@@ -69,7 +81,31 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   if (options.release) {
     for (const node of results) if (node.lease) await release(options.port, node.mac, node.lease.address, node.lease.serverId)
   }
-  return { nodes: results, totals: totals(results, offsets, (options.later ?? []).map((p) => p.name)), seconds }
+  const used = process.cpuUsage(cpu)
+  return { nodes: results, offsets, totals: totals(results, offsets, (options.later ?? []).map((p) => p.name)), seconds, cpuSeconds: (used.user + used.system) / 1e6, lateDhcpReplies: options.port.late }
+}
+
+/**
+ * One storm's report from the reports of the processes that ran its nodes (their offsets on one
+ * start), the nodes in the order of `macs` (the storm's own order) when given.
+ */
+export function mergeReports(reports: readonly StormReport[], macs?: readonly string[]): StormReport {
+  const later = (reports[0]?.totals.phases ?? []).slice(2).map((p) => p.phase)
+  const pairs = reports.flatMap((r) => r.nodes.map((node, i) => ({ node, offset: r.offsets[i] ?? 0 })))
+  if (macs) {
+    const rank = new Map(macs.map((mac, i) => [mac, i]))
+    pairs.sort((a, b) => (rank.get(a.node.mac) ?? 0) - (rank.get(b.node.mac) ?? 0))
+  }
+  const nodes = pairs.map((p) => p.node)
+  const offsets = pairs.map((p) => p.offset)
+  return {
+    nodes,
+    offsets,
+    totals: totals(nodes, offsets, later),
+    seconds: Math.max(0, ...reports.map((r) => r.seconds)),
+    cpuSeconds: reports.reduce((sum, r) => sum + r.cpuSeconds, 0),
+    lateDhcpReplies: reports.reduce((sum, r) => sum + r.lateDhcpReplies, 0),
+  }
 }
 
 export function totals(nodes: readonly NodeResult[], offsets: readonly number[], later: readonly string[] = []): StormTotals {

@@ -6,7 +6,7 @@
  * from its lease). Nothing leaves the LAN's namespaces; the LAN is torn down whatever happens.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
-import { copyFile, mkdir, symlink, truncate } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, stat, symlink, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildDemoImage } from '../../src/demo/build.ts'
 import { macDir } from '../../src/netboot/layout.ts'
@@ -31,18 +31,23 @@ export interface StormLan {
   readonly deadlineMs?: number
   /** dnsmasq's open-file limit (soft and hard, set with prlimit), as a unit's LimitNOFILE= would set it. */
   readonly openFiles?: number
+  /** The simulator's processes (default: one per core). */
+  readonly workers?: number
 }
 
 export interface StormRun {
   readonly report: StormReport
   /** dnsmasq's log of the storm. */
   readonly log: string
+  /** CPU seconds dnsmasq used during the storm (user + system; it is one single-threaded process). */
+  readonly serverCpuSeconds: number
 }
 
 export async function stormOnLan(options: StormLan): Promise<StormRun> {
   return withLan([{ name: 'srv', address: options.server }, { name: 'pis' }], async (lan) => {
     await lan.run('pis', ['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
     const dnsmasq = await startStormDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')), options.openFiles)
+    const before = cpuSeconds(dnsmasq.pid)
     const report = await stormInNamespace(lan.ns('pis'), {
       nodes: options.nodes,
       spreadMs: options.spreadMs ?? 1000,
@@ -50,10 +55,20 @@ export async function stormOnLan(options: StormLan): Promise<StormRun> {
       device: 'eth0',
       tftpRoot: options.tftpRoot,
       release: true,
+      ...(options.workers ? { workers: options.workers } : {}),
     })
-    return { report, log: dnsmasq.log() }
+    return { report, log: dnsmasq.log(), serverCpuSeconds: cpuSeconds(dnsmasq.pid) - before }
   })
 }
+
+/** A process's CPU time so far (utime + stime of /proc/PID/stat), in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS = 100
 
 /** `count` simulated Pis of the given models in turn, MACs from `base` (its last two bytes count up). */
 export function simulatedPis(count: number, models: readonly SimulatedPi['model'][], macOf: (index: number) => string): SimulatedPi[] {
@@ -64,21 +79,23 @@ export function simulatedPis(count: number, models: readonly SimulatedPi['model'
 }
 
 /** dnsmasq on `srv` as the site runs it (its own pid, log and lease files in `dir`), with an open-file limit when given. */
-export async function startStormDnsmasq(lan: TestLan, conf: string, dir: string, openFiles?: number): Promise<{ log(): string }> {
+export async function startStormDnsmasq(lan: TestLan, conf: string, dir: string, openFiles?: number): Promise<{ log(): string; readonly pid: number }> {
   const pidFile = join(dir, 'dnsmasq.pid')
   const logFile = join(dir, 'dnsmasq.log')
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
-  await lan.start('srv', [
+  const server = await lan.start('srv', [
     ...(openFiles ? ['prlimit', `--nofile=${openFiles}:${openFiles}`, '--'] : []),
     'dnsmasq', '--keep-in-foreground', '--user=dnsmasq', `--pid-file=${pidFile}`, `--log-facility=${logFile}`,
     `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--conf-file=${conf}`,
   ], { pidFile, ready: () => /started, version/.test(log()), diagnose: log })
-  return { log }
+  return { log, pid: server.pid }
 }
 
 export interface BootTreeOptions {
   /** Cut kernel8.img and initramfs8 to this many bytes (a storm that measures limits, not bandwidth). */
   readonly trimTo?: number
+  /** Cut every boot file (the firmware's start*.elf too) to at most this many bytes. */
+  readonly trimAllTo?: number
 }
 
 /**
@@ -96,6 +113,13 @@ export async function demoBootTree(dir: string, pis: readonly SimulatedPi[], opt
   await copyFile(join(build, 'bcm2711-rpi-4-b.dtb'), join(build, 'bcm2712-rpi-5-b.dtb'))
   if (options.trimTo !== undefined) {
     for (const name of ['kernel8.img', 'initramfs8', 'kernel_2712.img', 'initramfs_2712']) await truncate(join(build, name), options.trimTo)
+  }
+  if (options.trimAllTo !== undefined) {
+    for (const name of await readdir(build, { recursive: true })) {
+      const path = join(build, name)
+      const info = await stat(path)
+      if (info.isFile() && info.size > options.trimAllTo) await truncate(path, options.trimAllTo)
+    }
   }
   for (const pi of pis) await symlink('builds/storm/1', join(tftp, macDir(pi.mac)))
   return tftp

@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { NodeResult } from '../../src/rehearse/node.ts'
-import { totals } from '../../src/rehearse/storm.ts'
+import { mergeReports, totals, type StormReport } from '../../src/rehearse/storm.ts'
 
 function result(index: number, fields: Partial<NodeResult> = {}): NodeResult {
   return {
@@ -49,6 +49,20 @@ test('nodes that never got a block are a transfer-slot problem; nodes cut off mi
 
 test('two nodes given one address are counted', () => {
   assert.is(totals([result(0), result(1, { address: '10.0.0.1' })], [0, 0]).duplicateAddresses, 1)
+})
+
+test('the reports of a storm\'s processes merge into the totals of all its nodes, on their one start', () => {
+  // Node 0 on one process powered on at 0 s, node 1 on the other at 1 s: the TFTP phase ran from
+  // 1 s to 11 s, so 80 MB over 10 s; each process alone saw a 9 s span.
+  const report = (node: NodeResult, offset: number): StormReport => ({ nodes: [node], offsets: [offset], totals: totals([node], [offset]), seconds: offset + 10, cpuSeconds: 2, lateDhcpReplies: 3 })
+  const merged = mergeReports([report(result(1, { address: '10.0.0.1' }), 1), report(result(0), 0)], [result(0).mac, result(1).mac])
+  assert.equal(merged.nodes.map((n) => n.mac), [result(0).mac, result(1).mac], 'in the storm\'s order, whichever process ran them')
+  assert.equal(merged.offsets, [0, 1], 'each offset stays with its node')
+  assert.is(merged.totals.phases.find((p) => p.phase === 'tftp')!.mbps, 80 / 10)
+  assert.is(merged.totals.duplicateAddresses, 1, 'an address two processes\' nodes were given is seen')
+  assert.is(merged.seconds, 11)
+  assert.is(merged.cpuSeconds, 4, 'the simulator\'s CPU is every process\'s')
+  assert.is(merged.lateDhcpReplies, 6)
 })
 
 test.run()
