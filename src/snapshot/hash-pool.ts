@@ -6,8 +6,9 @@
  * other workers idle at the end.
  */
 import { availableParallelism } from 'node:os'
-import { Worker } from 'node:worker_threads'
-import { hashWorker, workerSource } from './hash-worker.ts'
+import type { Worker } from 'node:worker_threads'
+import { scriptWorker } from '../system/script-worker.ts'
+import { hashWorker } from './hash-worker.ts'
 
 export interface HashBatch {
   readonly id: number
@@ -43,7 +44,6 @@ interface Member {
 const BATCH_FILES = 64
 const BATCH_BYTES = 4 * 1024 * 1024
 const IN_FLIGHT = 2
-const WORKER = workerSource(hashWorker)
 
 export class HashPool {
   readonly #size: number
@@ -88,7 +88,7 @@ export class HashPool {
 
   #start(): void {
     while (this.#members.length < this.#size) {
-      const member: Member = { worker: new Worker(WORKER, { eval: true }), batches: new Map() }
+      const member: Member = { worker: scriptWorker(hashWorker), batches: new Map() }
       member.worker.on('message', (answer: HashAnswer) => this.#answered(member, answer))
       member.worker.on('error', (error) => this.#fail(error))
       member.worker.on('exit', (code) => this.#fail(new Error(`a file hashing thread stopped (exit code ${code})`)))

@@ -3,17 +3,10 @@
  * after the other, with synchronous reads into one reused buffer (the reads block only this
  * thread), and answers with each file's SHA-256 or the error that stopped it.
  *
- * The worker runs `hashWorker`'s own text (`workerSource`), evaluated as a script: no module of
- * pibake is loaded in it, so starting it costs neither a module loader nor, when pibake runs from
- * its TypeScript sources, a second type stripper (half of a worker's start-up, and so a fixed
- * cost of every snapshot). It takes Node's modules with `process.getBuiltinModule`.
+ * The worker runs `hashWorker`'s own text as a script (src/system/script-worker.ts): it takes
+ * Node's modules with `process.getBuiltinModule`, and nothing from this module but its types.
  */
 import type { HashAnswer, HashBatch, HashFailure } from './hash-pool.ts'
-
-/** The text a worker runs: `fn` called, as JavaScript (types are gone from a function's text once loaded). */
-export function workerSource(fn: () => void): string {
-  return `(${String(fn)})()`
-}
 
 export function hashWorker(): void {
   const { createHash } = process.getBuiltinModule('node:crypto')
