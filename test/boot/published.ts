@@ -3,9 +3,13 @@
  * by `build()` with a recipe like the demo's into a temporary out dir, plus an overlay that lets a
  * test key log in as root (`/root/.ssh/authorized_keys`). Everything is world-readable, as dnsmasq
  * (user `dnsmasq`) needs.
+ *
+ * The test key is one for every boot test, kept in out/test-boot-key: an overlay with the same
+ * authorized_keys is the same layer, so builds into one out dir (`outDir`, kept under out/) share
+ * their layers and the initramfs a root mode rebuilds (`<out>/cache/initramfs`).
  */
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { build } from '../../src/build.ts'
@@ -18,6 +22,7 @@ import { exec } from '../../src/system/exec.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 
 const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
+const TEST_KEY_DIR = join(import.meta.dirname, '../../out/test-boot-key')
 
 /** The fleet of the boot tests, on a network that exists only inside the tests' namespaces. */
 export const FLEET = {
@@ -82,6 +87,14 @@ export interface PublishOptions {
   readonly persist?: readonly string[]
   /** The nodes' root mode (`netboot.root`; default: left out, today's read-only NFS root). */
   readonly root?: NonNullable<RecipeInput['netboot']['root']>
+  /** The demo image's architecture (default arm64). */
+  readonly arch?: 'arm64' | 'armhf'
+  /**
+   * An out dir kept between tests and runs (under out/), shared by the recipes built into it: their
+   * layers and caches are reused, their builds published there as one site. `remove()` leaves it.
+   * Without it, a temporary out dir, removed with the rest.
+   */
+  readonly outDir?: string
 }
 
 export interface SshPublish {
@@ -99,7 +112,8 @@ export interface SshPublish {
 /** Builds (or reuses) the demo image, then bakes and publishes it; no loop device or mount stays. */
 export async function publishDemoBuild(name = 'boot-test', options: PublishOptions = {}): Promise<PublishedBuild> {
   const imageStarted = performance.now()
-  const image = await demoImage(options.release)
+  const arch = options.arch ?? 'arm64'
+  const image = await demoImage(options.release, arch)
   const imageSeconds = (performance.now() - imageStarted) / 1000
   const dir = await mkdtemp(join(tmpdir(), 'pibake-boot-'))
   // An interrupted test (Ctrl-C: the namespace helpers stop their servers, then exit) must not leave
@@ -108,10 +122,9 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
   process.once('exit', onExit)
   try {
     await chmod(dir, 0o755)
-    const out = join(dir, 'out')
+    const out = options.outDir ?? join(dir, 'out')
     const overlay = join(dir, 'overlay')
-    const sshKey = join(dir, 'id_test')
-    await exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pibake-boot-test', '-f', sshKey])
+    const sshKey = await testKey()
     await mkdir(join(overlay, 'rootfs/root/.ssh'), { recursive: true })
     await chmod(join(overlay, 'rootfs/root'), 0o700)
     await chmod(join(overlay, 'rootfs/root/.ssh'), 0o700)
@@ -130,7 +143,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
     const ssh = remote && ((host: string, path: string) => ({ host, path, identity: remote.identity, knownHosts: remote.knownHosts }))
     const input: RecipeInput = {
       name,
-      image: { path: image.xz, sha256: image.sha256File, arch: 'arm64' },
+      image: { path: image.xz, sha256: image.sha256File, arch },
       overlays: [overlay],
       netboot: {
         server: FLEET.server,
@@ -149,7 +162,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
     const started = performance.now()
     await build(recipe, { outDir: out })
     const buildSeconds = (performance.now() - started) / 1000
-    const left = await leftBehind(dir)
+    const left = [...await leftBehind(dir), ...(options.outDir ? await leftBehind(out) : [])]
     if (left.length) throw new Error(`the build left loop devices or mounts behind:\n${left.join('\n')}`)
     const recipeDir = join(where.nfs, name)
     const id = (await readlink(join(recipeDir, 'current'))).replace(/^builds\//, '')
@@ -172,14 +185,32 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
       tftpDir: (node) => join(where.tftp, macDir(node.mac)),
       async remove() {
         process.off('exit', onExit)
-        await removeProject(dir, out)
+        await removeProject(dir, options.outDir ? undefined : out)
       },
     }
   } catch (error) {
     process.off('exit', onExit)
-    await removeProject(dir, join(dir, 'out'))
+    await removeProject(dir, options.outDir ? undefined : join(dir, 'out'))
     throw error
   }
+}
+
+/** The boot tests' key (out/test-boot-key/id_test), made by the first test that needs it; racers keep the first one renamed into place. */
+async function testKey(): Promise<string> {
+  const key = join(TEST_KEY_DIR, 'id_test')
+  if (await readFile(`${key}.pub`).then(() => true, () => false)) return key
+  await mkdir(dirname(TEST_KEY_DIR), { recursive: true })
+  const made = await mkdtemp(`${TEST_KEY_DIR}.new-`)
+  try {
+    await exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'pibake-boot-test', '-f', join(made, 'id_test')])
+    await rename(made, TEST_KEY_DIR).catch((error: NodeJS.ErrnoException) => {
+      // Another test made it first (rename onto a folder that is not empty fails): use that one.
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error
+    })
+  } finally {
+    await rm(made, { recursive: true, force: true })
+  }
+  return key
 }
 
 /** Synchronous, for the exit event: removes the folder unless something is still mounted in it. */
@@ -189,16 +220,17 @@ function removeIfUnmounted(dir: string): void {
   else rmSync(dir, { recursive: true, force: true })
 }
 
-async function removeProject(dir: string, out: string): Promise<void> {
-  await clean(out)
+/** Removes the test's folder, after cleaning its own out dir (`out`; none for a kept one). */
+async function removeProject(dir: string, out: string | undefined): Promise<void> {
+  if (out) await clean(out)
   await rm(dir, { recursive: true, force: true })
 }
 
-/** The arm64 demo image from out/demo (reused while its inputs are unchanged), its build logged beside it. */
-async function demoImage(release: DemoRelease = 'bookworm') {
+/** A demo image from out/demo (reused while its inputs are unchanged), its build logged beside it. */
+async function demoImage(release: DemoRelease = 'bookworm', arch: 'arm64' | 'armhf' = 'arm64') {
   mkdirSync(DEMO_DIR, { recursive: true })
-  const log = join(DEMO_DIR, release === 'bookworm' ? 'build-arm64-boot-test.log' : `build-${release}-arm64-boot-test.log`)
+  const log = join(DEMO_DIR, release === 'bookworm' ? `build-${arch}-boot-test.log` : `build-${release}-${arch}-boot-test.log`)
   const started = Date.now()
   const onLine = (line: string) => appendFileSync(log, `${((Date.now() - started) / 1000).toFixed(1).padStart(7)} ${line}\n`)
-  return buildDemoImage({ arch: 'arm64', release, outDir: DEMO_DIR, onLine })
+  return buildDemoImage({ arch, release, outDir: DEMO_DIR, onLine })
 }

@@ -13,15 +13,28 @@ export function checkRunningRoot(run: RootRun): void {
   checkHostKeys(first.hostKeys, publishedHostKeys(published, node), node.hostname)
 }
 
-/** `/` is the overlay with the mode's lower layer, every path takes writes, `df /` counts them, and a reboot forgets them. */
+/** `/` is the overlay with the mode's lower layer, every path takes writes, and `df /` counts them. */
 export function checkWritableRoot(run: RootRun, lower: RegExp): void {
-  const { wrote, again, mode } = run
+  const { wrote, mode } = run
   assert.match(publishedCmdline(run.published, run.node), new RegExp(`(^| )pibake\\.root=${mode}( |$)`), 'the command line names the mode')
   assert.match(wrote.get('root') ?? '', /^overlay pibake-root$/, `/ is pibake's overlay: ${wrote.get('root')}`)
   assert.match(wrote.get('lower') ?? '', lower, `the lower layer: ${wrote.get('lower')}`)
   assert.is(wrote.get('write'), 'pibake\npibake', '/usr/local/bin/x and /var/lib/x were written')
   const grown = Number(wrote.get('df-after')) - Number(wrote.get('df-before'))
   assert.ok(grown >= 16 * 1024 * 1024, `df / counts a 16 MiB write in the upper layer's RAM (grew by ${grown} bytes)`)
-  assert.is(again?.get('gone'), '/usr/local/bin/x absent\n/var/lib/x absent\n/var/lib/pibake-big absent', 'after a reboot the writes are gone')
+}
+
+/** After a reboot the node runs again, and the first boot's writes are gone. */
+export function checkGoneAfterReboot(run: RootRun): void {
+  assert.is(run.again?.get('gone'), '/usr/local/bin/x absent\n/var/lib/x absent\n/var/lib/pibake-big absent', 'after a reboot the writes are gone')
   assert.is(run.second?.state, 'running', 'the second boot runs too')
+}
+
+/** With the NFS server stopped, a `ram` node runs a program it never ran, answers SSH and writes, and mounts nothing over NFS. */
+export function checkServerless(run: RootRun): void {
+  const serverless = run.serverless
+  assert.ok(serverless, 'the node was asked once the NFS server was stopped')
+  assert.is(serverless.get('factor'), '1234567: 127 9721')
+  assert.is(serverless.get('write'), 'after')
+  assert.is(serverless.get('nfs-mounts'), '', 'and mounts nothing over NFS')
 }

@@ -3,7 +3,7 @@
  * tests (bookworm and trixie alike): the boot server (10.77.0.1) runs the site's published
  * `dnsmasq.conf` and the NFS server (10.77.0.2, rpcbind + nfs-ganesha) serves the published
  * `ganesha.conf`, both files as publish wrote them, where it wrote them. A node boots under
- * qemu-system-aarch64 on a tap device plugged into the LAN, from its published kernel, initramfs and
+ * qemu-system-aarch64 (qemu-system-arm for an armhf build) on a tap device plugged into the LAN, from its published kernel, initramfs and
  * `cmdline.txt` (plus `console=ttyAMA0`, the emulated board's serial console, and nothing else), and
  * is read over SSH from the boot server's namespace.
  */
@@ -19,6 +19,8 @@ import { TestLan, type HostSpec } from '../helpers/netns.ts'
 import { startNfsServer } from '../helpers/nfs-server.ts'
 import { consoleTail, guestSsh, sshTarget, waitForSsh, type Guest } from '../helpers/qemu.ts'
 import { bootOnLan } from '../helpers/tap.ts'
+import { bootNames } from '../../src/try/index.ts'
+import type { GuestArch } from '../../src/try/qemu.ts'
 import { FLEET, type PublishedBuild } from './published.ts'
 
 /** A published build served on a test LAN of its own: the boot server and the NFS server. */
@@ -76,9 +78,14 @@ export async function serveOn(lan: TestLan, build: PublishedBuild): Promise<Site
   return { published: build, lan }
 }
 
-/** The kernel and initramfs a node of this model boots (a Pi 5 its 2712 pair). */
-function bootFiles(node: Node): { kernel: string; initrd: string } {
-  return node.model === '5' ? { kernel: 'kernel_2712.img', initrd: 'initramfs_2712' } : { kernel: 'kernel8.img', initrd: 'initramfs8' }
+/** The kernel and initramfs a node of this model boots on the build's architecture (as `pibake try` picks them). */
+function bootFiles(build: PublishedBuild, node: Node): { kernel: string; initrd: string } {
+  const { kernel, initramfs } = bootNames(guestArch(build), node)
+  return { kernel, initrd: initramfs }
+}
+
+function guestArch(build: PublishedBuild): GuestArch {
+  return build.recipe.image.arch ?? 'arm64'
 }
 
 /** The node's published `cmdline.txt` as it is served, and what the booted kernel must show. */
@@ -93,8 +100,9 @@ export function publishedCmdline(build: PublishedBuild, node: Node): string {
 export async function bootNode(on: Site, node: Node, address: string, round: number, timeoutMs: number): Promise<Booted> {
   const { published: build, lan } = on
   const files = build.tftpDir(node)
-  const { kernel, initrd } = bootFiles(node)
+  const { kernel, initrd } = bootFiles(build, node)
   const guest = await bootOnLan(lan, {
+    arch: guestArch(build),
     tap: `tap-${node.hostname}`,
     address,
     sshFrom: 'srv',
