@@ -41,9 +41,10 @@ const LONG = 30 * MIN
  */
 const SLOW: Readonly<Record<string, number>> = {
   'test/boot/nfsroot.test.ts': BOOKWORM, // QEMU boots
-  'test/boot/roots-overlay.test.ts': 3 * BOOKWORM, // two builds, four QEMU boots
-  'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds, three QEMU boots
-  'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots
+  'test/boot/roots-overlay.test.ts': 3 * BOOKWORM, // two builds into out/test-roots, two QEMU boots at once, twice
+  'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds into out/test-roots, two QEMU boots at once, a reboot
+  'test/boot/roots-more.test.ts': 4 * BOOKWORM, // trixie arm64 and bookworm armhf: two builds and two boots at once each
+  'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots (two at once)
   'test/boot/tftp.test.ts': BOOKWORM,
   'test/boot/trixie.test.ts': TRIXIE, // QEMU boots
   'test/customize/build-trixie.test.ts': TRIXIE,
