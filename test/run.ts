@@ -73,6 +73,8 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)
   'test/rehearse/storm.test.ts': BOOKWORM, // two 80-node storms against real dnsmasq, each up to 150 s
+  'test/rehearse/root-phase.test.ts': BOOKWORM, // the demo image's boot files; storms of 6, 2 and 4 nodes against real ganesha
+  'test/rehearse/root-record.test.ts': BOOKWORM, // the cluster-node build (shared with test/try), one QEMU boot recording its read set
   'test/verify/demo.test.ts': BOOKWORM, // the demo build published over real sshd
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
   'test/sbom/published.test.ts': BOOKWORM, // the demo build published, rebuilt unchanged

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { rehearse } from '../rehearse/rehearse.ts'
 import { formatReport } from '../rehearse/report.ts'
+import { formatRootTotals } from '../rehearse/root-phase.ts'
 import { outDir, type Values } from './commands.ts'
 
 export async function rehearseCommand(args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
@@ -17,7 +18,8 @@ export async function rehearseCommand(args: readonly string[], values: Values, s
   } else {
     for (const skip of result.skipped) process.stdout.write(`left alone: ${skip.hostname} (${skip.why})\n`)
     if (!result.compared) process.stdout.write('files not compared with the published ones: the TFTP tree is not on this machine\n')
-    process.stdout.write(`${formatReport(result.report, { failedNodes: 20 }).join('\n')}\n`)
+    for (const why of result.noRoot) process.stdout.write(`no root phase for ${why}\n`)
+    process.stdout.write(`${[...formatReport(result.report, { failedNodes: 20 }), ...formatRootTotals(result.report)].join('\n')}\n`)
   }
   return result.report.totals.failed ? 1 : 0
 }

@@ -14,6 +14,7 @@ import type { Recipe } from '../recipe/types.ts'
 import { macvlanNamespace, neighboursOn } from '../system/ip.ts'
 import type { SimulatedPi } from './dhcp-client.ts'
 import { stormInNamespace } from './inside.ts'
+import { liveReadSets } from './reads.ts'
 import type { StormReport } from './storm.ts'
 
 export interface RehearseOptions {
@@ -35,6 +36,8 @@ export interface Rehearsal {
   readonly skipped: readonly { readonly hostname: string; readonly why: string }[]
   /** Whether the files were compared with the published ones (the TFTP tree is readable here). */
   readonly compared: boolean
+  /** Recipes whose nodes stop at the kernel hand-off (no root phase), and why. */
+  readonly noRoot: readonly string[]
 }
 
 export async function rehearse(options: RehearseOptions): Promise<Rehearsal> {
@@ -58,12 +61,17 @@ export async function rehearse(options: RehearseOptions): Promise<Rehearsal> {
   const pis: SimulatedPi[] = chosen.map(({ node }) => ({ mac: node.mac.toLowerCase(), model: node.model as SimulatedPi['model'], serial: (node.serial ?? node.mac.replaceAll(':', '')).slice(-8).toLowerCase() }))
   const tftp = options.recipes[0]!.publish[0]?.tftp
   const tftpRoot = tftp?.kind === 'local' ? tftp.path : undefined
+  // The root phase, where the live builds' read sets are here. Identity folders are left out: each
+  // is exported to its node's address alone, and libnfs connects from one address for every node.
+  const reads = await liveReadSets(options.recipes)
+  if (reads.sets.length) note(`after the hand-off, each node reads its build's root read set over NFS (${reads.sets.map((s) => `${s.recipe} ${s.build}: ${s.files.length} files`).join('; ')}), its identity folder left out`)
   const ns = `pibake-rehearse-${process.pid}`
   const undo = await macvlanNamespace(ns, options.interface)
   try {
     note(`powering on ${count} simulated nodes from namespace ${ns} on ${options.interface}`)
-    const report = await stormInNamespace(ns, { nodes: pis, spreadMs: 1000, deadlineMs: options.deadlineMs ?? 300_000, device: 'eth0', ...(tftpRoot ? { tftpRoot } : {}), release: true }, options.signal)
-    return { report, skipped, compared: tftpRoot !== undefined }
+    const root = reads.sets.length ? { root: { readSets: reads.sets, identity: false } } : {}
+    const report = await stormInNamespace(ns, { nodes: pis, spreadMs: 1000, deadlineMs: options.deadlineMs ?? 300_000, device: 'eth0', ...(tftpRoot ? { tftpRoot } : {}), release: true, ...root }, options.signal)
+    return { report, skipped, compared: tftpRoot !== undefined, noRoot: reads.missing }
   } finally {
     await undo()
   }
