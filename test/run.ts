@@ -45,6 +45,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/boot/roots-ram.test.ts': 3 * BOOKWORM, // two builds into out/test-roots, two QEMU boots at once, a reboot
   'test/boot/roots-more.test.ts': 4 * BOOKWORM, // trixie arm64 and bookworm armhf: two builds and two boots at once each
   'test/boot/persist.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots (two at once)
+  'test/boot/nfs-tier.test.ts': 2 * BOOKWORM, // two builds, three QEMU boots (two at once)
   'test/boot/tftp.test.ts': BOOKWORM,
   'test/boot/trixie.test.ts': TRIXIE, // QEMU boots
   'test/customize/build-trixie.test.ts': TRIXIE,
@@ -69,12 +70,11 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/publish/lock.test.ts': LONG,
   'test/publish/persist.test.ts': LONG, // seeds over real sshd
   'test/publish/ssh.test.ts': LONG,
-  'test/try/try.test.ts': TRIXIE, // a trixie build, two QEMU boots and one stopped
+  'test/try/try.test.ts': TRIXIE, // a trixie build, two QEMU boots (one records the root read set) and one stopped
   'test/recipes/cluster-node.test.ts': BOOKWORM,
   'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)
   'test/rehearse/storm.test.ts': BOOKWORM, // two 80-node storms against real dnsmasq, each up to 150 s
   'test/rehearse/root-phase.test.ts': BOOKWORM, // the demo image's boot files; storms of 6, 2 and 4 nodes against real ganesha
-  'test/rehearse/root-record.test.ts': BOOKWORM, // the cluster-node build (shared with test/try), one QEMU boot recording its read set
   'test/verify/demo.test.ts': BOOKWORM, // the demo build published over real sshd
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch
   'test/sbom/published.test.ts': BOOKWORM, // the demo build published, rebuilt unchanged
