@@ -1,0 +1,113 @@
+/**
+ * The order the tree writer keeps (writer.ts runs the file system calls on a thread of its own,
+ * device nodes are made at the end): an entry that replaces an earlier one, a hard link to a
+ * device node, files larger than a batch and than what is batched at all, and a failing call
+ * reported with its code and path. Archives written here with tar-stream.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createHash } from 'node:crypto'
+import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pack, type Header } from 'tar-stream'
+import { unpackTar } from '../../src/tarball/unpack.ts'
+import { removeTempDirs, tempDir } from '../snapshot/tree.ts'
+
+test.after.each(removeTempDirs)
+
+type Item = Partial<Header> & { name: string; body?: Buffer | string }
+
+async function archive(items: readonly Item[]): Promise<Buffer> {
+  const stream = pack()
+  const chunks: Buffer[] = []
+  const collected = (async () => {
+    for await (const chunk of stream) chunks.push(chunk as Buffer)
+  })()
+  for (const { body, ...header } of items) {
+    await new Promise<void>((resolve, reject) => stream.entry({ mode: 0o644, ...header }, body ?? '', (error) => (error ? reject(error) : resolve())))
+  }
+  stream.finalize()
+  await collected
+  return Buffer.concat(chunks)
+}
+
+async function unpacked(items: readonly Item[]): Promise<string> {
+  const tree = join((await tempDir('tarball-writer')).path, 'tree')
+  await mkdir(tree)
+  await unpackTar(Readable.from(await archive(items)), tree, { archive: 'test.tar' })
+  return tree
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+test('a later entry replaces an earlier one of the same path, whatever each is', async () => {
+  const tree = await unpacked([
+    { name: 'a', body: 'first' },
+    { name: 'a', body: 'second', mode: 0o600 },
+    { name: 'b', body: 'a file' },
+    { name: 'b', type: 'directory', mode: 0o750 },
+    { name: 'b/inside', body: 'in the folder' },
+    { name: 'c', type: 'symlink', linkname: 'a' },
+    { name: 'c', body: 'no longer a link' },
+    { name: 'fifo', type: 'fifo', mode: 0o600 },
+    { name: 'fifo', body: 'not a fifo' },
+  ])
+  assert.is(await readFile(join(tree, 'a'), 'utf8'), 'second')
+  assert.is((await lstat(join(tree, 'a'))).mode & 0o7777, 0o600)
+  assert.ok((await lstat(join(tree, 'b'))).isDirectory())
+  assert.is((await lstat(join(tree, 'b'))).mode & 0o7777, 0o750)
+  assert.is(await readFile(join(tree, 'b/inside'), 'utf8'), 'in the folder')
+  assert.is(await readFile(join(tree, 'c'), 'utf8'), 'no longer a link')
+  assert.is(await readFile(join(tree, 'fifo'), 'utf8'), 'not a fifo')
+})
+
+test('a hard link to a device node made later, and a file written again after a link to it', async () => {
+  const tree = await unpacked([
+    { name: 'dev', type: 'directory', mode: 0o755 },
+    { name: 'dev/null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 },
+    { name: 'dev/null-too', type: 'link', linkname: 'dev/null' },
+    { name: 'x', body: 'old' },
+    { name: 'y', type: 'link', linkname: 'x' },
+    { name: 'x', body: 'new' },
+    { name: 'z', type: 'symlink', linkname: 'x' },
+  ])
+  const [node, alias] = await Promise.all([lstat(join(tree, 'dev/null')), lstat(join(tree, 'dev/null-too'))])
+  assert.ok(node.isCharacterDevice())
+  assert.is(alias.ino, node.ino)
+  assert.is(node.rdev, alias.rdev)
+  assert.is(await readFile(join(tree, 'y'), 'utf8'), 'old')
+  assert.is(await readFile(join(tree, 'x'), 'utf8'), 'new')
+  assert.is(await readlink(join(tree, 'z')), 'x')
+})
+
+test('files larger than a batch, and than what is batched at all, are written whole beside small ones', async () => {
+  const body = (size: number, seed: number) => Buffer.from(Buffer.alloc(size).map((_, i) => (i * 31 + seed) % 251))
+  const files = [
+    { name: 'small-1', body: body(100, 1) },
+    { name: 'batch-sized', body: body(4 * 2 ** 20 + 1, 2) },
+    { name: 'small-2', body: body(5000, 3) },
+    { name: 'large', body: body(17 * 2 ** 20, 4), mode: 0o755 },
+    { name: 'small-3', body: body(0, 5) },
+    ...Array.from({ length: 600 }, (_, i) => ({ name: `many/${i}`, body: body(i * 13, i) })),
+  ]
+  const tree = await unpacked([{ name: 'many', type: 'directory' as const, mode: 0o755 }, ...files])
+  for (const file of files) assert.is(sha256(await readFile(join(tree, file.name))), sha256(file.body), file.name)
+  assert.is((await lstat(join(tree, 'large'))).mode & 0o7777, 0o755)
+})
+
+test('a call that fails on the writing thread fails the unpack with its code and path', async () => {
+  const tree = join((await tempDir('tarball-writer')).path, 'tree')
+  await mkdir(tree)
+  await writeFile(join(tree, 'there'), 'already')
+  const error = await unpackTar(Readable.from(await archive([{ name: 'before', body: 'x' }, { name: 'there', body: 'new' }])), tree, { archive: 'test.tar' }).then(
+    () => undefined,
+    (e: unknown) => e as NodeJS.ErrnoException,
+  )
+  assert.ok(error, 'the unpack did not fail')
+  assert.is(error!.code, 'EEXIST')
+  assert.is(error!.path, join(tree, 'there'))
+  assert.is(await readFile(join(tree, 'there'), 'utf8'), 'already')
+})
+
+test.run()
