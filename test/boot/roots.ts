@@ -187,11 +187,12 @@ async function withoutServer(nfs: NfsServer, nodes: readonly { mode: RootMode; b
     if (mode === 'ram') return sections((await guestSsh(booted.guest, key, SERVERLESS_PROBE, { timeoutS: 120 })).stdout)
     if (mode !== 'nfs') return undefined
     const started = performance.now()
-    // `timeout` on this side ends SSH when the session hangs (exit 124); 255 is SSH giving up on its own.
+    // `timeout` on this side ends SSH when the session hangs (exit 124); 255 is SSH giving up on its own
+    // (its ConnectTimeout, 10 s, bounds the banner exchange: sshd's child is stuck loading from NFS).
     const hung = await guestSsh(booted.guest, key, HANG_PROBE, { timeoutS: HANG_S, okCodes: [124, 255] })
     const seconds = (performance.now() - started) / 1000
-    process.stderr.write(`# roots nfs node without its server: exit ${hung.exitCode} after ${seconds.toFixed(0)} s; ${JSON.stringify(hung.stdout)}\n`)
-    return new Map([...sections(hung.stdout), ['ssh', String(hung.exitCode)], ['seconds', seconds.toFixed(0)]])
+    process.stderr.write(`# roots nfs node without its server: exit ${hung.exitCode} after ${seconds.toFixed(0)} s; ${JSON.stringify(hung.stdout)} ${JSON.stringify(hung.stderr)}\n`)
+    return new Map([...sections(hung.stdout), ['ssh', String(hung.exitCode)], ['ssh-error', hung.stderr.trim()], ['seconds', seconds.toFixed(0)]])
   }))
 }
 
