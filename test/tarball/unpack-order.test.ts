@@ -1,8 +1,7 @@
 /**
- * The order the tree writer keeps (writer.ts runs the file system calls on a thread of its own,
- * device nodes are made at the end): an entry that replaces an earlier one, a hard link to a
- * device node, files larger than a batch and than what is batched at all, and a failing call
- * reported with its code and path. Archives written here with tar-stream.
+ * What the unpack keeps in the archive's order: an entry that replaces an earlier one (a folder
+ * that replaces a file is made), a hard link to a device node, files of every size beside small
+ * ones, and a failing call reported with its code and path. Archives written here with tar-stream.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -33,7 +32,7 @@ async function archive(items: readonly Item[]): Promise<Buffer> {
 }
 
 async function unpacked(items: readonly Item[]): Promise<string> {
-  const tree = join((await tempDir('tarball-writer')).path, 'tree')
+  const tree = join((await tempDir('tarball-order')).path, 'tree')
   await mkdir(tree)
   await unpackTar(Readable.from(await archive(items)), tree, { archive: 'test.tar' })
   return tree
@@ -81,7 +80,7 @@ test('a hard link to a device node made later, and a file written again after a 
   assert.is(await readlink(join(tree, 'z')), 'x')
 })
 
-test('files larger than a batch, and than what is batched at all, are written whole beside small ones', async () => {
+test('files of every size, from empty to 17 MiB, are written whole beside small ones', async () => {
   const body = (size: number, seed: number) => Buffer.from(Buffer.alloc(size).map((_, i) => (i * 31 + seed) % 251))
   const files = [
     { name: 'small-1', body: body(100, 1) },
@@ -96,8 +95,8 @@ test('files larger than a batch, and than what is batched at all, are written wh
   assert.is((await lstat(join(tree, 'large'))).mode & 0o7777, 0o755)
 })
 
-test('a call that fails on the writing thread fails the unpack with its code and path', async () => {
-  const tree = join((await tempDir('tarball-writer')).path, 'tree')
+test('a call that fails fails the unpack with its code and path', async () => {
+  const tree = join((await tempDir('tarball-order')).path, 'tree')
   await mkdir(tree)
   await writeFile(join(tree, 'there'), 'already')
   const error = await unpackTar(Readable.from(await archive([{ name: 'before', body: 'x' }, { name: 'there', body: 'new' }])), tree, { archive: 'test.tar' }).then(
