@@ -7,8 +7,11 @@
  *
  * The bookworm build goes to out/test-cluster-node, as test/recipes/cluster-node.test.ts builds the
  * same recipe there (the files run one after another): after it, this build is the live one already.
+ * Its boot also records the build's root read set (`--record-reads`: what ganesha read of the
+ * published tree until the node was running, in order), which a simulated node1 then reads back
+ * over NFS from the site as published (src/rehearse's root phase): one boot proves both.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readlink, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,7 +20,14 @@ import * as assert from 'uvu/assert'
 import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
 import { buildDemoImage, type DemoRelease } from '../../src/demo/build.ts'
+import { stormInNamespace } from '../../src/rehearse/inside.ts'
+import { loadReadSet, type ReadSet } from '../../src/rehearse/reads.ts'
+import { formatReport } from '../../src/rehearse/report.ts'
+import { formatRootTotals } from '../../src/rehearse/root-phase.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
+import { withLan } from '../helpers/netns.ts'
+import { startNfsServer } from '../helpers/nfs-server.ts'
+import { startStormDnsmasq } from '../helpers/storm-lan.ts'
 import { pibakeTry, signalGroup, waitForOutput } from './run.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
@@ -31,6 +41,9 @@ const SHARED_OUT = join(ROOT, 'out/test-cluster-node')
 let dir: string
 let bookworm: { out: string; id: string }
 let trixie: { out: string; file: string; id: string }
+/** node1's boot's root read set, recorded by the first test. */
+let readSet: ReadSet | undefined
+const NODE1 = { mac: 'dc:a6:32:00:00:01', ip: '10.42.0.11' }
 
 test.before(async () => {
   // uvu counts a failing before hook as failed tests but never prints why: say it here.
@@ -57,7 +70,7 @@ test.after(async () => {
 })
 
 test("bookworm arm64: node1 of recipes/cluster-node.ts comes up running, every phase seen, nothing left", async () => {
-  const run = await pibakeTry([RECIPE, 'node1', '--out', bookworm.out, '--timeout', TIMEOUT_S, '--command', 'systemctl is-system-running --wait'])
+  const run = await pibakeTry([RECIPE, 'node1', '--out', bookworm.out, '--timeout', TIMEOUT_S, '--record-reads', '--command', 'systemctl is-system-running --wait'])
   assert.is(run.code, 0, run.stderr)
   assert.is(run.stdout.trim(), 'running')
   const phases = [
@@ -77,6 +90,56 @@ test("bookworm arm64: node1 of recipes/cluster-node.ts comes up running, every p
     from += at
   }
   assert.equal(run.left, [])
+  const builds = join(bookworm.out, 'publish/nfs/cluster-node/builds')
+  assert.match(run.stderr, `try: read set: `)
+  assert.match(run.stderr, join(builds, `${bookworm.id}.reads.json`))
+  readSet = await loadReadSet(join(builds, `${bookworm.id}.reads.json`), bookworm.id)
+})
+
+test("the boot's root read set is beside the build: what ganesha read until multi-user, in the order it read it", () => {
+  if (!readSet) throw new Error('no read set: the boot above did not record one')
+  assert.is(readSet.until, 'multi-user: running')
+  const paths = readSet.files.map((f) => f.path)
+  process.stderr.write(`# read set: ${paths.length} files, ${readSet.files.reduce((sum, f) => sum + f.size, 0)} bytes, recorded over ${readSet.seconds} s\n`)
+  const at = (path: string) => paths.indexOf(path)
+  assert.ok(at('usr/lib/systemd/systemd') >= 0, 'systemd, the first program the kernel runs from the root')
+  assert.ok(at('usr/lib/aarch64-linux-gnu/libc.so.6') > at('usr/lib/systemd/systemd'), 'libc after systemd asked for it')
+  assert.ok(at('usr/sbin/sshd') > at('usr/lib/systemd/systemd'), 'sshd, started later')
+  assert.ok(at('nodes/<mac>/ssh_host_ed25519_key') >= 0, "node1's host key, from its identity folder")
+  assert.is(new Set(paths).size, paths.length, 'each file once')
+  const builds = join(bookworm.out, 'publish/nfs/cluster-node/builds')
+  for (const entry of readSet.files.filter((f) => !f.path.startsWith('nodes/'))) {
+    assert.is(entry.size, lstatSync(join(builds, bookworm.id, entry.path)).size, entry.path)
+  }
+})
+
+test('node1, simulated, reads that read set over NFS from the site as published (dnsmasq.conf, ganesha.conf)', async () => {
+  const recorded = readSet
+  if (!recorded) throw new Error('no read set: the boot above did not record one')
+  const publish = join(bookworm.out, 'publish')
+  await withLan([{ name: 'srv', address: '10.42.0.1/24' }, { name: 'pis' }], async (lan) => {
+    await lan.run('pis', ['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
+    await startStormDnsmasq(lan, join(publish, 'dnsmasq.conf'), mkdtempSync(join(dir, 'dnsmasq-')))
+    const nfs = await startNfsServer(lan.ns('srv'), { dir: mkdtempSync(join(dir, 'ganesha-')), exports: readFileSync(join(publish, 'ganesha.conf'), 'utf8') })
+    lan.track(nfs.pid)
+    lan.track(nfs.rpcbindPid)
+    const report = await stormInNamespace(lan.ns('pis'), {
+      nodes: [{ mac: NODE1.mac, model: '4B', serial: '32000001' }],
+      spreadMs: 0,
+      deadlineMs: 600_000,
+      device: 'eth0',
+      tftpRoot: join(publish, 'tftp'),
+      release: true,
+      root: { readSets: [recorded] },
+    })
+    process.stderr.write(`${[...formatReport(report, { failedNodes: 1 }), ...formatRootTotals(report)].map((line) => `#   ${line}`).join('\n')}\n`)
+    const node = report.nodes[0]!
+    assert.is(node.error, undefined, JSON.stringify(node.error))
+    assert.is(node.address, NODE1.ip)
+    assert.equal(node.completed, ['dhcp', 'tftp', 'root'])
+    // node1's own identity files are the ones recorded (the recording was node1's): every byte counts.
+    assert.is(node.bytes.root, recorded.files.reduce((sum, f) => sum + f.size, 0))
+  })
 })
 
 test('trixie arm64 on the serial console: logged in as the demo user, the system is running; Ctrl-] leaves', async () => {
