@@ -2,6 +2,8 @@
 # The test suite: installs what it needs, type-checks, then runs the test files (test/run.ts).
 #
 #   scripts/test.sh                  the whole suite, as CI runs it (.ci/run)
+#   scripts/test.sh --wide           the whole suite and the wide tier (test/run.ts WIDE: boots on more
+#                                    images, too long for CI); run it before changing what they cover
 #   scripts/test.sh --quick          the quick tier, before every commit: type-check, unit and
 #                                    tiny-image tests; no demo image, no QEMU boot (test/run.ts SLOW)
 #   scripts/test.sh [files|folders]  some test files; any option of test/run.ts (--timeout 40m) too
@@ -28,6 +30,7 @@ whole=1 images=1
 for ((i = 1; i <= $#; i++)); do
   case ${!i} in
     --quick | --list) whole=0 images=0 ;;
+    --wide) ;;
     --timeout) i=$((i + 1)) ;;
     --timeout=*) ;;
     *) whole=0 ;;
