@@ -22,7 +22,7 @@ import { leftBehind } from '../helpers/leftovers.ts'
 import { TestLan } from '../helpers/netns.ts'
 import { startNfsServer, type NfsServer } from '../helpers/nfs-server.ts'
 import { FLEET, publishDemoBuild, type PublishedBuild } from './published.ts'
-import { bootNode, checkRunning, publishedCmdline, type Booted } from './site.ts'
+import { bootNode, checkRunning, CONSOLE_ARG, publishedCmdline, type Booted } from './site.ts'
 
 /** From QEMU starting to sshd letting root in: a limit, not a benchmark (two guests boot at once on a loaded 2-core machine). */
 const BOOT_TIMEOUT_MS = 900_000
@@ -94,7 +94,7 @@ async function boot(name: string, round: number): Promise<Booted> {
 /** The node runs its published cmdline.txt, its root the live build from `server`. */
 async function checkOn(on: Booted, server: string): Promise<void> {
   const id = (await readRecord(openSite({ kind: 'local', path: published.publish }), 'nfs-tier'))!.live!
-  assert.is(on.facts.cmdline, `${publishedCmdline(published, on.node)} console=ttyAMA0`)
+  assert.is(on.facts.cmdline, `${publishedCmdline(published, on.node)} ${CONSOLE_ARG}`)
   assert.match(on.facts.cmdline, `nfsroot=${server}:${folder(server)}/nfs-tier/builds/${id},vers=3`)
   const root = mountAt(on.facts, '/')
   assert.is(root.type, 'nfs', '/ is NFS')

@@ -6,7 +6,8 @@
  * `dnsmasq.conf` as it arrived, and the NFS server (rpcbind + nfs-ganesha) serves the
  * `ganesha.conf` that arrived there. Two nodes boot (the second while the first runs) under
  * qemu-system-aarch64, each on a tap device plugged into the bridge, from the published kernel,
- * initramfs and their own `cmdline.txt` (plus `console=ttyAMA0`, nothing else): dnsmasq gives each
+ * initramfs and their own `cmdline.txt` (plus `console=ttyAMA0` and systemd's device timeout for
+ * emulation, nothing else): dnsmasq gives each
  * its fleet address and hostname, and ganesha sees each at that address. The nodes are read over
  * SSH from the boot server's namespace (a test key put in by an overlay).
  */

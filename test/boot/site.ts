@@ -4,7 +4,8 @@
  * `dnsmasq.conf` and the NFS server (10.77.0.2, rpcbind + nfs-ganesha) serves the published
  * `ganesha.conf`, both files as publish wrote them, where it wrote them. A node boots under
  * qemu-system-aarch64 (qemu-system-arm for an armhf build) on a tap device plugged into the LAN, from its published kernel, initramfs and
- * `cmdline.txt` (plus `console=ttyAMA0`, the emulated board's serial console, and nothing else), and
+ * `cmdline.txt` (plus `console=ttyAMA0`, the emulated board's serial console, and systemd's device
+ * timeout for emulation, as `pibake try` adds them; nothing else), and
  * is read over SSH from the boot server's namespace.
  */
 import { readFileSync } from 'node:fs'
@@ -19,7 +20,7 @@ import { TestLan, type HostSpec } from '../helpers/netns.ts'
 import { startNfsServer } from '../helpers/nfs-server.ts'
 import { consoleTail, guestSsh, sshTarget, waitForSsh, type Guest } from '../helpers/qemu.ts'
 import { bootOnLan } from '../helpers/tap.ts'
-import { bootNames } from '../../src/try/index.ts'
+import { bootNames, CONSOLE_ARG as TRY_CONSOLE_ARG, SLOW_DEVICES_ARG } from '../../src/try/index.ts'
 import type { GuestArch } from '../../src/try/qemu.ts'
 import { FLEET, type PublishedBuild } from './published.ts'
 
@@ -41,8 +42,12 @@ export interface Booted {
   readonly hostKeys: Map<string, string>
 }
 
-/** What QEMU adds to the published command line: the `virt` board's serial console. */
-export const CONSOLE_ARG = 'console=ttyAMA0'
+/**
+ * What the boot tests add to the published command line, as `pibake try` does: the `virt` board's
+ * serial console, and systemd's time for a device to appear raised from 90 s (an emulated CPU on a
+ * busy host, two guests at once, can take longer: the serial getty and zram swap then fail).
+ */
+export const CONSOLE_ARG = `${TRY_CONSOLE_ARG} ${SLOW_DEVICES_ARG}`
 
 /** Every host key type sshd could be made to offer that pibake or an image makes (DSA is long disabled in sshd, and gone from OpenSSH 10). */
 const SCANNED_KEY_TYPES = 'ed25519,ecdsa,rsa'
@@ -167,7 +172,7 @@ export function checkNode(build: PublishedBuild, result: Booted, address: string
 
 /** The node runs the kernel command line it was published with, and the published root from the fleet's NFS server. */
 export function checkBootedFrom(build: PublishedBuild, { node, facts }: Booted): void {
-  assert.is(facts.cmdline, `${publishedCmdline(build, node)} ${CONSOLE_ARG}`, 'the kernel ran with the published cmdline.txt, only the serial console added')
+  assert.is(facts.cmdline, `${publishedCmdline(build, node)} ${CONSOLE_ARG}`, 'the kernel ran with the published cmdline.txt, only the serial console and the device timeout added')
   const root = mountAt(facts, '/')
   assert.is(root.type, 'nfs', '/ is NFS')
   assert.is(root.device, `${FLEET.nfsServer}:${build.root}`, "/ is the published build's root, from the fleet's NFS server")
