@@ -55,7 +55,8 @@ export async function publishTier(ctx: LayerContext, target: TierTarget, views: 
   }
   const id = await unusedTierId(target, ctx.recipe.name, key)
   const snapshot = snapshotForPublish(ctx, views.root)
-  const image = target.image && (await target.image())
+  // The read set that orders the image is where try records it: beside the first server's builds.
+  const image = target.image && (await target.image(target.servers[0]!.nfs))
   const queue = new PQueue({ concurrency: target.servers.length })
   const results = await Promise.allSettled(target.servers.map((server, i) => queue.add(() => publishServer(serverContext(ctx, server), server, views.root, id, lives[i], key, snapshot, target, image))))
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${target.servers[i]!.server}: ${(r.reason as Error).message}`] : []))

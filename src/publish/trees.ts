@@ -23,6 +23,7 @@ import { buildArgs } from '../roots/cmdline.ts'
 import { rootMode } from '../roots/modes.ts'
 import { sendImage } from '../roots/publish.ts'
 import type { RootImage } from '../roots/image.ts'
+import type { ImageSource } from '../roots/publish.ts'
 import { snapshotForPublish, storeSignature, storeSnapshot } from '../verify/provenance.ts'
 import type { ProvenanceFields } from '../verify/record.ts'
 
@@ -32,7 +33,7 @@ export interface TreeTarget {
   /** The SSH key that signs the build's record, when the target signs. */
   readonly sign?: { readonly key: string } | undefined
   /** The build's squashfs image (made once for every target), when the root mode needs one. */
-  readonly image?: (() => Promise<RootImage>) | undefined
+  readonly image?: ((nfs: ImageSource) => Promise<RootImage>) | undefined
 }
 
 export interface Published {
@@ -71,7 +72,7 @@ export async function publishTrees(ctx: LayerContext, target: TreeTarget, views:
     await snapshot.catch(() => undefined)
     throw error
   })
-  if (target.image) await sendImage(ctx, nfs, await target.image(), id)
+  if (target.image) await sendImage(ctx, nfs, await target.image(nfs), id)
   const provenance = await storeSnapshot(nfs.host.files, join(recipeRoot, 'builds'), id, snapshot)
   await publishSboms(ctx, nfs.host.files, join(recipeRoot, 'builds'), id, views.root)
   const record: BuildRecord & ProvenanceFields = { id, key, recipe: ctx.recipe.name, image: ctx.recipe.image, created: new Date().toISOString(), ...provenance }

@@ -10,6 +10,11 @@ export interface MksquashfsOptions {
    * tree gives the same bytes. The files keep their own times.
    */
   readonly mkfsTime: number
+  /**
+   * mksquashfs's sort file (`path priority` per line, paths relative to `source`): higher priorities
+   * first in the image. Without it, mksquashfs's own order (directory by directory).
+   */
+  readonly sortFile?: string | undefined
   readonly signal?: AbortSignal | undefined
   /** Files done of all, as the progress bar says them. */
   readonly onProgress?: (done: number, total: number) => void
@@ -32,12 +37,13 @@ export async function mksquashfs(source: string, dest: string, options: Mksquash
  * mksquashfs reads SOURCE_DATE_EPOCH from the environment, sets every file's time to it (not a
  * clamp: the tree's own times would be lost) and refuses it beside -mkfs-time: it runs without it.
  */
-export function mksquashfsArgv(source: string, dest: string, options: Pick<MksquashfsOptions, 'compressor' | 'mkfsTime'>): string[] {
-  const { compressor, mkfsTime } = options
+export function mksquashfsArgv(source: string, dest: string, options: Pick<MksquashfsOptions, 'compressor' | 'mkfsTime' | 'sortFile'>): string[] {
+  const { compressor, mkfsTime, sortFile } = options
   if (!Number.isInteger(mkfsTime) || mkfsTime < 0 || mkfsTime > 0xffff_ffff) throw new Error(`mksquashfs: ${mkfsTime} is not a creation time (seconds since 1970, 32 bits)`)
   return [
     'env', '-u', 'SOURCE_DATE_EPOCH',
     'mksquashfs', source, dest, '-noappend', '-comp', compressor, '-xattrs', '-mkfs-time', String(mkfsTime),
     ...(compressor === 'xz' || compressor === 'zstd' ? ['-b', '1M'] : []),
+    ...(sortFile === undefined ? [] : ['-sort', sortFile]),
   ]
 }

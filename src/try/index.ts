@@ -29,7 +29,9 @@ import { attachConsole } from './console.ts'
 import { startDnsmasq } from './dnsmasq.ts'
 import { firmwareDhcp, tftpGet } from './firmware.ts'
 import { initrdWithKey } from './initrd.ts'
-import { recordReads, type ReadRecorder } from './reads.ts'
+import { recordReads, residentReadSet, RESIDENT_FILES_COMMAND, writeReadSet, type ReadRecorder } from './reads.ts'
+import { rootNeeds } from '../roots/modes.ts'
+import { READS_VERSION } from '../rehearse/reads.ts'
 import { Lan, type HostSpec } from './lan.ts'
 import { startNfsServer } from './nfs-server.ts'
 import { BOARDS, consoleTail, guestSsh, waitForSsh, type Guest, type GuestArch } from './qemu.ts'
@@ -85,7 +87,9 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
   const node = pickNode(recipe, options.node)
   const arch = recipe.image.arch ?? (await builtArch(recipe))
   const site = publishedSite(recipe, node, arch)
-  await requirePrograms(['ip', 'setpriv', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu, ...(options.recordReads ? ['fatrace'] : [])])
+  // An image root's reads are listed on the node (reads.ts); a tree's are watched on the server, with fatrace.
+  const imageRoot = rootNeeds(recipe.netboot).image
+  await requirePrograms(['ip', 'setpriv', 'dnsmasq', 'ganesha.nfsd', 'rpcbind', 'busybox', 'curl', 'ssh', 'ssh-keygen', 'unshare', BOARDS[arch].qemu, ...(options.recordReads && !imageRoot ? ['fatrace'] : [])])
   if (options.recordReads && !isBuildId(site.build)) throw new PibakeError(`${node.hostname}'s cmdline.txt names no build (${site.build}): there is no build to record the reads of`, `pibake build ${recipe.file} publishes it`)
   const dir = await mkdtemp(join(tmpdir(), 'pibake-try-'))
   const removeDir = () => rmSync(dir, { recursive: true, force: true })
@@ -105,7 +109,7 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     const nfs = await startNfsServer(lan.ns(recipe.netboot.nfs.server === recipe.netboot.server ? SERVER : NFS), { dir: nfsDir, exports: readFileSync(site.ganeshaConf, 'utf8') })
     lan.track(nfs.rpcbindPid)
     lan.track(nfs.pid)
-    if (options.recordReads) {
+    if (options.recordReads && !imageRoot) {
       recorder = await recordReads({ recipeDir: join(site.nfsPath, recipe.name), recipe: recipe.name, build: site.build, mac: node.mac, serverPid: nfs.pid, dir, seconds: (options.timeoutS ?? 600) + 900 })
       say(`recording the root read set: fatrace on ${join(site.nfsPath, recipe.name)}, ganesha's reads (PID ${nfs.pid})`)
     }
@@ -168,10 +172,21 @@ export async function tryNode(recipe: Recipe, options: TryOptions = {}): Promise
     const root = await guestSsh(guest, key, 'findmnt -n -o SOURCE,FSTYPE,OPTIONS /', { timeoutS: 30 })
     say(`root: ${root.stdout.trim()}`)
     say(`ssh: root@${address} answers (${((performance.now() - started) / 1000).toFixed(0)} s after QEMU started)`)
-    if (recorder) {
+    if (options.recordReads) {
       const running = await raceAbort(guestSsh(guest, key, 'systemctl is-system-running --wait', { timeoutS: options.timeoutS ?? 600, okCodes: ANY_STATUS }), options.signal)
-      const recorded = await recorder.finish(`multi-user: ${running.stdout.trim()}`)
-      say(`read set: ${recorded.files} files, ${mebibytes(recorded.bytes)}, read by the NFS server until multi-user (${running.stdout.trim()}): ${recorded.file}`)
+      const until = `multi-user: ${running.stdout.trim()}`
+      if (recorder) {
+        const recorded = await recorder.finish(until)
+        say(`read set: ${recorded.files} files, ${mebibytes(recorded.bytes)}, read by the NFS server until multi-user (${running.stdout.trim()}): ${recorded.file}`)
+      } else {
+        const seconds = Math.round((performance.now() - started) / 1000)
+        // A file gone between find and fincore makes fincore fail on it alone: the rest is listed.
+        const listed = await raceAbort(guestSsh(guest, key, RESIDENT_FILES_COMMAND, { timeoutS: options.timeoutS ?? 600, okCodes: ANY_STATUS }), options.signal)
+        const files = residentReadSet(listed.stdout)
+        if (!files.length) throw new PibakeError(`${node.hostname} listed no file of its root in memory (exit ${listed.exitCode}: ${listed.stderr.trim().split('\n').at(-1) ?? ''})`, 'the read set of an image root needs find, xargs and fincore (util-linux) in the image')
+        const recorded = await writeReadSet(join(site.nfsPath, recipe.name), { version: READS_VERSION, build: site.build, recipe: recipe.name, until, seconds, files })
+        say(`read set: ${recorded.files} files of the image with ${mebibytes(recorded.bytes)} in the node's memory at multi-user (${running.stdout.trim()}), listed on the node: ${recorded.file}; the next build's image puts them first`)
+      }
     }
     let status = 0
     if (options.command !== undefined) {

@@ -5,6 +5,12 @@
  * or the image), for ganesha's PID alone: each file of the build's tree, and of this node's identity
  * folder, in the order ganesha first read it, until the node is running. Written beside the build as
  * `<id>.reads.json` (staged, then renamed into place), where gc collects it with the build.
+ *
+ * A node whose root is an image (netboot.root 'squashfs' or 'ram') has ganesha read one file, the
+ * image, whatever the boot reads inside it: its read set is what the node's memory holds pages of
+ * once it is running (fincore, util-linux: in every Raspberry Pi OS and Debian image), listed over
+ * SSH. The order of the reads is lost there (the list is in path order, each file with the bytes
+ * it holds in memory); which files, not their order, is what orders the image (roots/order.ts).
  */
 import { lstatSync, realpathSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
@@ -49,13 +55,42 @@ export async function recordReads(options: RecordOptions): Promise<ReadRecorder>
       stopped = true
       const events = await trace.stop()
       const files = readSet(events, { ...options, recipeDir })
-      const set: ReadSet = { version: READS_VERSION, build: options.build, recipe: options.recipe, until, seconds: Math.round((performance.now() - started) / 1000), files }
-      const file = join(recipeDir, 'builds', readsFileName(options.build))
-      await writeFile(`${file}.partial`, `${JSON.stringify(set, null, 1)}\n`)
-      await rename(`${file}.partial`, file)
-      return { file, files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) }
+      return writeReadSet(recipeDir, { version: READS_VERSION, build: options.build, recipe: options.recipe, until, seconds: Math.round((performance.now() - started) / 1000), files })
     },
   }
+}
+
+/** Writes `set` beside its build (`<recipeDir>/builds/<id>.reads.json`, staged, then renamed into place). */
+export async function writeReadSet(recipeDir: string, set: ReadSet): Promise<{ readonly file: string; readonly files: number; readonly bytes: number }> {
+  const file = join(recipeDir, 'builds', readsFileName(set.build))
+  await writeFile(`${file}.partial`, `${JSON.stringify(set, null, 1)}\n`)
+  await rename(`${file}.partial`, file)
+  return { file, files: set.files.length, bytes: set.files.reduce((sum, f) => sum + f.size, 0) }
+}
+
+/**
+ * Run on a node with an image root once it is running: every file of `/` (the overlay over the
+ * image; not /proc, /run or the other mounts) with pages in memory, as `<bytes in memory> <path>`.
+ * fincore maps each file without reading it, so the listing adds nothing to what it lists.
+ */
+export const RESIDENT_FILES_COMMAND = "find / -xdev -type f -print0 | xargs -0r fincore --noheadings --bytes --raw --output RES,FILE"
+
+/**
+ * The read set of an image root from RESIDENT_FILES_COMMAND's output: the files with bytes in
+ * memory, in path order. A name fincore had to escape (`\x20`), or that could leave the build, is
+ * left out; so are files the node wrote itself (tmpfs pages are all in memory), once publish looks
+ * for them in the build's tree.
+ */
+export function residentReadSet(output: string): ReadEntry[] {
+  const entries: ReadEntry[] = []
+  for (const line of output.split('\n')) {
+    const match = /^(\d+) \/(.+)$/.exec(line)
+    if (!match || match[1] === '0' || match[2]!.includes('\\')) continue
+    const path = match[2]!
+    if (unsafePath(path) || path.includes('<') || path.includes('>')) continue
+    entries.push({ path, size: Number(match[1]) })
+  }
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
 }
 
 /** The files ganesha read, first read first, as paths in the build (or `nodes/<mac>/…`), with their sizes. */
