@@ -44,6 +44,52 @@ export interface TftpBehaviour {
   readonly blksize: number | undefined
 }
 
+/**
+ * What a node does after a failed network boot (no usable lease within the DHCP phase, or a file
+ * not had within its TFTP_FILE_TIMEOUT, asked again where the model does).
+ *
+ * Pi 4/5 (the EEPROM bootloader): `restart`. The configurations users set for netboot end
+ * BOOT_ORDER with 0xf, RESTART (raspi-config's "Network boot" writes 0xf21; the bootloader
+ * documentation's examples 0xf21, 0xf41, 0xf14), and MAX_RESTARTS defaults to -1, forever: the
+ * network boot fails, the other modes of BOOT_ORDER are tried, and the loop comes back to the
+ * network, DHCP first. NET_BOOT_MAX_RETRIES (default 0) retries the network boot before moving
+ * on, 5 s apart ("if TFTP fails and network boot retries > 0 then wait 5 seconds before retrying",
+ * rpi-eeprom release notes, 2020-05-28). What the rest of BOOT_ORDER costs is `restartMs`,
+ * assumed 5 s: an absent SD card fails at once, then the error pattern the bootloader shows after
+ * each failed mode ("it will retry every few seconds", rpi-eeprom#140), the PHY reset and the link
+ * coming up again. A Pi 5 whose TFTP file timed out was reported not to restart (rpi-eeprom#687,
+ * 2025, closed since): the simulator assumes a current bootloader; `afterFailure: 'stop'` models
+ * one that hangs.
+ *
+ * Pi 3B/3B+ (the boot ROM, then bootcode.bin from the server): `stop`. The boot documentation
+ * (bootmodes/bootflow.md, net.md) says nothing of what follows a failed network boot; the
+ * record that exists says it does not try again: a 3B whose DHCP went unanswered falls back to
+ * USB device mode and waits (raspberrypi/firmware#825), a 3B+ powered on with 47 others sent 4
+ * requests and then nothing ("the bootcode is broken in this situation", firmware#1081), and
+ * bootcode.bin's own DHCP went quiet after about a minute (firmware#1124). The conservative model:
+ * a Pi 3 gets one attempt, and stays down until it is power-cycled.
+ */
+export interface BootLoop {
+  readonly afterFailure: 'restart' | 'stop'
+  /** NET_BOOT_MAX_RETRIES: network boot tried again this many times before the rest of BOOT_ORDER (-1: forever). */
+  readonly netRetries: number
+  /** Milliseconds before a network retry (the bootloader's 5 s). */
+  readonly retryDelayMs: number
+  /** Milliseconds the rest of BOOT_ORDER takes before RESTART brings the network boot round again (assumed 5 s). */
+  readonly restartMs: number
+}
+
+/** What the EEPROM's settings may change in a rehearsal: the loop of Pi 4/5 nodes (a Pi 3's ROM has no settings). */
+export type BootLoopSettings = Partial<BootLoop>
+
+const EEPROM_LOOP: BootLoop = { afterFailure: 'restart', netRetries: 0, retryDelayMs: 5000, restartMs: 5000 }
+const ROM_LOOP: BootLoop = { afterFailure: 'stop', netRetries: 0, retryDelayMs: 0, restartMs: 0 }
+
+/** Each family's loop after a failed network boot, the EEPROM's settings applied to a Pi 4/5. */
+export function bootLoopOf(family: BootFamily, settings: BootLoopSettings = {}): BootLoop {
+  return family === 'pi3' ? ROM_LOOP : { ...EEPROM_LOOP, ...settings }
+}
+
 export interface FirmwareModel {
   readonly model: NetbootModel
   readonly family: BootFamily

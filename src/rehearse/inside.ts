@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline'
 import { PibakeError } from '../errors.ts'
 import { execStream, type StreamedCommand } from '../system/exec.ts'
 import type { SimulatedPi } from './dhcp-client.ts'
+import type { BootLoopSettings } from './firmware.ts'
 import { mergeReports, type StormReport } from './storm.ts'
 import type { RootPhaseOptions } from './root-phase.ts'
 import type { WorkerSpec } from './worker.ts'
@@ -27,6 +28,8 @@ export interface NamespaceStorm {
   /** The published TFTP tree, when it can be read here: every file is compared with it. */
   readonly tftpRoot?: string
   readonly release: boolean
+  /** The EEPROM's boot-loop settings of the Pi 4/5 nodes (NET_BOOT_MAX_RETRIES…): firmware defaults otherwise. */
+  readonly bootLoop?: BootLoopSettings
   /** The root phase's read sets (root-phase.ts): without them the storm ends at the kernel hand-off. */
   readonly root?: RootPhaseOptions
   /** Worker processes (default: one per core, at most one per node). */

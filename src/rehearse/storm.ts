@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { release, type DhcpPort, type SimulatedPi } from './dhcp-client.ts'
+import type { BootLoopSettings } from './firmware.ts'
 import { bootNode, type BootContext, type LaterPhase, type NodeResult } from './node.ts'
 
 export interface StormOptions {
@@ -22,6 +23,8 @@ export interface StormOptions {
   readonly claimAddress: BootContext['claimAddress']
   readonly expected: BootContext['expected']
   readonly later?: readonly LaterPhase[]
+  /** The EEPROM's boot-loop settings of the Pi 4/5 nodes (firmware.ts's BootLoop; firmware defaults otherwise). */
+  readonly bootLoop?: BootLoopSettings
   /** Give every lease back at the end (a rehearsal against a real site must). */
   readonly release?: boolean
   readonly signal?: AbortSignal
@@ -43,6 +46,14 @@ export interface StormTotals {
   readonly failed: number
   /** Seconds from power-on to the kernel hand-off, over the nodes that reached it. */
   readonly handoff: { readonly p50: number; readonly p95: number; readonly max: number } | undefined
+  /** Nodes that reached the hand-off with every file of their successful attempt within its firmware's limit (TFTP_FILE_TIMEOUT), and the slowest such file. */
+  readonly withinTimeouts: { readonly nodes: number; readonly slowest: number | undefined; readonly limit: number | undefined; readonly retriedFiles: number }
+  /** Network boot attempts per node (a Pi 4/5 starts again after a failed one): p50/p95/max, and the nodes that needed more than one. */
+  readonly attempts: { readonly p50: number; readonly p95: number; readonly max: number; readonly restarted: number }
+  /** Failed attempts (of nodes that booted in the end or not), grouped as `failures` is. */
+  readonly attemptFailures: Readonly<Record<string, number>>
+  /** Leases the nodes took, over every attempt (each given back at the end when the storm releases). */
+  readonly leases: number
   readonly phases: readonly PhaseTotals[]
   /** `phase: what (file)` → how many nodes failed so. */
   readonly failures: Readonly<Record<string, number>>
@@ -65,7 +76,7 @@ export interface StormReport {
 export async function runStorm(options: StormOptions): Promise<StormReport> {
   const spread = options.spreadMs ?? 1000
   const stop = AbortSignal.any([AbortSignal.timeout(options.deadlineMs ?? 300_000), ...(options.signal ? [options.signal] : [])])
-  const ctx: BootContext = { port: options.port, signal: stop, claimAddress: options.claimAddress, expected: options.expected, ...(options.later ? { later: options.later } : {}) }
+  const ctx: BootContext = { port: options.port, signal: stop, claimAddress: options.claimAddress, expected: options.expected, ...(options.later ? { later: options.later } : {}), ...(options.bootLoop ? { bootLoop: options.bootLoop } : {}) }
   const count = options.nodes.length
   const cpu = process.cpuUsage()
   // performance.now() is this process's own clock: the start on it is the shared Date.now() start.
@@ -79,7 +90,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   }))
   const seconds = (performance.now() - started) / 1000
   if (options.release) {
-    for (const node of results) if (node.lease) await release(options.port, node.mac, node.lease.address, node.lease.serverId)
+    for (const node of results) for (const held of node.leases) await release(options.port, node.mac, held.address, held.serverId)
   }
   const used = process.cpuUsage(cpu)
   return { nodes: results, offsets, totals: totals(results, offsets, (options.later ?? []).map((p) => p.name)), seconds, cpuSeconds: (used.user + used.system) / 1e6, lateDhcpReplies: options.port.late }
@@ -110,17 +121,40 @@ export function mergeReports(reports: readonly StormReport[], macs?: readonly st
 
 export function totals(nodes: readonly NodeResult[], offsets: readonly number[], later: readonly string[] = []): StormTotals {
   const handoffs = nodes.flatMap((n) => (n.handoff === undefined ? [] : [n.handoff])).sort((a, b) => a - b)
-  const failures: Record<string, number> = {}
-  for (const node of nodes) {
-    if (!node.error) continue
-    const key = `${node.error.phase}: ${node.error.what.replace(/, \d+ bytes in\)/, ')')}${node.error.file ? ` (${node.error.file.replace(/^[0-9a-f]{8}\//, '<serial>/')})` : ''}`
-    failures[key] = (failures[key] ?? 0) + 1
-  }
-  const addresses = nodes.flatMap((n) => (n.address ? [n.address] : []))
+  const failures = grouped(nodes.flatMap((n) => (n.error ? [n.error] : [])))
+  const attemptFailures = grouped(nodes.flatMap((n) => (n.attempts ?? []).flatMap((a) => (a.error ? [a.error] : []))))
+  // An address is a duplicate when more than one node held it (a node leased again its own is not).
+  const addresses = nodes.flatMap((n) => [...new Set([...n.leases.map((l) => l.address), ...(n.address ? [n.address] : [])])])
   const phases = ['dhcp', 'tftp', ...later].map((phase, index, all) => phaseTotals(nodes, offsets, phase, all.slice(0, index)))
   const completed = nodes.filter((n) => !n.error).length
-  const base = { nodes: nodes.length, completed, failed: nodes.length - completed, handoff: handoffs.length ? { p50: quantile(handoffs, 0.5), p95: quantile(handoffs, 0.95), max: handoffs.at(-1)! } : undefined, phases, failures, duplicateAddresses: addresses.length - new Set(addresses).size }
+  const reached = nodes.filter((n) => n.handoff !== undefined)
+  const within = reached.filter((n) => n.slowestFile === undefined || n.slowestFile.seconds <= n.slowestFile.limit)
+  const slowest = within.flatMap((n) => (n.slowestFile ? [n.slowestFile] : [])).sort((a, b) => b.seconds - a.seconds)[0]
+  const tries = nodes.map((n) => Math.max(1, n.attempts?.length ?? 1)).sort((a, b) => a - b)
+  const base = {
+    nodes: nodes.length,
+    completed,
+    failed: nodes.length - completed,
+    handoff: handoffs.length ? { p50: quantile(handoffs, 0.5), p95: quantile(handoffs, 0.95), max: handoffs.at(-1)! } : undefined,
+    withinTimeouts: { nodes: within.length, slowest: slowest?.seconds, limit: slowest?.limit, retriedFiles: reached.reduce((sum, n) => sum + (n.retriedFiles ?? 0), 0) },
+    attempts: { p50: tries.length ? quantile(tries, 0.5) : 0, p95: tries.length ? quantile(tries, 0.95) : 0, max: tries.at(-1) ?? 0, restarted: tries.filter((t) => t > 1).length },
+    attemptFailures,
+    leases: nodes.reduce((sum, n) => sum + n.leases.length, 0),
+    phases,
+    failures,
+    duplicateAddresses: addresses.length - new Set(addresses).size,
+  }
   return { ...base, bottleneck: bottleneck(nodes, base) }
+}
+
+/** Errors grouped by phase, what and file (the serial prefix folded, the byte count left out). */
+function grouped(errors: readonly { readonly phase: string; readonly what: string; readonly file?: string }[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const error of errors) {
+    const key = `${error.phase}: ${error.what.replace(/, \d+ bytes in\)/, ')')}${error.file ? ` (${error.file.replace(/^[0-9a-f]{8}\//, '<serial>/')})` : ''}`
+    counts[key] = (counts[key] ?? 0) + 1
+  }
+  return counts
 }
 
 function phaseTotals(nodes: readonly NodeResult[], offsets: readonly number[], phase: string, before: readonly string[]): PhaseTotals {
@@ -130,12 +164,14 @@ function phaseTotals(nodes: readonly NodeResult[], offsets: readonly number[], p
   const times: number[] = []
   nodes.forEach((node, index) => {
     const took = node.seconds[phase]
-    if (took === undefined) return
-    const start = (offsets[index] ?? 0) + before.reduce((sum, p) => sum + (node.seconds[p] ?? 0), 0)
+    const span = node.spans?.[phase]
+    if (took === undefined && span === undefined) return
+    // Over every attempt where the node says when (spans, after its power-on); else its one attempt's phases end to end.
+    const start = (offsets[index] ?? 0) + (span ? span[0] : before.reduce((sum, p) => sum + (node.seconds[p] ?? 0), 0))
     first = Math.min(first, start)
-    last = Math.max(last, start + took)
+    last = Math.max(last, span ? (offsets[index] ?? 0) + span[1] : start + (took ?? 0))
     bytes += node.bytes[phase] ?? 0
-    if (node.completed.includes(phase)) times.push(took)
+    if (node.completed.includes(phase) && took !== undefined) times.push(took)
   })
   times.sort((a, b) => a - b)
   const span = last - first
@@ -147,7 +183,9 @@ function bottleneck(nodes: readonly NodeResult[], t: Omit<StormTotals, 'bottlene
   const failed = nodes.filter((n) => n.error)
   if (!failed.length) {
     const slowest = [...t.phases].sort((a, b) => (b.max ?? 0) - (a.max ?? 0))[0]
-    return `none failed; the longest phase is ${slowest?.phase ?? 'none'} (up to ${slowest?.max ?? 0} s per node)`
+    const first = Object.entries(t.attemptFailures).sort((a, b) => b[1] - a[1])[0]
+    const loops = t.attempts.restarted ? `; ${t.attempts.restarted} nodes booted only after their firmware started again (up to ${t.attempts.max} attempts; most often failed: ${first?.[0] ?? '?'})` : ''
+    return `none failed; the longest phase is ${slowest?.phase ?? 'none'} (up to ${slowest?.max ?? 0} s per node)${loops}`
   }
   const dhcp = failed.filter((n) => n.error!.phase === 'dhcp')
   const timeouts = failed.filter((n) => n.error!.phase === 'tftp' && n.error!.what.startsWith('timeout'))

@@ -11,6 +11,7 @@
 import { createInterface } from 'node:readline'
 import { AddressBatch } from '../system/ip.ts'
 import { DhcpPort, type SimulatedPi } from './dhcp-client.ts'
+import type { BootLoopSettings } from './firmware.ts'
 import { expectedFromTree } from './published.ts'
 import { rootPhase, type RootPhaseOptions } from './root-phase.ts'
 import { runStorm } from './storm.ts'
@@ -25,6 +26,8 @@ export interface WorkerSpec {
   /** The published TFTP tree, when it can be read here: every file is compared with it. */
   readonly tftpRoot?: string
   readonly release: boolean
+  /** The EEPROM's boot-loop settings of the Pi 4/5 nodes. */
+  readonly bootLoop?: BootLoopSettings
   /** The root phase's read sets: each node reads its build's over NFS after the hand-off (root-phase.ts). */
   readonly root?: RootPhaseOptions
 }
@@ -56,6 +59,7 @@ try {
     ...(spec.root ? { later: [rootPhase(spec.root)] } : {}),
     expected,
     release: spec.release,
+    ...(spec.bootLoop ? { bootLoop: spec.bootLoop } : {}),
   })
   process.stdout.write(`${JSON.stringify(report)}\n`)
 } finally {

@@ -19,7 +19,7 @@ function result(index: number, fields: Partial<NodeResult> = {}): NodeResult {
     handoff: 10 + index,
     files: 14,
     error: undefined,
-    lease: { address: `10.0.0.${index + 1}`, serverId: '10.0.0.254' },
+    leases: [{ address: `10.0.0.${index + 1}`, serverId: '10.0.0.254' }],
     ...fields,
   }
 }
