@@ -115,6 +115,7 @@ const netbootSchema = strict({
     .default([...DEFAULT_HOST_KEYS]),
   persist: persistList.optional(),
   root: z.enum(ROOT_MODES, { error: `must be one of ${ROOT_MODES.map((m) => `'${m}'`).join(', ')}` }).optional(),
+  shrinkBoot: z.boolean({ error: 'must be true or false' }).optional(),
 })
 
 const nodeSchema = strict({

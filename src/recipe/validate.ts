@@ -75,6 +75,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(log === undefined ? {} : { log }),
       ...(parsed.netboot.persist?.length ? { persist: parsed.netboot.persist } : {}),
       ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
+      ...(parsed.netboot.shrinkBoot ? { shrinkBoot: true as const } : {}),
       hostKeys: parsed.netboot.hostKeys,
     },
     nodes: parsed.nodes.map(({ serial, ip, memory, nfs, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }), ...(nfs === undefined ? {} : { nfs }) })),

@@ -22,7 +22,7 @@ import { xzForKernel } from '../system/xz.ts'
 /** The 64-bit kernel names the firmware asks for (Pi 3/4: kernel8.img; Pi 5: kernel_2712.img). */
 const KERNELS = ['kernel8.img', 'kernel_2712.img'] as const
 /** The initramfs names the firmware pairs with each kernel (`auto_initramfs`). */
-const INITRAMFS = ['initramfs8', 'initramfs_2712', 'initramfs7', 'initramfs7l'] as const
+export const INITRAMFS = ['initramfs8', 'initramfs_2712', 'initramfs7', 'initramfs7l'] as const
 
 export interface Shrunk {
   readonly file: string
@@ -62,7 +62,8 @@ export function isArm64Image(bytes: Buffer): boolean {
   return bytes.length > 64 && bytes.readUInt32LE(56) === 0x644d5241
 }
 
-function isGzip(bytes: Buffer): boolean {
+/** gzip's magic bytes, 1f 8b. */
+export function isGzip(bytes: Buffer): boolean {
   return bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b
 }
 

@@ -42,7 +42,7 @@ export interface SiteRecord {
   /** The recipe file it was last published from (on the machine that built it). */
   readonly file: string
   /** The recipe's network settings the site's configuration is rendered from (host keys stay with the build). */
-  readonly netboot: Omit<Recipe['netboot'], 'hostKeys'>
+  readonly netboot: Omit<Recipe['netboot'], 'hostKeys' | 'shrinkBoot'>
   readonly nodes: readonly SiteNode[]
   /** Where the trees are: `<nfs>/<recipe>/…` and the TFTP root, each here or on a host over SSH. */
   readonly where: { readonly nfs: Destination; readonly tftp: Destination; readonly nfsTier?: readonly Destination[] }
@@ -109,6 +109,7 @@ export function withoutBuilds(record: SiteRecord, ids: ReadonlySet<string>): Sit
   return { ...record, builds: record.builds.filter((b) => !ids.has(b.id)) }
 }
 
-function siteNetboot({ hostKeys: _hostKeys, ...netboot }: Recipe['netboot']): SiteRecord['netboot'] {
+/** What the site's servers need of `netboot`: not the host key types, nor how the boot files are compressed (`shrinkBoot`: the build's own business). */
+function siteNetboot({ hostKeys: _hostKeys, shrinkBoot: _shrinkBoot, ...netboot }: Recipe['netboot']): SiteRecord['netboot'] {
   return netboot
 }

@@ -30,6 +30,7 @@ import { rootMode, rootNeeds } from '../roots/modes.ts'
 import { addRootScripts, rootInputs } from '../roots/initramfs.ts'
 import { rootCmdline } from '../roots/cmdline.ts'
 import { verifyRoot } from '../roots/verify.ts'
+import { shrinkBoot, shrinkInputs, verifyShrink } from '../shrink/stage.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
 export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
@@ -53,9 +54,10 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...persistInputs(ctx.recipe.netboot), ...rootInputs(ctx.recipe.netboot) }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...persistInputs(ctx.recipe.netboot), ...rootInputs(ctx.recipe.netboot), ...shrinkInputs(ctx.recipe.netboot) }
   },
   async run(ctx) {
+    await verifyShrink(ctx)
     await rewriteCmdline(ctx)
     await rewriteFstab(ctx)
     await makeMountPoints(ctx)
@@ -69,6 +71,7 @@ export const netboot: Stage = {
     await installPersist(ctx)
     if (rootNeeds(ctx.recipe.netboot).initramfs) await addRootScripts(ctx)
     await keepFirmwareOnly(ctx)
+    await shrinkBoot(ctx)
   },
 }
 
