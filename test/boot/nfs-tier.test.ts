@@ -5,8 +5,16 @@
  * its namespace). One node is assigned to each: both boot at once, each with its root from its own
  * server. Then the second server is drained (`pibake drain`) and stopped, the first reloads its
  * exports as published, and the node of the second reboots onto the first and runs.
+ *
+ * The tier build also shrinks the boot files (`netboot.shrinkBoot`): the nodes boot a gzip kernel
+ * and an xz initramfs, the same Image and cpio as the demo build's once unpacked. QEMU's `-kernel`
+ * unpacks a gzip arm64 Image as the Raspberry Pi firmware does (hw/arm/boot.c, load_aarch64_image:
+ * "On aarch64, it's the bootloader's job to uncompress the kernel", load_image_gzipped_buffer, in
+ * QEMU 7.2 as here); the xz initramfs is unpacked by the kernel itself, as on a Pi.
  */
 import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { gunzipSync } from 'node:zlib'
 import { mkdtemp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -14,7 +22,9 @@ import * as assert from 'uvu/assert'
 import { build } from '../../src/build.ts'
 import type { Node } from '../../src/recipe/types.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
+import { bytesPerBoot, folderTree } from '../../src/shrink/per-boot.ts'
 import { drain } from '../../src/site/drain.ts'
+import { exec } from '../../src/system/exec.ts'
 import { openSite, readRecord } from '../../src/site/store.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
 import { mountAt } from '../helpers/guest-facts.ts'
@@ -33,6 +43,8 @@ let published: PublishedBuild
 let lan: TestLan
 const servers = new Map<string, NfsServer>()
 const booted = new Map<string, Booted>()
+/** boot-a's kernel and initramfs as the demo build published them, and the bytes it pulled per boot then. */
+let before: { kernel: Buffer; initramfs: Buffer; perBoot: number }
 const started = performance.now()
 /** Each server's folder, where publish wrote its trees and its ganesha.conf. */
 const folder = (server: string) => join(published.out, 'publish', server === A ? 'nfs' : 'nfs-b')
@@ -44,6 +56,9 @@ test.before(async () => {
     const input = structuredClone(published.input)
     input.netboot.nfs = [{ server: A }, { server: B }]
     input.publish = [{ nfs: [folder(A), folder(B)], tftp: published.tftp, config: published.publish }]
+    input.netboot.shrinkBoot = true
+    const files = published.tftpDir(spec('boot-a'))
+    before = { kernel: readFileSync(join(files, 'kernel8.img')), initramfs: readFileSync(join(files, 'initramfs8')), perBoot: (await bytesPerBoot(folderTree(files), '4B')).bytes }
     const recipe = validateRecipe(input, join(published.dir, 'recipe.ts'), { outDir: published.out })
     const seconds = performance.now()
     await build(recipe, { outDir: published.out })
@@ -101,6 +116,20 @@ async function checkOn(on: Booted, server: string): Promise<void> {
   assert.is(root.device, `${server}:${folder(server)}/nfs-tier/builds/${id}`, `${on.node.hostname}'s root is the live build from ${server}`)
   checkRunning(published, on, on.node.ip ?? '')
 }
+
+test('the tier build publishes its boot files shrunk: a gzip kernel, an xz initramfs, the same once unpacked', async () => {
+  const files = published.tftpDir(spec('boot-a'))
+  const kernel = readFileSync(join(files, 'kernel8.img'))
+  const initramfs = readFileSync(join(files, 'initramfs8'))
+  assert.equal([...kernel.subarray(0, 2)], [0x1f, 0x8b], 'the kernel boot-a fetches over TFTP is gzip')
+  assert.equal([...initramfs.subarray(0, 6)], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'its initramfs is xz')
+  assert.ok(gunzipSync(kernel).equals(before.kernel), 'unpacked, the kernel is the demo build\'s Image')
+  const unpacked = await exec(['sh', '-c', 'xz --decompress --stdout "$1" | sha256sum', 'sh', join(files, 'initramfs8')])
+  assert.is(unpacked.stdout.split(' ')[0], createHash('sha256').update(gunzipSync(before.initramfs)).digest('hex'), 'unpacked, the initramfs is the demo build\'s cpio')
+  const after = await bytesPerBoot(folderTree(files), '4B')
+  assert.ok(after.bytes < before.perBoot, `${after.bytes} bytes per boot, fewer than ${before.perBoot}`)
+  process.stderr.write(`# boot-a (a Pi 4B) pulls ${after.bytes} bytes per boot over TFTP, ${before.perBoot} before shrinking (kernel8.img ${before.kernel.length} → ${kernel.length}, initramfs8 ${before.initramfs.length} → ${initramfs.length})\n`)
+})
 
 test('one node on each NFS server: both boot at once, each with its root from its own server', async () => {
   const record = (await readRecord(openSite({ kind: 'local', path: published.publish }), 'nfs-tier'))!
