@@ -8,11 +8,21 @@
  * read-only root refuses it and counts the guest's NFS calls and the bytes sent to it; a second
  * boot, where asked, looks for those writes. Then, where asked, the NFS server is stopped: a `ram`
  * node must still run a program it never ran, answer SSH and write; an `nfs` node hangs.
+ *
+ * An image root may be asked to be `ordered`: its first boot's read set is listed on the node, as
+ * `pibake try --record-reads` lists an image root's (src/try/reads.ts), and written beside its build;
+ * the recipe is then built again with one change (an argument on the node's command line: a new
+ * build, whose image puts those files first, src/roots/order.ts), and the second boot boots that
+ * build and counts its NFS calls too.
  */
 import { readFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { build } from '../../src/build.ts'
 import type { DemoRelease } from '../../src/demo/build.ts'
+import { validateRecipe } from '../../src/recipe/validate.ts'
+import { READS_VERSION } from '../../src/rehearse/reads.ts'
+import { residentReadSet, RESIDENT_FILES_COMMAND, writeReadSet } from '../../src/try/reads.ts'
 import type { RootMode } from '../../src/roots/modes.ts'
 import type { Node } from '../../src/recipe/types.ts'
 import { exec } from '../../src/system/exec.ts'
@@ -61,6 +71,8 @@ export interface RootSpec {
   readonly mode: RootMode
   /** Boot a second time and look for the first boot's writes (gone). */
   readonly reboot?: boolean
+  /** An image root: record the first boot's read set, build again, boot the new build (its image in read order) the second time. */
+  readonly ordered?: boolean
 }
 
 export interface RootRun {
@@ -74,6 +86,9 @@ export interface RootRun {
   /** The second boot's, when asked for. */
   readonly second?: Booted
   readonly again?: Map<string, string>
+  /** `ordered`: the second boot's NFS calls (the new build's image, in read order), and the files the first boot's read set listed. */
+  readonly againCalls?: Readonly<Record<string, number>>
+  readonly readSetFiles?: number
   /** Once the NFS server was stopped: what a `ram` node did, or how an `nfs` node hung. */
   readonly serverless?: Map<string, string>
   /** The guest's NFSv3 calls of the first boot, by procedure, and in all. */
@@ -96,7 +111,7 @@ const WRITE_PROBE = [
   'echo "== df-after"; df -B1 --output=used / | tail -1',
 ].join('\n')
 
-const GONE_PROBE = 'echo "== gone"; for f in /usr/local/bin/x /var/lib/x /var/lib/pibake-big; do [ -e "$f" ] && echo "$f is there" || echo "$f absent"; done'
+const GONE_PROBE = 'echo "== rpc"; cat /proc/net/rpc/nfs\necho "== gone"; for f in /usr/local/bin/x /var/lib/x /var/lib/pibake-big; do [ -e "$f" ] && echo "$f is there" || echo "$f absent"; done'
 
 /** Run with the NFS server stopped: `factor` is run by nothing at boot, so its pages were never read. */
 const SERVERLESS_PROBE = [
@@ -128,6 +143,8 @@ export async function runRoots(specs: readonly RootSpec[], options: { stopServer
     for (const spec of specs) {
       const started = performance.now()
       const node = rootNode(spec.kind, spec.mode)
+      // Its first image in mksquashfs's order: no read set of an earlier run stays beside its builds.
+      if (spec.ordered) await forgetReadSets(join(ROOTS_OUT, 'publish/nfs', `roots-${spec.kind.tag}-${spec.mode}`, 'builds'))
       published.push(await publishDemoBuild(`roots-${spec.kind.tag}-${spec.mode}`, {
         outDir: ROOTS_OUT, release: spec.kind.release, arch: spec.kind.arch, fleet: { dhcp: FLEET.dhcp, nodes: [node] }, ...(spec.mode === 'nfs' ? {} : { root: spec.mode }),
       }))
@@ -149,14 +166,20 @@ export async function runRoots(specs: readonly RootSpec[], options: { stopServer
       const nfsCalls = parseRpc(wrote.get('rpc') ?? '')
       const memUsed = memoryUsed(wrote.get('mem') ?? '')
       process.stderr.write(`# roots ${spec.kind.tag} ${spec.mode}: ${booted.seconds.toFixed(1)} s to running; ${bytesIn} bytes sent to the node; ${memUsed} bytes of memory used; guest NFSv3 calls ${JSON.stringify(nfsCalls)}\n`)
-      return { booted, wrote, bytesIn, nfsCalls, memUsed }
+      // After the probe, whose NFS counts it would add to (it reads the image's every directory).
+      const readSetFiles = spec.ordered ? await recordResident(published[i]!, booted) : undefined
+      return { booted, wrote, bytesIn, nfsCalls, memUsed, readSetFiles }
     }))
     const seconds = await Promise.all(specs.map(async (spec, i) => {
       if (!spec.reboot) return undefined
       await firsts[i]!.booted.guest.stop()
+      if (spec.ordered) await buildAgain(published[i]!)
       const booted = await bootNode({ published: published[i]!, lan }, nodes[i]!, nodes[i]!.ip ?? '', 2, BOOT_TIMEOUT_MS)
       guests.push(booted)
-      return { booted, again: sections((await guestSsh(booted.guest, published[i]!.sshKey, GONE_PROBE, { timeoutS: 300 })).stdout) }
+      const again = sections((await guestSsh(booted.guest, published[i]!.sshKey, GONE_PROBE, { timeoutS: 300 })).stdout)
+      const againCalls = parseRpc(again.get('rpc') ?? '')
+      if (spec.ordered) process.stderr.write(`# roots ${spec.kind.tag} ${spec.mode}, the build again, its image in read order: ${booted.seconds.toFixed(1)} s to running; guest NFSv3 calls ${JSON.stringify(againCalls)}\n`)
+      return { booted, again, againCalls }
     }))
     const serverless = options.stopServer ? await withoutServer(nfs, specs.map((spec, i) => ({ mode: spec.mode, booted: seconds[i]?.booted ?? firsts[i]!.booted, key: published[i]!.sshKey }))) : undefined
     const runs = specs.map((spec, i): RootRun => ({
@@ -170,6 +193,7 @@ export async function runRoots(specs: readonly RootSpec[], options: { stopServer
       bytesIn: firsts[i]!.bytesIn,
       memUsed: firsts[i]!.memUsed,
       ...(seconds[i] ? { second: seconds[i].booted, again: seconds[i].again } : {}),
+      ...(spec.ordered && seconds[i] ? { againCalls: seconds[i].againCalls, readSetFiles: firsts[i]!.readSetFiles } : {}),
       ...(serverless?.[i] ? { serverless: serverless[i] } : {}),
     }))
     for (const booted of guests) await booted.guest.stop()
@@ -178,6 +202,29 @@ export async function runRoots(specs: readonly RootSpec[], options: { stopServer
     await remove().catch((cleanup: unknown) => process.stderr.write(`roots: cleanup failed too: ${String(cleanup)}\n`))
     throw error
   }
+}
+
+/** Lists the files of the node's image root in its memory and writes them as its build's read set, as pibake try --record-reads does; how many. */
+async function recordResident(build: PublishedBuild, booted: Booted): Promise<number> {
+  const listed = await guestSsh(booted.guest, build.sshKey, RESIDENT_FILES_COMMAND, { timeoutS: 600, okCodes: [0, 123] })
+  const files = residentReadSet(listed.stdout)
+  const written = await writeReadSet(build.recipeDir, { version: READS_VERSION, build: build.id, recipe: build.recipe.name, until: `multi-user: ${booted.state}`, seconds: Math.round(booted.seconds), files })
+  process.stderr.write(`# ${booted.node.hostname}: read set of its image root, ${written.files} files with ${written.bytes} bytes in memory, listed on the node: ${written.file}\n`)
+  return written.files
+}
+
+/** The recipe built again with one argument more on its node's command line: a new build of the same tree (its image made again, in the read set's order). */
+async function buildAgain(published: PublishedBuild): Promise<void> {
+  const started = performance.now()
+  const input = { ...published.input, nodes: published.input.nodes.map((node) => ({ ...node, cmdline: [...(node.cmdline ?? []), 'pibake.rebuilt=1'] })) }
+  await build(validateRecipe(input, join(published.dir, 'recipe.ts'), { outDir: published.out }), { outDir: published.out })
+  const id = (await readlink(join(published.recipeDir, 'current'))).replace(/^builds\//, '')
+  if (id === published.id) throw new Error(`${published.recipe.name}: building again with another command line made no new build (${id})`)
+  process.stderr.write(`# ${published.recipe.name}: built again, build ${id} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
+}
+
+async function forgetReadSets(builds: string): Promise<void> {
+  for (const name of await readdir(builds).catch(() => [] as string[])) if (name.endsWith('.reads.json')) await rm(join(builds, name))
 }
 
 /** Stops the NFS server, then asks every node at once: a `ram` node to run, answer and write; an `nfs` node the same, bounded, to show its hang. */

@@ -34,6 +34,8 @@ export interface Booted {
   readonly node: Node
   readonly guest: Guest
   readonly facts: Facts
+  /** The node's published `cmdline.txt` as it was when the node booted (a rebuild may change it after). */
+  readonly cmdline: string
   /** `systemctl is-system-running --wait`. */
   readonly state: string
   /** Seconds from QEMU starting to `systemctl is-system-running --wait` returning. */
@@ -106,6 +108,7 @@ export async function bootNode(on: Site, node: Node, address: string, round: num
   const { published: build, lan } = on
   const files = build.tftpDir(node)
   const { kernel, initrd } = bootFiles(build, node)
+  const cmdline = publishedCmdline(build, node)
   const guest = await bootOnLan(lan, {
     arch: guestArch(build),
     tap: `tap-${node.hostname}`,
@@ -113,7 +116,7 @@ export async function bootNode(on: Site, node: Node, address: string, round: num
     sshFrom: 'srv',
     kernel: join(files, kernel),
     initrd: join(files, initrd),
-    append: `${publishedCmdline(build, node)} ${CONSOLE_ARG}`,
+    append: `${cmdline} ${CONSOLE_ARG}`,
     mac: node.mac,
     serialLog: join(build.dir, `console-${node.hostname}-${round}.log`),
   })
@@ -124,7 +127,7 @@ export async function bootNode(on: Site, node: Node, address: string, round: num
     const seconds = (performance.now() - guest.startedAt) / 1000
     const facts = await readFacts(guest, build.sshKey)
     process.stderr.write(`# ${node.hostname} (boot ${round}): ${state.stdout.trim()} ${seconds.toFixed(1)} s after QEMU started; ${facts.analyze.split('\n')[0] ?? ''}\n`)
-    return { node, guest, facts, state: state.stdout.trim(), seconds, hostKeys: await keyscan(guest) }
+    return { node, guest, facts, cmdline, state: state.stdout.trim(), seconds, hostKeys: await keyscan(guest) }
   } catch (error) {
     await guest.stop()
     const message = error instanceof Error ? error.message : String(error)
