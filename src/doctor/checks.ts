@@ -57,7 +57,8 @@ const BUILD_PROGRAMS = ['sfdisk', 'mcopy', 'losetup', 'mount', 'umount', 'unshar
 
 export const programs: Check = async (ctx) => {
   const list = [...BUILD_PROGRAMS]
-  if (!ctx.recipe || ctx.recipe.image.path.endsWith('.xz')) list.push('xz')
+  // netboot.shrinkBoot recompresses the initramfs with xz.
+  if (!ctx.recipe || ctx.recipe.image.path.endsWith('.xz') || ctx.recipe.netboot.shrinkBoot) list.push('xz')
   // A squashfs or ram root's image (netboot.root) is made at publish.
   if (ctx.recipe?.netboot.root === 'squashfs' || ctx.recipe?.netboot.root === 'ram') list.push('mksquashfs')
   return Promise.all(list.map((name) => program(name, 'missing')))

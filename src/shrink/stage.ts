@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { formatBytes } from '../pipeline/events.ts'
 import type { LayerContext } from '../pipeline/stage.ts'
 import type { Recipe } from '../recipe/types.ts'
+import { requirePrograms } from '../system/preflight.ts'
 import { shrinkBootFiles, type Shrunk } from './boot-files.ts'
 import { requireXzInitramfs } from './kernel-config.ts'
 
@@ -23,7 +24,16 @@ export function shrinkInputs(netboot: Recipe['netboot']): Record<string, unknown
   return netboot.shrinkBoot ? { shrinkBoot: SHRINK_INPUTS } : {}
 }
 
-/** Before the stage changes anything: a kernel that could not unpack its initramfs once xz is refused. */
+/** Before anything is built: the host has xz (the initramfs is recompressed with it). */
+export async function verifyShrinkHost(recipe: Recipe): Promise<void> {
+  if (recipe.netboot.shrinkBoot) await requirePrograms(['xz'])
+}
+
+/**
+ * Before the stage changes anything: a kernel that could not unpack its initramfs once xz is
+ * refused. The image's root is not there at verify (plan mounts nothing): this is the first point
+ * where the kernel's config can be read.
+ */
 export async function verifyShrink(ctx: LayerContext): Promise<void> {
   if (ctx.recipe.netboot.shrinkBoot) await requireXzInitramfs(ctx.root, ctx.boot)
 }

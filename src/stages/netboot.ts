@@ -30,7 +30,7 @@ import { rootMode, rootNeeds } from '../roots/modes.ts'
 import { addRootScripts, rootInputs } from '../roots/initramfs.ts'
 import { rootCmdline } from '../roots/cmdline.ts'
 import { verifyRoot } from '../roots/verify.ts'
-import { shrinkBoot, shrinkInputs, verifyShrink } from '../shrink/stage.ts'
+import { shrinkBoot, shrinkInputs, verifyShrink, verifyShrinkHost } from '../shrink/stage.ts'
 
 /** Paths that a running system writes to, each a tmpfs on a node: the shared root is read-only. */
 export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
@@ -50,6 +50,7 @@ export const netboot: Stage = {
   version: 6,
   async verify(ctx) {
     await verifyRoot(ctx)
+    await verifyShrinkHost(ctx.recipe)
   },
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))

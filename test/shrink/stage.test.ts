@@ -3,8 +3,8 @@
  * initramfs that is a copy of the image's /boot/initrd.img-<version>, and that kernel's config:
  * the published boot files shrunk and the task list saying before → after, an unchanged rebuild
  * reusing the netboot stage, a recipe without it publishing the files as they were (and its cache
- * key without a trace of it), a kernel without CONFIG_RD_XZ refused, and `pibake plan`'s bytes per
- * node per boot before and after.
+ * key without a trace of it), a kernel without CONFIG_RD_XZ refused (and a host without xz, at
+ * verify), and `pibake plan`'s bytes per node per boot before and after.
  */
 import { mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -14,11 +14,13 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { build, plan } from '../../src/build.ts'
-import { RecipeError, StageError } from '../../src/errors.ts'
+import { PreflightError, RecipeError, StageError } from '../../src/errors.ts'
 import { formatBytes, type BuildEvent } from '../../src/pipeline/events.ts'
 import { readManifest } from '../../src/pipeline/manifest.ts'
+import type { StageContext } from '../../src/pipeline/stage.ts'
 import { requireXzInitramfs } from '../../src/shrink/kernel-config.ts'
 import { bootPlan } from '../../src/shrink/plan.ts'
+import { netboot } from '../../src/stages/netboot.ts'
 import { leftovers } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
 
@@ -180,6 +182,23 @@ test('the kernel of an initramfs is found by its /boot/initrd.img copy; one that
     await refused('netboot: netboot.shrinkBoot: its kernel 6.1-a cannot unpack initramfs8 once it is xz: /boot/config-6.1-a has "# CONFIG_RD_XZ is not set"')
   } finally {
     rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the netboot stage\'s verify refuses shrinkBoot on a host without xz, and only with shrinkBoot', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'pibake-no-xz-'))
+  const path = process.env.PATH
+  try {
+    process.env.PATH = empty
+    const verify = (shrinkBoot: boolean) => netboot.verify({ recipe: project.recipe((input) => { input.netboot.shrinkBoot = shrinkBoot }) } as StageContext)
+    await verify(true).then(() => assert.unreachable('refused'), (error: unknown) => {
+      assert.instance(error, PreflightError)
+      assert.is((error as Error).message, 'missing programs: xz')
+    })
+    await verify(false)
+  } finally {
+    process.env.PATH = path
+    rmSync(empty, { recursive: true, force: true })
   }
 })
 
