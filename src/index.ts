@@ -27,7 +27,7 @@ export { discover, type DiscoverOptions, type DiscoverSource, type Discovered } 
 export { rehearse, type RehearseOptions, type Rehearsal } from './rehearse/rehearse.ts'
 export { runStorm, type StormOptions, type StormReport, type StormTotals } from './rehearse/storm.ts'
 export { stormInNamespace } from './rehearse/inside.ts'
-export { fleetSizing, sizingLimits, type FleetSizing } from './netboot/sizing.ts'
+export { bringUpSeconds, fleetSizing, linkSlots, sizingLimits, type BootLoad, type FleetSizing } from './netboot/sizing.ts'
 export { nodeStatus, type NodeStatus } from './nodes.ts'
 export { takeSnapshot, readSnapshot, writeSnapshot, diffSnapshots, formatDiff, diffToJson } from './snapshot/index.ts'
 export type { Snapshot, Entry, Diff, Change } from './snapshot/index.ts'

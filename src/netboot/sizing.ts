@@ -1,17 +1,36 @@
 /**
  * dnsmasq sized for a fleet powered on at once. What a storm rehearsal (src/rehearse/) found with
- * dnsmasq's own limits, fixed here from the fleet's size:
+ * dnsmasq's own limits, fixed here from the fleet's size and the boot server's bandwidth:
  * - `tftp-max` (default 50): beyond it dnsmasq stops reading TFTP requests; a node whose request
  *   waits past its firmware's 30 s file timeout fails with nothing received. A node has one file
  *   in flight at a time, but a transfer its firmware gave up on stays open on the server until
- *   dnsmasq's own timeout while a Pi 3/4 asks again: 3 per node.
- * - open files: dnsmasq holds one socket per transfer and caps `tftp-max` at its open-file limit
- *   less 50 ("restricting maximum simultaneous TFTP transfers to 974" under the usual soft limit
- *   of 1024); it never raises the limit itself, so the unit (LimitNOFILE=) or the shell must.
+ *   dnsmasq's own timeout while a Pi 3/4 asks again: up to 3 per node.
+ * - but not more than the link carries, once the fleet's bytes outrun it: K transfers at once
+ *   share the link, each at link/K, so the largest boot file takes K × file / link. Above
+ *   link × 15 s / file (half the firmware's TFTP_FILE_TIMEOUT: the other half for the wait for a
+ *   slot and for unequal shares) every transfer is late at once, and the storm delivers bytes no
+ *   node can use. Below it, the transfers that run finish in time and the nodes left waiting fail
+ *   an attempt; a Pi 4/5 then starts again (its BOOT_ORDER restarts, src/rehearse/firmware.ts)
+ *   and is served later, so the fleet comes up in waves at the link's rate. 1 GbE (117 MB/s of
+ *   payload) and the demo's 33 MiB kernel: 50 at once. The cap costs a waiting Pi 3B+ its only
+ *   attempt, so it applies only when the whole fleet's bytes take the link more than 90 s: below
+ *   that the nodes' files stagger by themselves. Measured with bench/storm.ts, kernels and
+ *   initramfs cut to 1 MiB (largest file 4.8 MB, the 3B+'s start.elf) so that this 2-core
+ *   machine's 11–14 MB/s of TFTP stands for a 1 GbE server's 117 MB/s with full-size files, at
+ *   load 8–14: 200 nodes (83 s of bytes): 3 per node (600) booted 200 of 200 at 1.26 × the
+ *   10-node baseline's aggregate rate, the cap (33) 195 (5 Pi 3B+ waited out their attempt) at
+ *   0.84; 400 nodes (128 s of bytes): 3 per node (1200) booted 266 of 400 at 0.68 (0.52 in files
+ *   of attempts that completed; every Pi 3B+ lost), the cap (42) 346 at 0.91.
+ * - open files: dnsmasq holds a socket and the file per transfer (transfers share a file only by
+ *   its path, and each node reads through its own MAC folder), and caps `tftp-max` at its
+ *   open-file limit less 50 ("restricting maximum simultaneous TFTP transfers to 974" under the
+ *   usual soft limit of 1024): 2 per transfer, plus its own 50. Measured: 400 nodes, tftp-max
+ *   1200, 1250 files: "cannot read …/start.elf: Too many open files" to a dozen nodes. It never
+ *   raises the limit itself, so the unit (LimitNOFILE=) or the shell must.
  * - `dhcp-lease-max` (default 1000): every node holds a lease (range mode), and a storm of
  *   re-requests may hold a second one for a while: 2 per node.
- * What no setting fixes: TFTP is lock-step and dnsmasq one process; every node must get each file
- * (the kernel: ~32 MiB for the demo) within its firmware's 30 s.
+ * What no setting fixes: the whole fleet's bytes over the link's rate; and a Pi 3B/3B+ gets one
+ * attempt (its ROM does not start again), so its files must come within 30 s the first time.
  */
 export const DNSMASQ_DEFAULTS = { tftpMax: 50, dhcpLeaseMax: 1000, openFiles: 1024 } as const
 
@@ -19,28 +38,57 @@ export const DNSMASQ_DEFAULTS = { tftpMax: 50, dhcpLeaseMax: 1000, openFiles: 10
 const RESERVED_FILES = 50
 /** The largest file a node fetches, when nothing better is known: the demo's kernel8.img. */
 export const TYPICAL_KERNEL_BYTES = 33 * 1024 * 1024
+/** The TFTP bytes of one boot, when nothing better is known: the demo's, 40–43 MB by model (README). */
+export const TYPICAL_BOOT_BYTES = 43_000_000
 /** The firmware's TFTP_FILE_TIMEOUT. */
 const FILE_TIMEOUT_S = 30
+/** Above this many seconds of the whole fleet's bytes on the link, transfers at once are capped to what the link carries. */
+const STAGGERED_S = 90
+/** The share of TFTP_FILE_TIMEOUT the largest file may take when the link is shared by every transfer dnsmasq runs. */
+const FILE_SHARE = 0.5
 /** What one boot server's 1 GbE link carries in a second (about 940 Mbit/s of UDP payload). */
-const GIGABIT_BYTES = 117_000_000
+export const GIGABIT_BYTES = 117_000_000
+
+/** What the fleet's boot puts on the boot server's link (each defaulted as said). */
+export interface BootLoad {
+  /** The largest boot file a node fetches, in bytes (default TYPICAL_KERNEL_BYTES). */
+  readonly largestFile?: number
+  /** The TFTP bytes of one node's boot (default TYPICAL_BOOT_BYTES). */
+  readonly bytesPerNode?: number
+  /** The boot server's link, in bytes of payload per second (default GIGABIT_BYTES). */
+  readonly linkBytesPerSecond?: number
+}
 
 export interface FleetSizing {
   readonly nodes: number
-  /** The tftp-max to write, undefined while dnsmasq's default is enough. */
+  /** The tftp-max to write, undefined while dnsmasq's default is right. */
   readonly tftpMax: number | undefined
+  /** Transfers the link carries at once, each within the firmware's limit (the bandwidth rule). */
+  readonly linkSlots: number
   /** The dhcp-lease-max to write (range mode), undefined while the default is enough. */
   readonly dhcpLeaseMax: number | undefined
   /** The open-file limit dnsmasq needs, undefined while the usual soft limit (1024) is enough. */
   readonly openFiles: number | undefined
 }
 
-export function fleetSizing(nodes: number, mode: 'range' | 'proxy'): FleetSizing {
-  const transfers = 3 * nodes
+/** Transfers at once that a link carries with the largest file in half the firmware's 30 s each. */
+export function linkSlots(load: BootLoad = {}): number {
+  const link = load.linkBytesPerSecond ?? GIGABIT_BYTES
+  const largest = load.largestFile ?? TYPICAL_KERNEL_BYTES
+  return Math.max(1, Math.floor((link * FILE_TIMEOUT_S * FILE_SHARE) / largest))
+}
+
+export function fleetSizing(nodes: number, mode: 'range' | 'proxy', load: BootLoad = {}): FleetSizing {
+  const wanted = 3 * nodes
+  const slots = linkSlots(load)
+  const transfers = bringUpSeconds(nodes, load) > STAGGERED_S ? Math.min(wanted, slots) : wanted
+  const tftpMax = wanted > DNSMASQ_DEFAULTS.tftpMax || transfers < wanted ? transfers : undefined
   const leases = 2 * nodes
-  const files = Math.max(transfers, DNSMASQ_DEFAULTS.tftpMax) + RESERVED_FILES
+  const files = 2 * Math.max(tftpMax ?? DNSMASQ_DEFAULTS.tftpMax, DNSMASQ_DEFAULTS.tftpMax) + RESERVED_FILES
   return {
     nodes,
-    tftpMax: transfers > DNSMASQ_DEFAULTS.tftpMax ? transfers : undefined,
+    tftpMax,
+    linkSlots: slots,
     dhcpLeaseMax: mode === 'range' && leases > DNSMASQ_DEFAULTS.dhcpLeaseMax ? leases : undefined,
     openFiles: files > DNSMASQ_DEFAULTS.openFiles ? files : undefined,
   }
@@ -50,11 +98,18 @@ export function fleetSizing(nodes: number, mode: 'range' | 'proxy'): FleetSizing
 export function sizingLines(sizing: FleetSizing): string[] {
   if (sizing.tftpMax === undefined && sizing.dhcpLeaseMax === undefined && sizing.openFiles === undefined) return []
   const lines = [`# Sized for ${sizing.nodes} nodes powered on at once (pibake rehearse shows what the defaults do).`]
-  if (sizing.tftpMax !== undefined) lines.push('# Up to 3 transfers per node: one in flight, and ones its firmware gave up on, open until they time out here.', `tftp-max=${sizing.tftpMax}`)
+  if (sizing.tftpMax !== undefined) {
+    lines.push(
+      sizing.tftpMax < 3 * sizing.nodes
+        ? `# At most the transfers the boot server's link carries at once, each within the firmware's 30 s (${sizing.linkSlots}); a Pi 4/5 left waiting starts its boot again and is served later.`
+        : '# Up to 3 transfers per node: one in flight, and ones its firmware gave up on, open until they time out here.',
+      `tftp-max=${sizing.tftpMax}`,
+    )
+  }
   if (sizing.dhcpLeaseMax !== undefined) lines.push('# Two leases per node at most while a storm of requests settles.', `dhcp-lease-max=${sizing.dhcpLeaseMax}`)
   if (sizing.openFiles !== undefined) {
     lines.push(
-      `# dnsmasq holds one file per TFTP transfer and caps tftp-max at its open-file limit less 50: give it ${sizing.openFiles}.`,
+      `# dnsmasq holds a socket and a file per TFTP transfer and caps tftp-max at its open-file limit less 50: give it ${sizing.openFiles}.`,
       '# With systemd, a drop-in /etc/systemd/system/dnsmasq.service.d/pibake-limits.conf holding:',
       '#   [Service]',
       `#   LimitNOFILE=${sizing.openFiles}`,
@@ -64,26 +119,37 @@ export function sizingLines(sizing: FleetSizing): string[] {
   return lines
 }
 
+/** Seconds to bring a whole fleet powered on at once to the kernel hand-off: its bytes over the link (the boot loops fill the link). */
+export function bringUpSeconds(nodes: number, load: BootLoad = {}): number {
+  return (nodes * (load.bytesPerNode ?? TYPICAL_BOOT_BYTES)) / (load.linkBytesPerSecond ?? GIGABIT_BYTES)
+}
+
 /**
- * What dnsmasq cannot do for a fleet of this size however it is set, and what one NFS server must
- * be told by hand, for `pibake plan`: empty for a fleet one boot server brings up at once.
+ * What dnsmasq cannot do for a fleet of this size however it is set, what one NFS server must
+ * be told by hand, and how long the fleet takes to come up, for `pibake plan`: empty for a fleet
+ * one boot server brings up at once.
  */
-export function sizingLimits(nodes: number, kernelBytes = TYPICAL_KERNEL_BYTES): string[] {
+export function sizingLimits(nodes: number, load: BootLoad = {}): string[] {
   const notes: string[] = []
-  const sizing = fleetSizing(nodes, 'range')
+  const sizing = fleetSizing(nodes, 'range', load)
   if (sizing.openFiles !== undefined) {
-    notes.push(`dnsmasq needs ${sizing.openFiles} open files for ${nodes} nodes (one per TFTP transfer); under the usual limit of 1024 it serves at most 974 transfers at once: dnsmasq.conf says how to raise it (LimitNOFILE=)`)
+    notes.push(`dnsmasq needs ${sizing.openFiles} open files for ${nodes} nodes (a socket and a file per TFTP transfer); under the usual limit of 1024 it serves fewer transfers at once: dnsmasq.conf says how to raise it (LimitNOFILE=)`)
   }
   const ganesha = ganeshaSizing(nodes)
   if (ganesha.maxConnections !== undefined) {
     notes.push(`one NFS server for ${nodes} nodes: nfs-ganesha needs RPC_Max_Connections = ${ganesha.maxConnections} in ganesha.conf's NFS_CORE_PARAM (its default 1024 closes connections beyond about 1000), the kernel's nfsd threads=${nfsdThreads(nodes) ?? 8} in /etc/nfs.conf: the published ganesha.conf and exports say so`)
   }
-  const needed = (nodes * kernelBytes) / FILE_TIMEOUT_S
-  if (needed > GIGABIT_BYTES) {
-    const group = Math.max(1, Math.floor((GIGABIT_BYTES * FILE_TIMEOUT_S) / kernelBytes))
+  const link = load.linkBytesPerSecond ?? GIGABIT_BYTES
+  const perNode = load.bytesPerNode ?? TYPICAL_BOOT_BYTES
+  const seconds = bringUpSeconds(nodes, load)
+  const bytes = `${nodes} × ${(perNode / 1e6).toFixed(0)} MB at ${(link / 1e6).toFixed(0)} MB/s${link === GIGABIT_BYTES ? ', a 1 GbE boot server' : ''}`
+  if (sizing.tftpMax !== undefined && sizing.tftpMax < 3 * nodes) {
+    // Capped: some nodes wait for a slot, and fail an attempt.
     notes.push(
-      `${nodes} nodes powered on at once each need a ${(kernelBytes / 1024 / 1024).toFixed(0)} MiB kernel within their firmware's 30 s: ${(needed / 1e6).toFixed(0)} MB/s, more than a 1 GbE boot server sends (about ${(GIGABIT_BYTES / 1e6).toFixed(0)} MB/s); dnsmasq cannot pace them: power them on in groups of at most ${group}, or give the boot server a faster link`,
+      `${nodes} nodes powered on at once: about ${Math.ceil(seconds / 60)} min to bring them all to the kernel hand-off (${bytes}). tftp-max ${sizing.linkSlots} keeps every transfer within the firmware's 30 s; a Pi 4/5 left waiting starts its boot again and comes later, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${sizing.linkSlots} at once`,
     )
+  } else if (nodes > DNSMASQ_DEFAULTS.tftpMax) {
+    notes.push(`${nodes} nodes powered on at once: about ${Math.ceil(seconds / 10) * 10} s to bring them all to the kernel hand-off (${bytes}), every node served at once`)
   }
   return notes
 }
