@@ -19,6 +19,7 @@ import { macDir } from '../../src/netboot/layout.ts'
 import type { Node, Recipe, RecipeInput } from '../../src/recipe/types.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import { exec } from '../../src/system/exec.ts'
+import { seedDecompressedImage } from '../helpers/demo-cache.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 
 const DEMO_DIR = join(import.meta.dirname, '../../out/demo')
@@ -159,6 +160,7 @@ export async function publishDemoBuild(name = 'boot-test', options: PublishOptio
         : {}),
     }
     const recipe = validateRecipe(input, join(dir, 'recipe.ts'), { outDir: out })
+    await seedDecompressedImage(out, image)
     const started = performance.now()
     await build(recipe, { outDir: out })
     const buildSeconds = (performance.now() - started) / 1000

@@ -14,6 +14,7 @@ import { build } from '../../src/build.ts'
 import { clean } from '../../src/clean.ts'
 import { buildDemoImage } from '../../src/demo/build.ts'
 import { pibake } from '../helpers/cli.ts'
+import { seedDecompressedImage } from '../helpers/demo-cache.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { pibakeTry } from '../try/run.ts'
 
@@ -39,6 +40,7 @@ test('pibake init --image <armhf demo image> writes a recipe that builds and pub
   const text = await readFile(file, 'utf8')
   assert.match(text, "arch: 'armhf'")
   assert.match(text, 'raspios-demo-armhf.img.xz.sha256')
+  await seedDecompressedImage(out, image)
   const result = await build(file, { outDir: out })
   assert.is(result.summary.result, 'published')
   assert.is(result.recipe.image.arch, 'armhf')

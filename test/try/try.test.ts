@@ -24,6 +24,7 @@ import { stormInNamespace } from '../../src/rehearse/inside.ts'
 import { loadReadSet, type ReadSet } from '../../src/rehearse/reads.ts'
 import { formatReport } from '../../src/rehearse/report.ts'
 import { formatRootTotals } from '../../src/rehearse/root-phase.ts'
+import { seedDecompressedImage } from '../helpers/demo-cache.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { withLan } from '../helpers/netns.ts'
 import { startNfsServer } from '../helpers/nfs-server.ts'
@@ -61,6 +62,7 @@ async function setup(): Promise<void> {
   const file = join(dir, 'recipes', 'trixie-node.ts')
   mkdirSync(join(dir, 'recipes'), { recursive: true })
   writeFileSync(file, trixieRecipe(image.xz, image.sha256File))
+  await seedDecompressedImage(join(dir, 'out-trixie'), image)
   trixie = { ...(await published(file, join(dir, 'out-trixie'), 'trixie-node')), file }
 }
 
