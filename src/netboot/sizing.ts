@@ -20,7 +20,16 @@
  *   load 8–14: 200 nodes (83 s of bytes): 3 per node (600) booted 200 of 200 at 1.26 × the
  *   10-node baseline's aggregate rate, the cap (33) 195 (5 Pi 3B+ waited out their attempt) at
  *   0.84; 400 nodes (128 s of bytes): 3 per node (1200) booted 266 of 400 at 0.68 (0.52 in files
- *   of attempts that completed; every Pi 3B+ lost), the cap (42) 346 at 0.91.
+ *   of attempts that completed; every Pi 3B+ lost), the cap (42) 346 at 0.91. Both capped runs
+ *   had dnsmasq's `tftp-single-port`, which a cap needs: without it dnsmasq stops reading requests
+ *   at tftp-max, they queue in its socket with every repeat a waiting node sends, and once read
+ *   each starts a transfer that nobody acknowledges and that holds its slot for dnsmasq's 120 s
+ *   (TFTP_TRANSFER_TIME). Measured, 1,000 nodes at load 4–8: the cap (37) alone booted 5 (0.04 of
+ *   the baseline's rate, dnsmasq idle at 3 % of a core, 2,343 attempts failed on config.txt);
+ *   3 per node (3000) booted 96 (1.16 delivered, 0.06 in files of attempts that completed). With
+ *   tftp-single-port a request beyond tftp-max is read and dropped (the node asks again a second
+ *   later) and a repeated request replaces its transfer (dnsmasq's tftp.c), so it is written
+ *   with the cap.
  * - open files: dnsmasq holds a socket and the file per transfer (transfers share a file only by
  *   its path, and each node reads through its own MAC folder), and caps `tftp-max` at its
  *   open-file limit less 50 ("restricting maximum simultaneous TFTP transfers to 974" under the
@@ -104,6 +113,9 @@ export function sizingLines(sizing: FleetSizing): string[] {
         ? `# At most the transfers the boot server's link carries at once, each within the firmware's 30 s (${sizing.linkSlots}); a Pi 4/5 left waiting starts its boot again and is served later.`
         : '# Up to 3 transfers per node: one in flight, and ones its firmware gave up on, open until they time out here.',
       `tftp-max=${sizing.tftpMax}`,
+      ...(sizing.tftpMax < 3 * sizing.nodes
+        ? ['# Requests beyond tftp-max dropped (the node asks again), not queued into transfers that hold a slot for 120 s.', 'tftp-single-port']
+        : []),
     )
   }
   if (sizing.dhcpLeaseMax !== undefined) lines.push('# Two leases per node at most while a storm of requests settles.', `dhcp-lease-max=${sizing.dhcpLeaseMax}`)

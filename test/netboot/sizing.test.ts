@@ -36,6 +36,8 @@ test('80 nodes: three transfers per node (their bytes take a 1 GbE link 29 s); 1
   assert.ok(settings(big).includes('dhcp-lease-max=2000'))
   assert.not.match(big, 'LimitNOFILE', '50 transfers need no more than the usual 1024 open files')
   assert.match(big, "starts its boot again and is served later")
+  assert.ok(settings(big).includes('tftp-single-port'), 'capped: requests beyond tftp-max dropped, not queued')
+  assert.not.ok(eighty.includes('tftp-single-port'), 'not capped: dnsmasq\'s own port per transfer')
   const dir = mkdtempSync(join(tmpdir(), 'pibake-sizing-'))
   try {
     writeFileSync(join(dir, 'dnsmasq.conf'), big)
