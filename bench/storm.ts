@@ -1,18 +1,28 @@
 /**
  * A boot storm against one boot server: N simulated Pis (mixed 3B+, 4B, 5 by default) powered on
  * within one second, against real dnsmasq in a network namespace serving the dnsmasq.conf pibake
- * renders for that fleet, first with dnsmasq's own limits (the rendered file without its sizing
- * lines: what a site got before pibake sized it), then as rendered. A baseline of 10 nodes against
- * the same server and files gives the ratio of aggregate TFTP throughput. The boot files are the
- * demo image's (its boot partition, copied out with mtools), one MAC folder per node as publish
- * lays them out (symlinks to one build's folder); a Pi 5 gets a copy of the Pi 4's device tree (the
- * demo has none).
+ * renders for that fleet. A baseline of 10 nodes against the same server and files gives the
+ * aggregate TFTP rate the others are compared with. Then, in turn (each can be left out):
+ * dnsmasq's own limits (the rendered file without its sizing lines), "3 per node" (tftp-max as
+ * pibake rendered it before the bandwidth rule: 3 × nodes), and "as rendered" with tftp-max from
+ * the bandwidth rule (src/netboot/sizing.ts) for THIS machine: its link taken as the baseline's
+ * measured rate (or --link MB/s), the largest file the tree's. The Pi 4/5 nodes loop as their
+ * EEPROM does (--net-retries, --restart-ms), a Pi 3B+ gets one attempt.
+ * The boot files are the demo image's (its boot partition, copied out with mtools), one MAC folder
+ * per node as publish lays them out (symlinks to one build's folder); a Pi 5 gets a copy of the
+ * Pi 4's device tree (the demo has none).
  *
- *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--trim-all BYTES] [--shrink] [--skip-defaults] [--workers N]
+ *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--trim-all BYTES] [--shrink]
+ *                       [--skip-defaults] [--skip-per-node] [--tftp-max N] [--link MBPS] [--single-port] [--net-retries N] [--restart-ms MS] [--workers N]
+ *
+ * The "as rendered" run has dnsmasq's tftp-single-port where its tftp-max is capped below 3 per node
+ * (as sizing.ts writes it), or with --single-port: requests beyond tftp-max are then dropped
+ * rather than queued, and a request repeated by a client replaces its transfer (dnsmasq's tftp.c)
+ * instead of starting a second one that holds a slot for 120 s.
  *
  * Run as root (network namespaces). Nothing leaves the namespaces the bench makes.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,13 +30,21 @@ import { renderDnsmasqConf, type DnsmasqFleet } from '../src/netboot/dnsmasq.ts'
 import { DNSMASQ_DEFAULTS, fleetSizing } from '../src/netboot/sizing.ts'
 import { formatReport } from '../src/rehearse/report.ts'
 import { shrinkBootFiles } from '../src/shrink/boot-files.ts'
+import type { BootLoopSettings } from '../src/rehearse/firmware.ts'
 import type { StormReport } from '../src/rehearse/storm.ts'
 import type { NetbootModel } from '../src/recipe/types.ts'
 import { demoBootTree, simulatedPis, stormOnLan } from '../test/helpers/storm-lan.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' }, 'trim-all': { type: 'string' }, shrink: { type: 'boolean' }, workers: { type: 'string' } } })
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' },
+    'skip-per-node': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' }, 'trim-all': { type: 'string' }, shrink: { type: 'boolean' }, workers: { type: 'string' },
+    'tftp-max': { type: 'string' }, link: { type: 'string' }, 'single-port': { type: 'boolean' }, 'net-retries': { type: 'string' }, 'restart-ms': { type: 'string' },
+  },
+})
 const count = Number(values.nodes)
 const models = values.models.split(',') as NetbootModel[]
+const bootLoop: BootLoopSettings = { ...(values['net-retries'] ? { netRetries: Number(values['net-retries']) } : {}), ...(values['restart-ms'] ? { restartMs: Number(values['restart-ms']) } : {}) }
 const dir = await mkdtemp(join(tmpdir(), 'pibake-bench-storm-'))
 try {
   await chmod(dir, 0o755)
@@ -36,33 +54,63 @@ try {
   // rather than this machine's bandwidth.
   // --trim-all BYTES cuts every boot file, the firmware's too: a storm of the server's limits alone.
   const tftpRoot = await demoBootTree(dir, pis, { ...(values.trim ? { trimTo: Number(values.trim) } : {}), ...(values['trim-all'] ? { trimAllTo: Number(values['trim-all']) } : {}) })
+  const build = join(tftpRoot, 'builds/storm/1')
   // --shrink: the kernels gzip-compressed and the initramfs xz-compressed, as src/shrink does.
-  if (values.shrink) for (const line of await shrinkBootFiles(join(tftpRoot, 'builds/storm/1'))) process.stdout.write(`shrink: ${line.file} ${line.before} -> ${line.after} bytes (${line.how})\n`)
+  if (values.shrink) for (const line of await shrinkBootFiles(build)) process.stdout.write(`shrink: ${line.file} ${line.before} -> ${line.after} bytes (${line.how})\n`)
+  const largestFile = await largest(build)
   const sized = renderDnsmasqConf(fleet, { tftpRoot: join(dir, 'tftp') })
   const defaults = sized.split('\n').filter((line) => !/^(tftp-max|dhcp-lease-max)=/.test(line)).join('\n')
+  const withTftpMax = (max: number) => `${defaults.trimEnd()}\ntftp-max=${max}\n${fleetSizing(count, 'range').dhcpLeaseMax ? `dhcp-lease-max=${2 * count}\n` : ''}`
   const results: unknown[] = []
-  // dnsmasq's open-file limit: systemd's usual 1024 for today's file, the published drop-in's for the sized one.
-  const sizedFiles = fleetSizing(count, 'range').openFiles ?? DNSMASQ_DEFAULTS.openFiles
-  const run = async (name: string, conf: string, nodes = pis, openFiles = sizedFiles) => {
-    const file = join(dir, `${name}.conf`)
+  const run = async (name: string, conf: string, nodes: readonly typeof pis[number][], tftpMax: number) => {
+    const file = join(dir, `${name.replaceAll(' ', '-')}.conf`)
     await writeFile(file, conf)
     const started = performance.now()
     const load = loadavg()[0]!
-    const { report, serverCpuSeconds, log } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, deadlineMs: Number(values.deadline) * 1000, ...(values.workers ? { workers: Number(values.workers) } : {}) })
-    const cpu = `CPU: dnsmasq ${serverCpuSeconds.toFixed(1)} s (${pct(serverCpuSeconds, report.seconds)} of one core), simulator ${report.cpuSeconds.toFixed(1)} s (${pct(report.cpuSeconds, report.seconds)}); load before ${load.toFixed(1)}, after ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`
-    process.stdout.write(`\n== ${name}: ${nodes.length} nodes (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n${cpu}\n${serverSide(log)}\n`)
+    // dnsmasq's open-file limit: what its tftp-max needs (systemd's usual 1024 at least), as the published drop-in gives it:
+    // a socket and a file per transfer (each node's MAC folder makes its own path, so no two transfers share a file).
+    const openFiles = Math.max(DNSMASQ_DEFAULTS.openFiles, 2 * tftpMax + 50)
+    const { report, serverCpuSeconds, log } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, bootLoop, deadlineMs: Number(values.deadline) * 1000, ...(values.workers ? { workers: Number(values.workers) } : {}) })
+    const after = loadavg()[0]!
+    const cpu = `CPU: dnsmasq ${serverCpuSeconds.toFixed(1)} s (${pct(serverCpuSeconds, report.seconds)} of one core), simulator ${report.cpuSeconds.toFixed(1)} s (${pct(report.cpuSeconds, report.seconds)}); load before ${load.toFixed(1)}, after ${after.toFixed(1)} on ${availableParallelism()} cores`
+    process.stdout.write(`\n== ${name}: ${nodes.length} nodes, tftp-max ${tftpMax} (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n${cpu}\n${serverSide(log)}\n`)
     process.stdout.write(`TFTP bytes per node and boot, by model: ${perModel(report).join(', ')}\n`)
-    results.push({ name, nodes: nodes.length, totals: report.totals, seconds: report.seconds, serverCpuSeconds, simulatorCpuSeconds: report.cpuSeconds, lateDhcpReplies: report.lateDhcpReplies, load })
+    const tftp = report.totals.phases.find((p) => p.phase === 'tftp')
+    results.push({ name, nodes: nodes.length, tftpMax, totals: report.totals, seconds: report.seconds, serverCpuSeconds, simulatorCpuSeconds: report.cpuSeconds, lateDhcpReplies: report.lateDhcpReplies, load, loadAfter: after, mbps: tftp?.mbps, usefulMbps: tftp?.usefulMbps })
     return report
   }
-  const base = await run('baseline', sized, pis.slice(0, Number(values.baseline)))
-  if (!values['skip-defaults']) await run('dnsmasq defaults', defaults, pis, DNSMASQ_DEFAULTS.openFiles)
-  const storm = await run('as rendered', sized)
-  const rate = (r: StormReport) => r.totals.phases.find((p) => p.phase === 'tftp')?.mbps ?? 0
-  process.stdout.write(`\naggregate TFTP: ${rate(storm).toFixed(1)} MB/s with ${count} nodes, ${rate(base).toFixed(1)} MB/s with ${values.baseline}: ratio ${(rate(storm) / rate(base)).toFixed(2)}\n`)
-  process.stdout.write(`${JSON.stringify({ runs: results, ratio: rate(storm) / rate(base) })}\n`)
+  const base = await run('baseline', sized, pis.slice(0, Number(values.baseline)), Math.max(DNSMASQ_DEFAULTS.tftpMax, 3 * Number(values.baseline)))
+  const rate = (r: StormReport) => r.totals.phases.find((p) => p.phase === 'tftp') ?? { mbps: 0, usefulMbps: 0 }
+  // The bandwidth rule for this machine: its "link" is what it served the baseline at.
+  const link = values.link ? Number(values.link) * 1e6 : rate(base).mbps * 1e6
+  const bytesPerNode = base.nodes.reduce((sum, n) => sum + (n.bytes.tftp ?? 0), 0) / Math.max(1, base.nodes.length)
+  const rule = fleetSizing(count, 'range', { linkBytesPerSecond: link, largestFile, bytesPerNode })
+  const fixedMax = values['tftp-max'] ? Number(values['tftp-max']) : (rule.tftpMax ?? DNSMASQ_DEFAULTS.tftpMax)
+  process.stdout.write(`\nthe bandwidth rule here: link ${(link / 1e6).toFixed(1)} MB/s${values.link ? '' : ' (the baseline\'s rate)'}, largest file ${largestFile.toLocaleString('en')} bytes, ${(bytesPerNode / 1e6).toFixed(1)} MB per node (${(count * bytesPerNode / link).toFixed(0)} s of bytes): ${rule.linkSlots} transfers at once; tftp-max ${fixedMax}${values['tftp-max'] ? ' (--tftp-max)' : ''}\n`)
+  const storms: { name: string; report: StormReport }[] = []
+  if (!values['skip-defaults']) storms.push({ name: 'dnsmasq defaults', report: await run('dnsmasq defaults', defaults, pis, DNSMASQ_DEFAULTS.tftpMax) })
+  if (!values['skip-per-node']) storms.push({ name: '3 per node', report: await run('3 per node', withTftpMax(3 * count), pis, 3 * count) })
+  // As sizing.ts renders it: a capped tftp-max comes with tftp-single-port.
+  const singlePort = values['single-port'] || fixedMax < 3 * count
+  storms.push({ name: 'as rendered', report: await run(`as rendered${singlePort ? ' (tftp-single-port)' : ''}`, `${withTftpMax(fixedMax)}${singlePort ? 'tftp-single-port\n' : ''}`, pis, fixedMax) })
+  process.stdout.write('\n')
+  for (const { name, report } of storms) {
+    const t = report.totals
+    process.stdout.write(`${name}: ${t.completed}/${t.nodes} booted (${t.withinTimeouts.nodes} within their firmware's timeouts), attempts p50/p95/max ${t.attempts.p50}/${t.attempts.p95}/${t.attempts.max}, duplicates ${t.duplicateAddresses}; aggregate TFTP ${rate(report).mbps.toFixed(1)} MB/s (useful ${rate(report).usefulMbps.toFixed(1)}) against ${rate(base).mbps.toFixed(1)} MB/s for ${values.baseline} nodes: ratio ${(rate(report).mbps / rate(base).mbps).toFixed(2)} (useful ${(rate(report).usefulMbps / rate(base).mbps).toFixed(2)})\n`)
+  }
+  process.stdout.write(`${JSON.stringify({ runs: results, largestFile, link, fixedMax })}\n`)
 } finally {
   await rm(dir, { recursive: true, force: true })
+}
+
+/** The largest file of a boot folder. */
+async function largest(folder: string): Promise<number> {
+  let max = 0
+  for (const name of await readdir(folder, { recursive: true })) {
+    const info = await stat(join(folder, name))
+    if (info.isFile()) max = Math.max(max, info.size)
+  }
+  return max
 }
 
 function fleetOf(pis: readonly { mac: string; model: NetbootModel }[]): DnsmasqFleet {
@@ -87,7 +135,8 @@ function perModel(report: StormReport): string[] {
   const models = [...new Set(report.nodes.map((n) => n.model))]
   return models.map((model) => {
     const done = report.nodes.filter((n) => n.model === model && n.completed.includes('tftp'))
-    return done.length ? `${model} ${(done[0]!.bytes.tftp ?? 0).toLocaleString('en')}` : `${model} (none reached the hand-off)`
+    // The successful attempt's bytes: one boot's.
+    return done.length ? `${model} ${(done[0]!.attempts?.at(-1)?.bytes.tftp ?? done[0]!.bytes.tftp ?? 0).toLocaleString('en')}` : `${model} (none reached the hand-off)`
   })
 }
 

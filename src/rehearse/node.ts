@@ -35,6 +35,8 @@ export interface Attempt {
   readonly seconds: number
   /** The phases it completed. */
   readonly completed: readonly string[]
+  /** Bytes each phase of it received. */
+  readonly bytes: Readonly<Record<string, number>>
   /** Why it failed (undefined: it reached the kernel hand-off). */
   readonly error: NodeError | undefined
 }
@@ -135,7 +137,7 @@ export async function bootNode(pi: SimulatedPi, ctx: BootContext, attempt: Attem
   for (;;) {
     const at = since(powerOn)
     const outcome = await attempt(pi, ctx, powerOn)
-    attempts.push({ at: round(at), after, seconds: round(since(powerOn) - at), completed: outcome.completed, error: outcome.error })
+    attempts.push({ at: round(at), after, seconds: round(since(powerOn) - at), completed: outcome.completed, bytes: outcome.bytes, error: outcome.error })
     if (outcome.lease) {
       leases.set(outcome.lease.address, outcome.lease)
       address = outcome.lease.address

@@ -9,8 +9,8 @@ export function formatReport(report: StormReport, options: { failedNodes?: numbe
     `within their firmware's timeouts: ${t.withinTimeouts.nodes} of ${t.nodes}${t.withinTimeouts.slowest === undefined ? '' : ` (slowest file ${t.withinTimeouts.slowest.toFixed(1)} s of its ${t.withinTimeouts.limit} s)`}${t.withinTimeouts.retriedFiles ? `; ${t.withinTimeouts.retriedFiles} files came only when asked again` : ''}`,
     `attempts per node: p50 ${t.attempts.p50}, p95 ${t.attempts.p95}, max ${t.attempts.max}; ${t.attempts.restarted} nodes started again after a failed attempt; ${t.leases} leases taken`,
     '',
-    `${'phase'.padEnd(8)}${'done'.padStart(6)}${'p50 s'.padStart(8)}${'max s'.padStart(8)}${'MB'.padStart(9)}${'MB/s'.padStart(8)}`,
-    ...t.phases.map((p) => `${p.phase.padEnd(8)}${String(p.completed).padStart(6)}${fixed(p.p50).padStart(8)}${fixed(p.max).padStart(8)}${(p.bytes / 1e6).toFixed(1).padStart(9)}${p.mbps.toFixed(1).padStart(8)}`),
+    `${'phase'.padEnd(8)}${'done'.padStart(6)}${'p50 s'.padStart(8)}${'max s'.padStart(8)}${'MB'.padStart(9)}${'MB/s'.padStart(8)}${'useful MB/s'.padStart(13)}`,
+    ...t.phases.map((p) => `${p.phase.padEnd(8)}${String(p.completed).padStart(6)}${fixed(p.p50).padStart(8)}${fixed(p.max).padStart(8)}${(p.bytes / 1e6).toFixed(1).padStart(9)}${p.mbps.toFixed(1).padStart(8)}${p.usefulMbps.toFixed(1).padStart(13)}`),
   ]
   if (t.duplicateAddresses) lines.push('', `${t.duplicateAddresses} addresses were given to more than one node`)
   if (report.lateDhcpReplies) lines.push('', `${report.lateDhcpReplies} DHCP answers came after their node had given up on the request (the server answered too slowly)`)

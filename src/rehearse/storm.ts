@@ -38,6 +38,9 @@ export interface PhaseTotals {
   readonly bytes: number
   /** Aggregate MB/s: the phase's bytes over the time from its first start to its last end. */
   readonly mbps: number
+  /** Of `bytes`, those of attempts that completed the phase (the rest were given up on). */
+  readonly usefulBytes: number
+  readonly usefulMbps: number
 }
 
 export interface StormTotals {
@@ -161,6 +164,7 @@ function phaseTotals(nodes: readonly NodeResult[], offsets: readonly number[], p
   let first = Infinity
   let last = 0
   let bytes = 0
+  let useful = 0
   const times: number[] = []
   nodes.forEach((node, index) => {
     const took = node.seconds[phase]
@@ -171,11 +175,12 @@ function phaseTotals(nodes: readonly NodeResult[], offsets: readonly number[], p
     first = Math.min(first, start)
     last = Math.max(last, span ? (offsets[index] ?? 0) + span[1] : start + (took ?? 0))
     bytes += node.bytes[phase] ?? 0
+    if (node.completed.includes(phase)) useful += node.attempts?.at(-1)?.bytes[phase] ?? node.bytes[phase] ?? 0
     if (node.completed.includes(phase) && took !== undefined) times.push(took)
   })
   times.sort((a, b) => a - b)
   const span = last - first
-  return { phase, completed: times.length, p50: times.length ? quantile(times, 0.5) : undefined, max: times.at(-1), bytes, mbps: span > 0 ? bytes / 1e6 / span : 0 }
+  return { phase, completed: times.length, p50: times.length ? quantile(times, 0.5) : undefined, max: times.at(-1), bytes, mbps: span > 0 ? bytes / 1e6 / span : 0, usefulBytes: useful, usefulMbps: span > 0 ? useful / 1e6 / span : 0 }
 }
 
 /** The one thing most in the way, in words an admin acts on. */

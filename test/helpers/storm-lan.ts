@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { buildDemoImage } from '../../src/demo/build.ts'
 import { macDir } from '../../src/netboot/layout.ts'
 import type { SimulatedPi } from '../../src/rehearse/dhcp-client.ts'
+import type { BootLoopSettings } from '../../src/rehearse/firmware.ts'
 import { stormInNamespace } from '../../src/rehearse/inside.ts'
 import type { StormReport } from '../../src/rehearse/storm.ts'
 import { copyFatTree } from '../../src/system/mtools.ts'
@@ -33,6 +34,8 @@ export interface StormLan {
   readonly openFiles?: number
   /** The simulator's processes (default: one per core). */
   readonly workers?: number
+  /** The EEPROM's boot-loop settings of the Pi 4/5 nodes (firmware defaults otherwise). */
+  readonly bootLoop?: BootLoopSettings
 }
 
 export interface StormRun {
@@ -56,6 +59,7 @@ export async function stormOnLan(options: StormLan): Promise<StormRun> {
       tftpRoot: options.tftpRoot,
       release: true,
       ...(options.workers ? { workers: options.workers } : {}),
+      ...(options.bootLoop ? { bootLoop: options.bootLoop } : {}),
     })
     return { report, log: dnsmasq.log(), serverCpuSeconds: cpuSeconds(dnsmasq.pid) - before }
   })
