@@ -198,16 +198,19 @@ test('an account added on the NFS server with useradd --prefix reaches both node
   assert.is(`${shadow.uid}:${shadow.gid}`, `${image.uid}:${image.gid}`, "and the image's owner (root:shadow)")
 })
 
-test('after a second boot both nodes still have the fleet accounts and no failed unit', async () => {
-  await bootAll(2)
-  for (const name of NODES) {
-    const again = node(name)
-    checkNode(published, again, spec(name).ip ?? '')
-    assert.match(await getent(again, 'passwd', FLEET_USER.name), new RegExp(`^${FLEET_USER.name}:`))
-    assert.match(await getent(again, 'passwd', SERVER_USER), new RegExp(`^${SERVER_USER}:`))
-    assert.not.match(again.facts.accounts, 'seeded', 'nothing seeded again')
-  }
-  process.stderr.write(`# second boot, one after the other: ${NODES.map((n) => `${n} ${node(n).seconds.toFixed(1)} s`).join(', ')}\n`)
+// One node boots again, not both: the accounts live on the NFS server, so one reboot proves they
+// outlast it and are not seeded again (a second reboot cost CI a boot and proved the same).
+test('after a second boot a node still has the fleet accounts and no failed unit, nothing seeded again', async () => {
+  const name = 'boot-b'
+  await node(name).guest.stop()
+  booted.delete(name)
+  const again = await bootNode(site, spec(name), spec(name).ip ?? '', 2, BOOT_TIMEOUT_MS)
+  booted.set(name, again)
+  checkNode(published, again, spec(name).ip ?? '')
+  assert.match(await getent(again, 'passwd', FLEET_USER.name), new RegExp(`^${FLEET_USER.name}:`))
+  assert.match(await getent(again, 'passwd', SERVER_USER), new RegExp(`^${SERVER_USER}:`))
+  assert.not.match(again.facts.accounts, 'seeded', 'nothing seeded again')
+  process.stderr.write(`# second boot of ${name}: ${again.seconds.toFixed(1)} s\n`)
 })
 
 /** A proxy-mode fleet beside an existing DHCP server: pibake answers the boot, its node has no `ip`. */
