@@ -19,6 +19,9 @@ export async function planCommand(args: readonly string[], values: Values, signa
   if (image) process.stdout.write(`${image.line}\n`)
   process.stdout.write(`${boot.line}\n`)
   // What dnsmasq cannot do for a fleet this size, however dnsmasq.conf is sized.
-  for (const note of sizingLimits(result.recipe.nodes.length)) process.stdout.write(`fleet     limit   ${note}\n`)
+  // The bring-up time from the bytes the last build's nodes pull (the slots dnsmasq.conf is given stay the rendered ones).
+  const nodes = boot.models.reduce((sum, m) => sum + m.nodes, 0)
+  const load = nodes ? { bytesPerNode: boot.models.reduce((sum, m) => sum + m.bytes * m.nodes, 0) / nodes } : {}
+  for (const note of sizingLimits(result.recipe.nodes.length, load)) process.stdout.write(`fleet     limit   ${note}\n`)
   return 0
 }
