@@ -43,7 +43,7 @@ export function tarballBoot(ctx: StageContext): string {
 /** The image stage's checks: the programs, and the sha256 of each tarball not unpacked yet unless it is checked while unpacking. */
 export async function verifyTarballs(ctx: StageContext): Promise<void> {
   const kinds = tarballs(ctx).map((t) => tarballKind(t.path))
-  await requirePrograms(['setfattr', 'mknod', 'cp', ...(kinds.includes('tar.xz') ? ['xz'] : []), ...(kinds.includes('tar.zst') ? ['zstd'] : [])])
+  await requirePrograms(['setfattr', 'tar', 'cp', ...(kinds.includes('tar.xz') ? ['xz'] : []), ...(kinds.includes('tar.zst') ? ['zstd'] : [])])
   for (const tarball of tarballs(ctx)) {
     if (!(await unpacked(ctx, tarball))) continue
     await checkSha256(tarball, await fileSha256(tarball.path, checksumsFile(ctx.workspace.cache)))

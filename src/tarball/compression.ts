@@ -22,7 +22,11 @@ export function tarballKind(path: string): TarballKind | undefined {
 export interface TarReader {
   /** The archive's tar stream. */
   readonly tar: Readable
-  /** Resolves when the file was read to its end and the decompressor exited 0. */
+  /**
+   * Settles once the file is read to its end (or stopped) and the decompressor exited: resolves
+   * when both went well, else rejects with what went wrong first (a read error, then the
+   * decompressor's own error, which says why its output ended early).
+   */
   readonly done: Promise<void>
   /** Stops reading (after a failure downstream). */
   stop(error: Error): void
@@ -39,13 +43,23 @@ export function readTarball(file: string, options: { readonly onChunk?: (chunk: 
     return { tar: source, done, stop: (error) => source.destroy(error) }
   }
   const filter = kind === 'tar.xz' ? xzDecompress(file, options.signal) : zstdDecompress(file, options.signal)
+  let stopped = false
+  let readError: unknown
+  source.on('error', (error) => {
+    if (!stopped) readError ??= error
+  })
   const fed = pipeline(source, filter.stdin)
-  const done = Promise.all([fed, filter.done]).then(() => {})
+  const done = Promise.allSettled([fed, filter.done]).then(([feeding, decompressing]) => {
+    if (readError) throw readError
+    if (decompressing.status === 'rejected') throw decompressing.reason
+    if (feeding.status === 'rejected') throw feeding.reason
+  })
   done.catch(() => {})
   return {
     tar: filter.stdout,
     done,
     stop: (error) => {
+      stopped = true
       source.destroy(error)
       filter.stdout.destroy(error)
     },

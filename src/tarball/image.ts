@@ -54,9 +54,13 @@ export async function unpackImageTarball(file: string, target: string, options: 
     })
     const into = options.as === 'root' ? dirs.root : dirs.boot
     const split = options.as === 'root' ? { prefix: BOOT_PREFIX, dir: dirs.boot } : undefined
-    await unpackTar(reader.tar, into, { archive: file, signal: options.signal, ...(split ? { split } : {}) }).catch((error: unknown) => {
+    await unpackTar(reader.tar, into, { archive: file, signal: options.signal, ...(split ? { split } : {}) }).catch(async (error: unknown) => {
+      // The decompressor's output ended by itself: when the decompressor failed, its error says why the tar stream stops short.
+      const ended = reader.tar.readableEnded
       reader.stop(error as Error)
-      throw error
+      // Nothing of the decompressor is left running when the unpack fails.
+      const failure: unknown = await reader.done.then(() => undefined, (e: unknown) => e)
+      throw ended && failure && !options.signal?.aborted ? failure : error
     })
     await reader.done
     const sha256 = hash.digest('hex')

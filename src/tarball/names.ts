@@ -29,11 +29,17 @@ export function linkTargetPath(archive: string, name: string, target: string): s
 function nameProblem(name: string): string | undefined {
   if (name.startsWith('/')) return 'is an absolute path'
   if (name.includes('\0')) return 'holds a NUL byte'
-  if (name.split('/').includes('..')) return 'has a ".." component: it would lead outside the tree'
+  if (name.includes('..') && name.split('/').includes('..')) return 'has a ".." component: it would lead outside the tree'
   return undefined
 }
 
+/** A name without empty and `.` components. Most names are `./a/b` or `./a/b/` already: those are only cut. */
 function normalize(name: string): string {
+  const start = name.startsWith('./') ? 2 : 0
+  let end = name.length
+  if (name.endsWith('/')) end--
+  const cut = name.slice(start, end)
+  if (!cut.startsWith('/') && !cut.endsWith('/') && !cut.includes('//') && !cut.includes('/./') && !cut.startsWith('./') && !cut.endsWith('/.') && cut !== '.') return cut
   return name
     .split('/')
     .filter((part) => part !== '' && part !== '.')

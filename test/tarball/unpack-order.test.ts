@@ -1,12 +1,13 @@
 /**
  * What the unpack keeps in the archive's order: an entry that replaces an earlier one (a folder
- * that replaces a file is made), a hard link to a device node, files of every size beside small
- * ones, and a failing call reported with its code and path. Archives written here with tar-stream.
+ * that replaces a file is made), a hard link to a device node, device nodes made together at the
+ * end (long names, owners, the split-off folder), files of every size beside small ones, and a
+ * failing call reported with its code and path. Archives written here with tar-stream.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
-import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pack, type Header } from 'tar-stream'
@@ -78,6 +79,29 @@ test('a hard link to a device node made later, and a file written again after a 
   assert.is(await readFile(join(tree, 'y'), 'utf8'), 'old')
   assert.is(await readFile(join(tree, 'x'), 'utf8'), 'new')
   assert.is(await readlink(join(tree, 'z')), 'x')
+})
+
+test('device nodes and FIFOs, with long and non-ASCII names and in the split-off folder, get their kind, numbers, owner, mode and time', async () => {
+  const base = (await tempDir('tarball-order')).path
+  const [tree, boot] = [join(base, 'tree'), join(base, 'boot')]
+  await Promise.all([mkdir(tree), mkdir(boot)])
+  const mtime = new Date(1_000_000_000_000)
+  const long = `dev/${'long-node-name-'.repeat(8)}`
+  const items: Item[] = [
+    { name: 'dev', type: 'directory', mode: 0o755 },
+    { name: long, type: 'character-device', mode: 0o620, uid: 5, gid: 6, devmajor: 4, devminor: 64, mtime },
+    { name: 'dev/fifo-é', type: 'fifo', mode: 0o640, uid: 1000, gid: 1001, mtime },
+    { name: 'boot/firmware/blk', type: 'block-device', mode: 0o600, devmajor: 7, devminor: 2, mtime },
+  ]
+  await unpackTar(Readable.from(await archive(items)), tree, { archive: 'test.tar', split: { prefix: 'boot/firmware', dir: boot } })
+  const [char, fifo, block] = await Promise.all([lstat(join(tree, long)), lstat(join(tree, 'dev/fifo-é')), lstat(join(boot, 'blk'))])
+  assert.ok(char.isCharacterDevice())
+  assert.equal([char.rdev, char.mode & 0o7777, char.uid, char.gid, char.mtimeMs], [(4 << 8) | 64, 0o620, 5, 6, mtime.getTime()])
+  assert.ok(fifo.isFIFO())
+  assert.equal([fifo.mode & 0o7777, fifo.uid, fifo.gid, fifo.mtimeMs], [0o640, 1000, 1001, mtime.getTime()])
+  assert.ok(block.isBlockDevice())
+  assert.equal([block.rdev, block.mode & 0o7777], [(7 << 8) | 2, 0o600])
+  assert.equal(await readdir(join(tree, 'boot/firmware')), [], 'the node below boot/firmware went into the tree')
 })
 
 test('files of every size, from empty to 17 MiB, are written whole beside small ones', async () => {
