@@ -12,6 +12,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { shrinkBootFiles } from '../../src/shrink/boot-files.ts'
 import { exec } from '../../src/system/exec.ts'
+import { cpio } from './cpio.ts'
 
 /** An arm64 Image as far as the check goes: "ARM\x64" at byte 56, then compressible text. */
 function arm64Image(): Buffer {
@@ -20,16 +21,6 @@ function arm64Image(): Buffer {
   return Buffer.concat([header, Buffer.from('kernel code '.repeat(20_000))])
 }
 
-/** A newc cpio holding one file, as mkinitramfs writes them. */
-function cpio(): Buffer {
-  const entry = (name: string, data: Buffer, mode: number) => {
-    const fields = [1, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length + 1, 0].map((n) => n.toString(16).padStart(8, '0')).join('')
-    const head = Buffer.from(`070701${fields}${name}\0`, 'latin1')
-    const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4)
-    return Buffer.concat([head, pad(head.length), data, pad(data.length)])
-  }
-  return Buffer.concat([entry('init', Buffer.from('#!/bin/sh\necho boot\n'.repeat(5000)), 0o100755), entry('TRAILER!!!', Buffer.alloc(0), 0)])
-}
 
 test('kernels gzip, the initramfs xz (CRC32), a copy once, the rest left alone; a second pass changes nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pibake-shrink-'))

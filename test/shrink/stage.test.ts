@@ -23,6 +23,7 @@ import { bootPlan } from '../../src/shrink/plan.ts'
 import { netboot } from '../../src/stages/netboot.ts'
 import { leftovers } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
+import { cpio } from './cpio.ts'
 
 const VERSION = '6.1.0-test-arm64'
 let project: Project
@@ -30,16 +31,6 @@ let project: Project
 /** An arm64 Image as far as the checks go: "ARM\x64" at byte 56, then compressible code. */
 const image = Buffer.concat([Buffer.alloc(56), Buffer.from('ARMd', 'latin1'), Buffer.alloc(4), Buffer.from('kernel code '.repeat(20_000))])
 
-/** A newc cpio holding one file, as mkinitramfs writes them. */
-function cpio(): Buffer {
-  const entry = (name: string, data: Buffer, mode: number) => {
-    const fields = [1, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length + 1, 0].map((n) => n.toString(16).padStart(8, '0')).join('')
-    const head = Buffer.from(`070701${fields}${name}\0`, 'latin1')
-    const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4)
-    return Buffer.concat([head, pad(head.length), data, pad(data.length)])
-  }
-  return Buffer.concat([entry('init', Buffer.from('#!/bin/sh\necho boot\n'.repeat(5000)), 0o100755), entry('TRAILER!!!', Buffer.alloc(0), 0)])
-}
 const initramfs = gzipSync(cpio())
 
 async function put(path: string, content: Buffer | string): Promise<void> {
