@@ -15,6 +15,9 @@ import { StageError } from '../../src/errors.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { exec } from '../../src/system/exec.ts'
+import { attachLoop } from '../../src/system/losetup.ts'
+import { mount } from '../../src/system/mount.ts'
+import { hostEffects } from '../helpers/host-effects.ts'
 import { leftBehind } from '../helpers/leftovers.ts'
 import { makeProject, type Project } from '../helpers/project.ts'
 
@@ -23,16 +26,16 @@ const MiB = 1024 * 1024
 const BIG = 24 * MiB
 
 let project: Project
-const mounted: string[] = []
+/** The small file systems' loop devices and mounts: undone by after(), or on the runner's SIGTERM/SIGINT. */
+const host = hostEffects()
 
-/** A fresh ext4 of `mib` MiB mounted at `dir` (loop, unmounted and detached by after()). */
+/** A fresh ext4 of `mib` MiB mounted at `dir` through a loop device of its own. */
 async function smallFilesystem(dir: string, mib: number): Promise<string> {
   const file = `${dir}.ext4`
   await exec(['truncate', '-s', `${mib}M`, file])
   await exec(['mkfs.ext4', '-q', '-F', '-m', '0', file])
-  await mkdir(dir, { recursive: true })
-  await exec(['mount', '-o', 'loop', file, dir])
-  mounted.push(dir)
+  const device = await attachLoop(host.cleanup, file)
+  await mount(host.cleanup, device, dir, { type: 'ext4' })
   return dir
 }
 
@@ -52,7 +55,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
-  for (const dir of mounted.reverse()) await exec(['umount', dir]).catch((error: unknown) => process.stderr.write(`${String(error)}\n`))
+  await host.undo()
   await project.remove()
 })
 
@@ -65,7 +68,7 @@ test('out/ on a full filesystem (behind a symlink): the error names the mount an
   await rm(project.out)
   await symlink(join(small, 'pibake-out'), project.out)
   const filler = await fill(small, 8 * MiB)
-  const error = await build(project.recipe(), { outDir: project.out }).then(() => undefined, (e: unknown) => e)
+  const error = await host.track(build(project.recipe(), { outDir: project.out, signal: host.signal })).then(() => undefined, (e: unknown) => e)
   assert.instance(error, StageError)
   const message = (error as StageError).message
   assert.match(message, new RegExp(`^overlay: no space left on ${small} \\([\\d.]+ MiB, [\\d.]+ [KM]iB free now\\) while overlay; it wants about [\\d.]+ MiB there \\(3 × the image`))
@@ -74,7 +77,7 @@ test('out/ on a full filesystem (behind a symlink): the error names the mount an
 
   await rm(filler)
   const events: BuildEvent[] = []
-  const result = await build(project.recipe(), { outDir: project.out, onEvent: (e) => events.push(e) })
+  const result = await host.track(build(project.recipe(), { outDir: project.out, onEvent: (e) => events.push(e), signal: host.signal }))
   assert.is(result.summary.result, 'published')
   assert.is(statuses(events).image, 'cached', 'what finished before the disk filled stays cached')
   assert.is(statuses(events).overlay, 'done', 'the half-written overlay layer was not taken for a cached one')
@@ -83,7 +86,7 @@ test('out/ on a full filesystem (behind a symlink): the error names the mount an
   // The same recipe built where there is room publishes the same tree.
   const roomy = join(project.dir, 'roomy-out')
   const publish = join(roomy, 'publish')
-  await build(project.recipe((input) => (input.publish = [{ nfs: join(publish, 'nfs'), tftp: join(publish, 'tftp'), config: publish }])), { outDir: roomy })
+  await host.track(build(project.recipe((input) => (input.publish = [{ nfs: join(publish, 'nfs'), tftp: join(publish, 'tftp'), config: publish }])), { outDir: roomy, signal: host.signal }))
   const live = async (out: string) => join(out, 'publish/nfs/test-node', await readlink(join(out, 'publish/nfs/test-node/current')))
   const diff = diffSnapshots(await takeSnapshot(await live(roomy)), await takeSnapshot(await live(project.out)))
   assert.equal([diff.added, diff.removed, diff.changed], [[], [], []])
@@ -96,14 +99,14 @@ test('a publish target on a full filesystem: the live build stays, untouched; fr
       input.publish = [{ nfs: join(target, 'nfs'), tftp: join(project.dir, 'tftp'), config: join(project.dir, 'site') }]
     })
   const out = join(project.dir, 'publish-out')
-  await build(recipe(), { outDir: out })
+  await host.track(build(recipe(), { outDir: out, signal: host.signal }))
   const current = join(target, 'nfs/test-node/current')
   const first = await readlink(current)
   const before = await takeSnapshot(join(target, 'nfs/test-node', first))
 
   await writeFile(join(project.overlay, 'rootfs/opt/big.bin'), randomBytes(BIG))
   const filler = await fill(target, 8 * MiB)
-  const error = await build(recipe(), { outDir: out }).then(() => undefined, (e: unknown) => e)
+  const error = await host.track(build(recipe(), { outDir: out, signal: host.signal })).then(() => undefined, (e: unknown) => e)
   assert.instance(error, StageError)
   const message = (error as StageError).message
   assert.match(message, new RegExp(`^publish: no space left on ${target} \\([\\d.]+ MiB, [\\d.]+ [KM]iB free now\\) while publish; it wants about [\\d.]+ MiB there \\(at most the image's size`))
@@ -113,7 +116,7 @@ test('a publish target on a full filesystem: the live build stays, untouched; fr
   assert.equal(await leftBehind(out), [])
 
   await rm(filler)
-  const result = await build(recipe(), { outDir: out })
+  const result = await host.track(build(recipe(), { outDir: out, signal: host.signal }))
   assert.is(result.summary.result, 'published')
   assert.is.not(await readlink(current), first, 'the new build is live')
   assert.equal(await leftBehind(out), [])
