@@ -1,6 +1,6 @@
 /**
- * One test file in its own Node process and process group, under a time limit, and the verdict on
- * it from its exit and uvu's totals. Used by test/run.ts.
+ * One test file in its own Node process, process group and mount namespace, under a time limit, and
+ * the verdict on it from its exit and uvu's totals. Used by test/run.ts (through test/lanes.ts).
  */
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -17,6 +17,11 @@ export interface FileResult {
 
 export interface RunFileOptions {
   readonly limitMs: number
+  /**
+   * Where the file's output goes (its stdout and stderr, and the runner's notes on it). Default: its
+   * stdout to the runner's as it comes, its stderr straight to the runner's stderr.
+   */
+  readonly output?: (chunk: string) => void
   /** Given the function that stops the file early (the runner's Ctrl-C), with the reason to report. */
   readonly onStart?: (stop: (why: string) => void) => void
 }
@@ -31,17 +36,26 @@ type Exit = { code: number | null; signal: NodeJS.Signals | null } | { stuck: st
 export async function runFile(file: string, options: RunFileOptions): Promise<FileResult> {
   // pibake-source: 'pibake' imported by a test (its recipe fixtures) is this checkout's src/index.ts, not the built dist/ (package.json "exports").
   // detached: a process group of its own, so that stopping the file stops everything it started.
-  const child = spawn(process.execPath, ['--conditions=pibake-source', file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  // unshare: a mount namespace of its own, private: its mounts are seen by nobody else (with the host's
+  // `/` private, a namespace another file made while they were up would keep a copy and pin their loop
+  // devices), and it starts from the host's namespace, which holds no other file's mounts. Its mounts
+  // end with its last process.
+  const output = options.output ?? ((chunk: string) => process.stdout.write(chunk))
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', process.execPath, '--conditions=pibake-source', file], {
+    stdio: ['ignore', 'pipe', options.output ? 'pipe' : 'inherit'],
     env: { ...process.env, FORCE_COLOR: '0' },
     detached: true,
   })
+  const { stdout, stderr } = child
+  if (!stdout) throw new Error('spawn gave no stdout pipe')
   let out = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString()
-    process.stdout.write(chunk)
+  // As text decoded across chunks: a character split between two reads stays whole.
+  stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk
+    output(chunk)
   })
-  const ended = new Promise((done) => child.stdout.on('close', done))
+  stderr?.setEncoding('utf8').on('data', output)
+  const ended = new Promise((done) => stdout.on('close', done))
   const pgid = child.pid
   if (pgid === undefined) return { passed: 0, failed: 1, skipped: 0, problem: `could not start ${process.execPath}` }
   const grace = Math.min(GRACE_MS, options.limitMs)
@@ -61,7 +75,7 @@ export async function runFile(file: string, options: RunFileOptions): Promise<Fi
       })
     }
     timer = setTimeout(() => {
-      process.stdout.write(`\n# ${relative(process.cwd(), file)}: time is up (${options.limitMs / 1000} s); SIGTERM to its processes, SIGKILL ${grace / 1000} s later\n`)
+      output(`\n# ${relative(process.cwd(), file)}: time is up (${options.limitMs / 1000} s); SIGTERM to its processes, SIGKILL ${grace / 1000} s later\n`)
       stop(`timed out after ${options.limitMs / 1000} s (its limit is set in test/run.ts)`)
     }, options.limitMs)
     options.onStart?.(stop)
@@ -75,7 +89,8 @@ export async function runFile(file: string, options: RunFileOptions): Promise<Fi
   }
   // Its last output (uvu's totals) may still be in the pipe; a process outside the group may hold it open.
   await Promise.race([ended, sleep(2000, undefined, { ref: false })])
-  child.stdout.destroy()
+  stdout.destroy()
+  stderr?.destroy()
   if ('stuck' in exit) return { ...verdict(out, null, null, problem), problem: `${problem}; ${exit.stuck}` }
   return verdict(out, exit.code, exit.signal, problem)
 }

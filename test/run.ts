@@ -2,7 +2,7 @@
  * Runs test files, each in its own Node process and process group, one after the other: each file's
  * servers, mounts and loop devices are its own to start and stop.
  *
- *   node test/run.ts [--quick | --wide] [--timeout DURATION] [--list] [files or folders]
+ *   node test/run.ts [--quick | --wide] [--one-lane] [--timeout DURATION] [--list] [files or folders]
  *
  * With no files or folders, every `test/**\/*.test.ts` (folders named `fixtures` are skipped).
  *   --quick             only the quick tier: every file not in SLOW below (unit and tiny-image tests;
@@ -11,7 +11,15 @@
  *                       already made in the suite to more images, too long for CI's time budget.
  *                       A wide file named on the command line runs without --wide.
  *   --timeout DURATION  every file's time limit for this run: 90s, 40m, 2h (plain numbers are seconds).
+ *   --one-lane          every file one after the other (see Lanes below).
  *   --list              print the files that would run, with their tier and time limit; run nothing.
+ *
+ * Lanes: a run with files of both tiers runs them in two lanes at once: the slow (and wide) files one
+ * after the other, their output as it comes; beside them the quick files one after the other, each
+ * one's output printed whole when it ends. Slow files never run beside each other (they share the
+ * demo images, out/test-* folders and the host's side of their test LANs); a quick file needs none of
+ * that (its own temporary folder and namespaces), and a QEMU boot leaves the cores idle often
+ * enough that the quick tier costs the run almost nothing beside it.
  *
  * Time limits: a file in SLOW has its own; every other file has DEFAULT_LIMIT (15 min). Change a
  * file's limit in SLOW (put a quick file there to give it a longer one), or for one run with
@@ -26,7 +34,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { runFile } from './run-file.ts'
+import { runLanes } from './lanes.ts'
 
 const MIN = 60_000
 const DEFAULT_LIMIT = 15 * MIN
@@ -101,7 +109,7 @@ const WIDE: Readonly<Record<string, number>> = {
 
 const root = join(import.meta.dirname, '..')
 const { values, positionals } = parseArgs({
-  options: { quick: { type: 'boolean' }, wide: { type: 'boolean' }, timeout: { type: 'string' }, list: { type: 'boolean' } },
+  options: { quick: { type: 'boolean' }, wide: { type: 'boolean' }, 'one-lane': { type: 'boolean' }, timeout: { type: 'string' }, list: { type: 'boolean' } },
   allowPositionals: true,
 })
 const timeout = values.timeout === undefined ? undefined : parseDuration(values.timeout)
@@ -147,28 +155,25 @@ if (values.list) {
   process.exit(0)
 }
 
-// Ctrl-C or SIGTERM: the file's own process group does not get the terminal's signal; stop it, then end.
-let stopCurrent: ((why: string) => void) | undefined
+// Ctrl-C or SIGTERM: the files' own process groups do not get the terminal's signal; stop them, then end.
+const stop = new AbortController()
 let interrupted: NodeJS.Signals | undefined
 for (const name of ['SIGINT', 'SIGTERM'] as const) {
   process.on(name, () => {
     interrupted = name
-    stopCurrent?.(`stopped: the runner got ${name}`)
+    stop.abort(`stopped: the runner got ${name}`)
   })
 }
 
+const slow = files.filter((name) => tierOf(name) !== 'quick')
+const quick = files.filter((name) => tierOf(name) === 'quick')
+const lanes = values['one-lane'] || !slow.length || !quick.length ? [files] : [slow, quick]
+const results = await runLanes(lanes.map((names) => names.map((name) => ({ name, path: join(root, name), limitMs: limitOf(name) }))), stop.signal)
 let passed = 0
 let failed = 0
 let skipped = 0
 const failedFiles: string[] = []
-for (const name of files) {
-  if (interrupted) break
-  console.log(`\n# ${name}`)
-  const started = Date.now()
-  const result = await runFile(join(root, name), { limitMs: limitOf(name), onStart: (stop) => (stopCurrent = stop) })
-  const seconds = ((Date.now() - started) / 1000).toFixed(1)
-  const problem = result.problem ? `; FAILED: ${result.problem}` : ''
-  console.log(`# ${name}: ${result.passed} passed, ${result.failed} failed (${seconds} s)${problem}`)
+for (const { name, result } of results) {
   passed += result.passed
   failed += result.failed
   skipped += result.skipped
