@@ -25,12 +25,13 @@ const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
 const STUB_CLI = `
 const argv = process.argv.slice(2)
 const after = (flag) => argv[argv.indexOf(flag) + 1]
-process.stdout.write(JSON.stringify({ argv, execArgv: process.execArgv, execPath: process.execPath, pid: process.pid }) + '\\n')
-if (argv.includes('--die')) process.kill(process.pid, after('--die'))
+// --wait: the handlers first, then the line the test waits for (a signal sent on seeing it must find them).
 if (argv.includes('--wait')) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => { process.stdout.write('got ' + signal + '\\n'); process.exit(40) })
   setInterval(() => {}, 1000)
 }
+process.stdout.write(JSON.stringify({ argv, execArgv: process.execArgv, execPath: process.execPath, pid: process.pid }) + '\\n')
+if (argv.includes('--die')) process.kill(process.pid, after('--die'))
 if (argv.includes('--exit')) process.exitCode = Number(after('--exit'))
 `
 
