@@ -68,7 +68,8 @@ export function readTarball(file: string, options: { readonly onChunk?: (chunk: 
 
 /**
  * Writes the tar stream `tar` into `file`, compressed as `kind` says (by default, as the file's name
- * says). Each chunk is written before the next is asked for, so a source may reuse its buffers.
+ * says). One write is in flight while the next chunk is made: a chunk is written before the one
+ * after it is asked for, so a source may fill two buffers in turn.
  */
 export async function writeTarball(tar: AsyncIterable<unknown>, file: string, options: { readonly kind?: TarballKind; readonly signal?: AbortSignal } = {}): Promise<void> {
   const { signal } = options
@@ -79,15 +80,24 @@ export async function writeTarball(tar: AsyncIterable<unknown>, file: string, op
   await Promise.all([writeAll(batched(tar), filter.stdin as Writable, signal), filter.done])
 }
 
-/** Writes every chunk into `sink`, waiting for each write to finish; then ends it. */
+/**
+ * Writes every chunk into `sink`, then ends it. The next chunk is made while the previous one is
+ * written (a wait for each write before the next chunk left the compressor idle while the tree was
+ * read, and the reading idle while it compressed), and written once that write finished.
+ */
 async function writeAll(chunks: AsyncIterable<Buffer>, sink: Writable, signal?: AbortSignal): Promise<void> {
   // Failures reach the write callbacks and `finished`; without a listener an 'error' event would end the process.
   sink.on('error', () => {})
+  let writing: Promise<void> | undefined
   try {
     for await (const chunk of chunks) {
       signal?.throwIfAborted()
-      await new Promise<void>((resolve, reject) => sink.write(chunk, (error) => (error ? reject(error) : resolve())))
+      await writing
+      writing = new Promise<void>((resolve, reject) => sink.write(chunk, (error) => (error ? reject(error) : resolve())))
+      // Settled by the await above or below; a failure meanwhile is not unhandled.
+      writing.catch(() => {})
     }
+    await writing
     sink.end()
     await finished(sink)
   } catch (error) {
@@ -101,15 +111,20 @@ const BATCH = 1 << 20
 /** Chunks from this size on are passed on as they are: copying them costs more than their write. */
 const LARGE = 64 << 10
 
+/**
+ * The chunks of `chunks`, small ones copied at once into a batch (the source may refill their
+ * buffer when its next chunk is asked for, while a batch waits). A batch is handed on when full and
+ * written while the other is filled: one write is in flight at a time (writeAll).
+ */
 async function* batched(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = []
+  const batches = [Buffer.allocUnsafe(BATCH), Buffer.allocUnsafe(BATCH)]
+  let batch = batches[0]!
   let size = 0
   const flush = () => {
-    // Copied even when alone: the source may reuse its buffer once the next chunk is asked for.
-    const joined = Buffer.concat(pending, size)
-    pending = []
+    const full = batch.subarray(0, size)
+    batch = batch === batches[0] ? batches[1]! : batches[0]!
     size = 0
-    return joined
+    return full
   }
   for await (const chunk of chunks) {
     const buffer = chunk as Buffer
@@ -118,9 +133,9 @@ async function* batched(chunks: AsyncIterable<unknown>): AsyncGenerator<Buffer> 
       yield buffer
       continue
     }
-    pending.push(buffer)
+    if (size + buffer.length > BATCH) yield flush()
+    buffer.copy(batch, size)
     size += buffer.length
-    if (size >= BATCH) yield flush()
   }
   if (size) yield flush()
 }
