@@ -30,6 +30,11 @@ export interface NfsServerOptions {
   readonly exports: string
   /** MOUNT protocol port (default 20048). */
   readonly mountPort?: number
+  /**
+   * Lines for NFS_CORE_PARAM, as an admin adds the one a published ganesha.conf names for a large
+   * fleet (`RPC_Max_Connections = 2064;`: src/netboot/sizing.ts).
+   */
+  readonly coreParams?: readonly string[]
   readonly timeoutMs?: number
 }
 
@@ -48,7 +53,7 @@ const SERVE = [
 export function ganeshaConf(options: NfsServerOptions): string {
   return [
     '# nfs-ganesha for pibake try: NFSv3 (what klibc nfsmount speaks) and v4, no locking, no grace period.',
-    `NFS_CORE_PARAM { Enable_NLM = false; Enable_RQUOTA = false; MNT_Port = ${options.mountPort ?? 20048}; Protocols = 3, 4; }`,
+    `NFS_CORE_PARAM { Enable_NLM = false; Enable_RQUOTA = false; MNT_Port = ${options.mountPort ?? 20048}; Protocols = 3, 4;${(options.coreParams ?? []).map((line) => ` ${line}`).join('')} }`,
     `NFSV4 { Graceless = true; Only_Numeric_Owners = true; RecoveryRoot = "${join(options.dir, 'ganesha-recovery')}"; }`,
     'NFS_KRB5 { Active_krb5 = false; }',
     options.exports,

@@ -16,9 +16,9 @@ import type { SimulatedPi } from '../../src/rehearse/dhcp-client.ts'
 import { stormInNamespace } from '../../src/rehearse/inside.ts'
 import type { RootPhaseOptions } from '../../src/rehearse/root-phase.ts'
 import type { StormReport } from '../../src/rehearse/storm.ts'
-import { startNfsServer } from './nfs-server.ts'
-import { withLan } from './netns.ts'
-import { startStormDnsmasq } from './storm-lan.ts'
+import { startNfsServer, type NfsServer } from './nfs-server.ts'
+import { withLan, type TestLan } from './netns.ts'
+import { cpuSeconds, startStormDnsmasq } from './storm-lan.ts'
 
 export interface RootStorm {
   readonly conf: string
@@ -35,6 +35,21 @@ export interface RootStorm {
   readonly root: RootPhaseOptions
   readonly spreadMs?: number
   readonly deadlineMs?: number
+  /**
+   * Lines NFS server `index`'s ganesha.conf gains in its NFS_CORE_PARAM block: the ones a published
+   * ganesha.conf tells the admin to add for its fleet's size (src/netboot/sizing.ts).
+   */
+  readonly coreParams?: (index: number) => readonly string[]
+  /** Runs beside the storm, on its LAN (namespaces `srv`, `nfs0`…, `pis`), until the signal says the storm is over. */
+  readonly during?: (lan: TestLan, over: AbortSignal) => Promise<void>
+}
+
+export interface RootStormRun {
+  readonly report: StormReport
+  /** CPU seconds each server process used during the storm (user + system): dnsmasq, and each ganesha in server order. */
+  readonly cpu: { readonly dnsmasq: number; readonly ganesha: readonly number[] }
+  /** Each ganesha's log of the storm (what it refused or closed). */
+  readonly ganeshaLogs: readonly string[]
 }
 
 /**
@@ -51,19 +66,31 @@ export function nfsAddress(index: number): string {
 }
 
 export async function rootStormOnLan(options: RootStorm): Promise<StormReport> {
+  return (await rootStormRun(options)).report
+}
+
+/** The storm, with what its servers used and logged. */
+export async function rootStormRun(options: RootStorm): Promise<RootStormRun> {
   const servers = options.servers ?? 1
   await bootFolders(options, servers)
   const nfsHosts = Array.from({ length: servers }, (_, i) => ({ name: `nfs${i}`, address: `${nfsAddress(i)}/16` }))
   return withLan([{ name: 'srv', address: '10.77.0.1/16' }, ...nfsHosts, { name: 'pis' }], async (lan) => {
     await lan.run('pis', ['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
-    await startStormDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')))
+    const dnsmasq = await startStormDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')))
+    const ganesha: NfsServer[] = []
     for (const [index, host] of nfsHosts.entries()) {
       const exports = typeof options.exports === 'string' ? options.exports : options.exports[index]!
-      const nfs = await startNfsServer(lan.ns(host.name), { dir: mkdtempSync(join(options.dir, 'ganesha-')), exports })
+      // A thousand nodes' EXPORT blocks (one identity folder each) take ganesha a while to load on a busy machine.
+      const nfs = await startNfsServer(lan.ns(host.name), { dir: mkdtempSync(join(options.dir, 'ganesha-')), exports, coreParams: options.coreParams?.(index) ?? [], timeoutMs: 120_000 })
       lan.track(nfs.pid)
       lan.track(nfs.rpcbindPid)
+      ganesha.push(nfs)
     }
-    return stormInNamespace(lan.ns('pis'), {
+    const before = { dnsmasq: cpuSeconds(dnsmasq.pid), ganesha: ganesha.map((nfs) => cpuSeconds(nfs.pid)) }
+    const logStart = ganesha.map((nfs) => nfs.log().length)
+    const over = new AbortController()
+    const watching = options.during?.(lan, over.signal)
+    const report = await stormInNamespace(lan.ns('pis'), {
       nodes: options.nodes,
       spreadMs: options.spreadMs ?? 1000,
       deadlineMs: options.deadlineMs ?? 180_000,
@@ -71,7 +98,10 @@ export async function rootStormOnLan(options: RootStorm): Promise<StormReport> {
       tftpRoot: options.tftpRoot,
       release: true,
       root: options.root,
-    })
+    }).finally(() => over.abort())
+    await watching
+    const cpu = { dnsmasq: cpuSeconds(dnsmasq.pid) - before.dnsmasq, ganesha: ganesha.map((nfs, i) => cpuSeconds(nfs.pid) - before.ganesha[i]!) }
+    return { report, cpu, ganeshaLogs: ganesha.map((nfs, i) => nfs.log().slice(logStart[i])) }
   })
 }
 

@@ -66,7 +66,7 @@ export async function stormOnLan(options: StormLan): Promise<StormRun> {
 }
 
 /** A process's CPU time so far (utime + stime of /proc/PID/stat), in seconds. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
