@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline'
 import { AddressBatch } from '../system/ip.ts'
 import { DhcpPort, type SimulatedPi } from './dhcp-client.ts'
 import type { BootLoopSettings } from './firmware.ts'
+import { withoutReservedPorts } from './nfs-client.ts'
 import { expectedFromTree } from './published.ts'
 import { rootPhase, type RootPhaseOptions } from './root-phase.ts'
 import { runStorm } from './storm.ts'
@@ -45,6 +46,8 @@ if (spec.root) process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, spec.nodes
 const expected = spec.tftpRoot ? expectedFromTree(spec.tftpRoot, spec.nodes) : () => undefined
 const port = await DhcpPort.open()
 const addresses = AddressBatch.open(spec.device)
+// Port 68 is bound: the root phase's NFS connections then leave from ordinary ports (nfs-client.ts).
+if (spec.root) withoutReservedPorts()
 try {
   process.stdout.write('ready\n')
   const go = /^go (\d+)$/.exec(await next())
