@@ -144,23 +144,37 @@ export interface RootTotals {
   readonly p50: number | undefined
   readonly p95: number | undefined
   readonly max: number | undefined
+  /** The root phase's own seconds (hand-off to read set done) over the same nodes. */
+  readonly phase: { readonly p50: number; readonly p95: number; readonly max: number } | undefined
   readonly bytes: number
   readonly mbps: number
 }
 
 /** The root phase of a storm, summed up: how many nodes read their whole read set, how long after power-on, how fast. */
 export function rootTotals(report: StormReport): RootTotals {
-  const done = report.nodes.filter((n) => n.completed.includes(ROOT_PHASE) && n.handoff !== undefined).map((n) => n.handoff! + (n.seconds[ROOT_PHASE] ?? 0)).sort((a, b) => a - b)
-  const q = (p: number) => (done.length ? round(done[Math.min(done.length - 1, Math.max(0, Math.ceil(p * done.length) - 1))]!) : undefined)
+  const finished = report.nodes.filter((n) => n.completed.includes(ROOT_PHASE) && n.handoff !== undefined)
+  const done = finished.map((n) => n.handoff! + (n.seconds[ROOT_PHASE] ?? 0)).sort((a, b) => a - b)
+  const own = finished.map((n) => n.seconds[ROOT_PHASE] ?? 0).sort((a, b) => a - b)
+  const q = (sorted: readonly number[], p: number) => round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!)
   const phase = report.totals.phases.find((p) => p.phase === ROOT_PHASE)
-  return { nodes: report.nodes.length, done: done.length, p50: q(0.5), p95: q(0.95), max: q(1), bytes: phase?.bytes ?? 0, mbps: phase?.mbps ?? 0 }
+  return {
+    nodes: report.nodes.length,
+    done: done.length,
+    p50: done.length ? q(done, 0.5) : undefined,
+    p95: done.length ? q(done, 0.95) : undefined,
+    max: done.length ? q(done, 1) : undefined,
+    phase: own.length ? { p50: q(own, 0.5), p95: q(own, 0.95), max: q(own, 1) } : undefined,
+    bytes: phase?.bytes ?? 0,
+    mbps: phase?.mbps ?? 0,
+  }
 }
 
 export function formatRootTotals(report: StormReport): string[] {
   if (!report.totals.phases.some((p) => p.phase === ROOT_PHASE)) return []
   const t = rootTotals(report)
   const times = t.p50 === undefined ? 'none got there' : `p50 ${t.p50.toFixed(1)} s, p95 ${t.p95!.toFixed(1)} s, max ${t.max!.toFixed(1)} s`
-  return [`root read set done: ${t.done} of ${t.nodes} nodes, after power-on ${times}; ${(t.bytes / 1e6).toFixed(1)} MB at ${t.mbps.toFixed(1)} MB/s`]
+  const own = t.phase ? `; after the hand-off p50 ${t.phase.p50.toFixed(1)} s, p95 ${t.phase.p95.toFixed(1)} s, max ${t.phase.max.toFixed(1)} s` : ''
+  return [`root read set done: ${t.done} of ${t.nodes} nodes, after power-on ${times}${own}; ${(t.bytes / 1e6).toFixed(1)} MB at ${t.mbps.toFixed(1)} MB/s`]
 }
 
 function round(value: number): number {
