@@ -1,5 +1,5 @@
 import { plan } from '../build.ts'
-import { sizingLimits } from '../netboot/sizing.ts'
+import { linkBytesPerSecond, sizingLimits } from '../netboot/sizing.ts'
 import { join } from 'node:path'
 import { imagePlan } from '../roots/verify.ts'
 import { bootPlan } from '../shrink/plan.ts'
@@ -21,7 +21,11 @@ export async function planCommand(args: readonly string[], values: Values, signa
   // What dnsmasq cannot do for a fleet this size, however dnsmasq.conf is sized.
   // The bring-up time from the bytes the last build's nodes pull (the slots dnsmasq.conf is given stay the rendered ones).
   const nodes = boot.models.reduce((sum, m) => sum + m.nodes, 0)
-  const load = nodes ? { bytesPerNode: boot.models.reduce((sum, m) => sum + m.bytes * m.nodes, 0) / nodes } : {}
+  const link = result.recipe.netboot.bootLinkMbps
+  const load = {
+    ...(nodes ? { bytesPerNode: boot.models.reduce((sum, m) => sum + m.bytes * m.nodes, 0) / nodes } : {}),
+    ...(link === undefined ? {} : { linkBytesPerSecond: linkBytesPerSecond(link) }),
+  }
   for (const note of sizingLimits(result.recipe.nodes.length, load)) process.stdout.write(`fleet     limit   ${note}\n`)
   return 0
 }

@@ -6,13 +6,15 @@
 import { PibakeError } from '../errors.ts'
 import type { Dhcp, Node, Recipe } from '../recipe/types.ts'
 import { PXE_MENU_TEXT, PXE_MENU_TEXT_3B, needsThreeSpacePxe, type TftpLayout } from './layout.ts'
-import { fleetSizing, sizingLines } from './sizing.ts'
+import { fleetSizing, sizingLines, type BootLoad } from './sizing.ts'
 
 export interface DnsmasqOptions {
   /** The TFTP tree's directory on the machine that runs dnsmasq. */
   readonly tftpRoot: string
   /** `mac` (default): one directory per node, named by MAC; `serial`: per-serial directories under the root. */
   readonly layout?: TftpLayout
+  /** What the fleet's boot puts on the boot server's link (the site's records; defaults: sizing.ts). */
+  readonly load?: BootLoad
 }
 
 /** Tag set on every node of the recipe; only tagged clients get the boot answer. */
@@ -62,7 +64,7 @@ export function renderSiteDnsmasqConf(fleets: readonly DnsmasqFleet[], options: 
     ...pxeLines(nodes),
     '',
     ...tftpLines(options.tftpRoot, layout),
-    ...withBlank(sizingLines(fleetSizing(nodes.length, first.netboot.dhcp.mode))),
+    ...withBlank(sizingLines(fleetSizing(nodes.length, first.netboot.dhcp.mode, options.load))),
   ]
   return `${lines.join('\n')}\n`
 }

@@ -58,6 +58,11 @@ const FILE_SHARE = 0.5
 /** What one boot server's 1 GbE link carries in a second (about 940 Mbit/s of UDP payload). */
 export const GIGABIT_BYTES = 117_000_000
 
+/** Bytes of TFTP payload a second on a link of `mbps` Mbit/s (`netboot.bootLinkMbps`), in GIGABIT_BYTES's proportion. */
+export function linkBytesPerSecond(mbps: number): number {
+  return Math.round((mbps * GIGABIT_BYTES) / 1000)
+}
+
 /** What the fleet's boot puts on the boot server's link (each defaulted as said). */
 export interface BootLoad {
   /** The largest boot file a node fetches, in bytes (default TYPICAL_KERNEL_BYTES). */
@@ -78,6 +83,8 @@ export interface FleetSizing {
   readonly dhcpLeaseMax: number | undefined
   /** The open-file limit dnsmasq needs, undefined while the usual soft limit (1024) is enough. */
   readonly openFiles: number | undefined
+  /** What it was sized by: the link's bytes a second, the largest boot file, the bytes per node per boot (given or defaulted). */
+  readonly basis: { readonly link: number; readonly largestFile: number; readonly bytesPerNode: number }
 }
 
 /** Transfers at once that a link carries with the largest file in half the firmware's 30 s each. */
@@ -88,6 +95,7 @@ export function linkSlots(load: BootLoad = {}): number {
 }
 
 export function fleetSizing(nodes: number, mode: 'range' | 'proxy', load: BootLoad = {}): FleetSizing {
+  const basis = { link: load.linkBytesPerSecond ?? GIGABIT_BYTES, largestFile: load.largestFile ?? TYPICAL_KERNEL_BYTES, bytesPerNode: load.bytesPerNode ?? TYPICAL_BOOT_BYTES }
   const wanted = 3 * nodes
   const slots = linkSlots(load)
   const transfers = bringUpSeconds(nodes, load) > STAGGERED_S ? Math.min(wanted, slots) : wanted
@@ -100,6 +108,7 @@ export function fleetSizing(nodes: number, mode: 'range' | 'proxy', load: BootLo
     linkSlots: slots,
     dhcpLeaseMax: mode === 'range' && leases > DNSMASQ_DEFAULTS.dhcpLeaseMax ? leases : undefined,
     openFiles: files > DNSMASQ_DEFAULTS.openFiles ? files : undefined,
+    basis,
   }
 }
 
@@ -110,7 +119,7 @@ export function sizingLines(sizing: FleetSizing): string[] {
   if (sizing.tftpMax !== undefined) {
     lines.push(
       sizing.tftpMax < 3 * sizing.nodes
-        ? `# At most the transfers the boot server's link carries at once, each within the firmware's 30 s (${sizing.linkSlots}); a Pi 4/5 left waiting starts its boot again and is served later.`
+        ? `# At most the transfers the boot server's link carries at once, each within the firmware's 30 s (${sizing.linkSlots}: ${basisText(sizing.basis)}); a Pi 4/5 left waiting starts its boot again and is served later.`
         : '# Up to 3 transfers per node: one in flight, and ones its firmware gave up on, open until they time out here.',
       `tftp-max=${sizing.tftpMax}`,
       ...(sizing.tftpMax < 3 * sizing.nodes
@@ -129,6 +138,10 @@ export function sizingLines(sizing: FleetSizing): string[] {
     )
   }
   return lines
+}
+
+function basisText({ link, largestFile, bytesPerNode }: FleetSizing['basis']): string {
+  return `${Math.round((link * 1000) / GIGABIT_BYTES)} Mbit/s link, largest boot file ${(largestFile / 1e6).toFixed(1)} MB, ${(bytesPerNode / 1e6).toFixed(1)} MB per node per boot`
 }
 
 /** Seconds to bring a whole fleet powered on at once to the kernel hand-off: its bytes over the link (the boot loops fill the link). */

@@ -116,6 +116,12 @@ const netbootSchema = strict({
   persist: persistList.optional(),
   root: z.enum(ROOT_MODES, { error: `must be one of ${ROOT_MODES.map((m) => `'${m}'`).join(', ')}` }).optional(),
   shrinkBoot: z.boolean({ error: 'must be true or false' }).optional(),
+  bootLinkMbps: z
+    .number({ error: 'must be a number of Mbit/s (1000 for 1 GbE, 10000 for 10 GbE)' })
+    .int('must be a whole number of Mbit/s')
+    .min(10, 'must be at least 10 Mbit/s')
+    .max(800_000, 'must be at most 800000 Mbit/s (800 GbE)')
+    .optional(),
 })
 
 const nodeSchema = strict({

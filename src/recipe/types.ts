@@ -223,6 +223,13 @@ export interface NetbootInput {
    * in the image's `/boot/config-<version>`). `pibake plan` shows the bytes before and after.
    */
   shrinkBoot?: boolean
+  /**
+   * The boot server's link to the nodes, in Mbit/s (default 1000: 1 GbE). It sizes `tftp-max` in
+   * the published dnsmasq.conf for a fleet powered on at once: the transfers the link carries at
+   * once, each within the firmware's 30 s per file (see "The site sized for its fleet" in the
+   * README). Recipes of one site share the boot server: the smallest link any of them names is used.
+   */
+  bootLinkMbps?: number
 }
 
 export interface NodeInput {
@@ -394,6 +401,8 @@ export interface Recipe {
     readonly root?: Exclude<RootMode, 'nfs'>
     /** The boot files are published shrunk (`netboot.shrinkBoot`); absent when not (a recipe without it resolves as before). */
     readonly shrinkBoot?: true
+    /** The boot server's link in Mbit/s (`netboot.bootLinkMbps`); absent when not set (1 GbE assumed). */
+    readonly bootLinkMbps?: number
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]

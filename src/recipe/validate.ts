@@ -76,6 +76,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(parsed.netboot.persist?.length ? { persist: parsed.netboot.persist } : {}),
       ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
       ...(parsed.netboot.shrinkBoot ? { shrinkBoot: true as const } : {}),
+      ...(parsed.netboot.bootLinkMbps === undefined ? {} : { bootLinkMbps: parsed.netboot.bootLinkMbps }),
       hostKeys: parsed.netboot.hostKeys,
     },
     nodes: parsed.nodes.map(({ serial, ip, memory, nfs, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }), ...(nfs === undefined ? {} : { nfs }) })),

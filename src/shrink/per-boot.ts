@@ -56,6 +56,25 @@ export async function bytesPerBoot(tree: BootTree, model: NetbootModel, config: 
 }
 
 /** A folder as a boot tree (a build's boot files, a node's TFTP folder): links followed, as TFTP serves them. */
+/**
+ * What a fleet's nodes pull from `tree` at each boot: the largest file any of them fetches, and the
+ * bytes per node averaged over them; undefined when they pull nothing (no boot files there).
+ */
+export async function fleetBootLoad(tree: BootTree, nodes: readonly { readonly model: NetbootModel; readonly config?: readonly string[] }[]): Promise<{ largestFile: number; bytesPerNode: number } | undefined> {
+  const seen = new Map<string, BootBytes>()
+  let largestFile = 0
+  let total = 0
+  for (const node of nodes) {
+    const key = `${node.model}\n${(node.config ?? []).join('\n')}`
+    let boot = seen.get(key)
+    if (!boot) seen.set(key, (boot = await bytesPerBoot(tree, node.model, node.config)))
+    total += boot.bytes
+    for (const file of boot.files) largestFile = Math.max(largestFile, file.bytes)
+  }
+  if (!nodes.length || !largestFile) return undefined
+  return { largestFile, bytesPerNode: Math.ceil(total / nodes.length) }
+}
+
 export function folderTree(dir: string): BootTree {
   return {
     size: async (name) => {

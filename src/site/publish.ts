@@ -10,7 +10,7 @@ import { macDir } from '../netboot/layout.ts'
 import type { PublishTarget, Recipe } from '../recipe/types.ts'
 import { removeBuilds } from './ops.ts'
 import { nodeLink, parseNodeLink, recipeRoot } from './paths.ts'
-import { recordFor, treePaths, withLive, type SiteRecord } from './record.ts'
+import { recordFor, treePaths, withLive, type BootLoadRecord, type SiteRecord } from './record.ts'
 import { writeSiteConfig, type NfsMirror, type SiteConfigFile } from './render.ts'
 import { planRetention, type Kept } from './retention.ts'
 import { siteProblems } from './check.ts'
@@ -63,7 +63,7 @@ export interface SitePublished {
 }
 
 /** Records build `id` as live, lets go of nodes, re-renders the server configuration, applies retention. */
-export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, mirror?: NfsMirror, now = new Date(), servers?: readonly string[]): Promise<SitePublished> {
+export async function recordPublish(plan: SitePlan, id: string, bytes: number | undefined, mirror?: NfsMirror, now = new Date(), servers?: readonly string[], boot?: BootLoadRecord): Promise<SitePublished> {
   const { site, candidate } = plan
   const released: string[] = []
   const others: SiteRecord[] = []
@@ -81,7 +81,7 @@ export async function recordPublish(plan: SitePlan, id: string, bytes: number | 
   const previous = plan.records.find((r) => r.recipe === candidate.recipe)
   const mine = new Set(candidate.nodes.map((n) => n.mac))
   const dropped = previous?.nodes.filter((n) => !mine.has(n.mac)).map((n) => n.mac) ?? []
-  let record = withServers(withLive(candidate, id, now, bytes), id, servers)
+  let record = withServers(withLive(candidate, id, now, bytes, boot), id, servers)
   await writeRecord(site, record)
   released.push(...(await releaseNodes(site, candidate, dropped)))
   const configChanged = await writeSiteConfig(site, [...others, record], mirror)

@@ -54,7 +54,11 @@ const netbootSchema = strict({
   persist: z.array(field(checkPersistPath)).optional(),
   root: z.enum(['overlay', 'squashfs', 'ram']).optional(),
   nfsTier: z.array(strict({ server: nfsServer, path: plainPath })).min(2, 'must list two NFS servers or more').optional(),
+  bootLinkMbps: z.number({ error: 'must be a number of Mbit/s' }).int('must be a whole number of Mbit/s').min(10, 'must be 10 to 800000 Mbit/s').max(800_000, 'must be 10 to 800000 Mbit/s').optional(),
 })
+
+/** Bytes of boot files: whole, and below what no boot server holds (1 TiB). */
+const bootBytes = z.number({ error: 'must be a number of bytes' }).int('must be a whole number of bytes').min(1, 'must be 1 byte to 1 TiB').max(2 ** 40, 'must be 1 byte to 1 TiB')
 
 const nodeSchema = strict({
   hostname: matching(isNodeHostname, (q) => `${q} is not a valid host name (lower-case letters, digits and "-", not at either end, at most 63 characters)`),
@@ -102,6 +106,7 @@ const recordSchema = strict({
   keep: strict({ builds: z.number().int().min(1, 'must keep at least the live build (1)'), days: z.number().min(0, 'must be 0 or more days') }),
   updated: isoTime,
   drained: z.array(nfsServer).optional(),
+  boot: strict({ largestFile: bootBytes, bytesPerNode: bootBytes }).optional(),
 })
 
 function problemOr(text: string, problem: string | undefined): { value: string } | { problem: string } {

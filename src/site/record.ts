@@ -53,6 +53,16 @@ export interface SiteRecord {
   readonly updated: string
   /** With several NFS servers: those drained (`pibake drain`), which get no nodes. */
   readonly drained?: readonly string[]
+  /** What the live build's nodes pull over TFTP at each boot (dnsmasq.conf's sizing); absent before a publish that measured it. */
+  readonly boot?: BootLoadRecord
+}
+
+/** The boot files of a recipe's live build as the site sizes dnsmasq by them. */
+export interface BootLoadRecord {
+  /** The largest file any node of the recipe fetches, in bytes. */
+  readonly largestFile: number
+  /** The bytes a node pulls per boot, averaged over the recipe's nodes. */
+  readonly bytesPerNode: number
 }
 
 /** The paths of a record's trees on their hosts. */
@@ -88,11 +98,13 @@ export function recordFor(recipe: Recipe, where: SiteRecord['where'], keep: Keep
     builds: previous?.builds ?? [],
     keep,
     updated: now.toISOString(),
+    ...(previous?.boot ? { boot: previous.boot } : {}),
   }
 }
 
 /** The record with `id` live from `now` on: the build live before it is live until `now`. */
-export function withLive(record: SiteRecord, id: string, now: Date, bytes?: number): SiteRecord {
+export function withLive(record: SiteRecord, id: string, now: Date, bytes?: number, boot?: BootLoadRecord): SiteRecord {
+  if (boot) record = { ...record, boot }
   const at = now.toISOString()
   if (record.live === id) return record
   const known = record.builds.some((b) => b.id === id)

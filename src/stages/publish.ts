@@ -16,6 +16,7 @@ import { HostPool, sameHost } from '../publish/hosts.ts'
 import { lockPublish, lockSite } from '../publish/lock.ts'
 import { publishTrees, type Published, type TreeTarget } from '../publish/trees.ts'
 import { imageMaker } from '../roots/publish.ts'
+import { fleetBootLoad, folderTree } from '../shrink/per-boot.ts'
 import type { PublishTarget } from '../recipe/types.ts'
 import { refuseFormerConfig } from '../site/former-config.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
@@ -108,7 +109,9 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
         const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
         const servers = 'servers' in result ? (result as TierPublished).servers : undefined
-        published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror, new Date(), servers) }
+        // What the nodes pull per boot sizes dnsmasq.conf's tftp-max (src/netboot/sizing.ts), from the files as published.
+        const boot = await fleetBootLoad(folderTree(views.boot), ctx.recipe.nodes)
+        published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror, new Date(), servers, boot) }
       } finally {
         await releaseSite()
       }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { renderDnsmasqConf } from '../../src/netboot/dnsmasq.ts'
-import { bringUpSeconds, fleetSizing, linkSlots, sizingLimits } from '../../src/netboot/sizing.ts'
+import { bringUpSeconds, fleetSizing, linkBytesPerSecond, linkSlots, sizingLimits } from '../../src/netboot/sizing.ts'
 import { exec } from '../../src/system/exec.ts'
 import { node, proxyDhcp, rangeDhcp, recipe } from '../helpers/netboot-recipe.ts'
 
@@ -73,6 +73,20 @@ test('what no setting fixes is said: the time to bring the fleet up, the Pi 3s t
   assert.ok(sizingLimits(1000, { bytesPerNode: 19_000_000, largestFile: 11_200_000 }).some((n) => /about 3 min .* at most 156 at once/.test(n)), 'the shrink: fewer bytes, more slots')
   assert.ok(sizingLimits(1000, { linkBytesPerSecond: 11_700_000_000 }).some((n) => /LimitNOFILE/.test(n)))
   assert.is(bringUpSeconds(1000), 1000 * 43e6 / 117e6)
+})
+
+test('the load it is given: a 10 GbE boot server carries ten times the transfers; shrunk boot files fewer bytes each; the comment says the basis', () => {
+  const gigabit = fleetSizing(1000, 'range')
+  const tenGig = fleetSizing(1000, 'range', { linkBytesPerSecond: linkBytesPerSecond(10_000) })
+  assert.is(gigabit.tftpMax, 50)
+  assert.is(tenGig.linkSlots, 507, '1.17 GB/s x 15 s / 33 MiB')
+  // 1,000 nodes x 43 MB take 10 GbE 37 s, under the 90 s where the cap starts: three transfers per node.
+  assert.is(tenGig.tftpMax, 3000)
+  const shrunk = fleetSizing(1000, 'range', { largestFile: 11_538_320, bytesPerNode: 19_088_391 })
+  assert.is(shrunk.tftpMax, 152, 'the demo kernel gzip-compressed: 117 MB/s x 15 s / 11.5 MB')
+  const conf = renderDnsmasqConf(recipe({ dhcp: rangeDhcp, nodes: fleet(1000) }), { tftpRoot: '/srv/tftp', load: { largestFile: 11_538_320, bytesPerNode: 19_088_391 } })
+  assert.ok(settings(conf).includes('tftp-max=152'), conf)
+  assert.match(conf, '(152: 1000 Mbit/s link, largest boot file 11.5 MB, 19.1 MB per node per boot)')
 })
 
 test.run()

@@ -36,7 +36,7 @@ async function written(file: string, target = 0): Promise<SiteRecord> {
   const first = new Date(Date.UTC(2026, 10, 24, 17, 42, 33))
   const second = new Date(first.getTime() + 24 * 3600 * 1000)
   const record = recordFor(recipe, where, recipe.publish[target]!.keep, undefined, first)
-  return withLive(withLive(record, newBuildId('1a2b3c4d5e', first), first, 123456), newBuildId('9f8e7d6c5b', second), second)
+  return withLive(withLive(record, newBuildId('1a2b3c4d5e', first), first, 123456), newBuildId('9f8e7d6c5b', second), second, undefined, { largestFile: 8192, bytesPerNode: 18_731 })
 }
 
 /** Writes `value` as the record of `recipe`, as someone with write access to the folder would. */
@@ -108,6 +108,10 @@ const damages: [string, (r: SiteRecord) => unknown, string][] = [
   ['node host name', (r) => ({ ...r, nodes: [{ ...r.nodes[0], hostname: 'a b' }] }), 'nodes[0].hostname: "a b" is not a valid host name'],
   ['node model', (r) => ({ ...r, nodes: [{ ...r.nodes[0], model: 'Zero 2 W' }] }), 'nodes[0].model: a Raspberry Pi Zero 2 W cannot boot from the network'],
   ['build time', (r) => ({ ...r, builds: [{ ...r.builds[0], created: 'yesterday' }, r.builds[1]] }), 'builds[0].created: "yesterday" is not a time'],
+  ['boot bytes below one', (r) => ({ ...r, boot: { largestFile: -1, bytesPerNode: 10 } }), 'boot.largestFile: must be 1 byte to 1 TiB'],
+  ['boot bytes as text', (r) => ({ ...r, boot: { largestFile: 8192, bytesPerNode: '1e9' } }), 'boot.bytesPerNode: must be a number of bytes'],
+  ['boot with a field pibake never writes', (r) => ({ ...r, boot: { largestFile: 8192, bytesPerNode: 10, script: '/x' } }), 'boot.script: unknown field'],
+  ['boot link of no speed', (r) => ({ ...r, netboot: { ...r.netboot, bootLinkMbps: 0 } }), 'netboot.bootLinkMbps: must be 10 to 800000 Mbit/s'],
   ['unknown field', (r) => ({ ...r, command: 'rm -rf /' }), 'command: unknown field'],
   ['keep nothing', (r) => ({ ...r, keep: { builds: 0, days: 7 } }), 'keep.builds: must keep at least the live build (1)'],
   ['another format', (r) => ({ ...r, format: 2 }), 'format: must be 1, not 2'],

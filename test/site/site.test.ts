@@ -13,7 +13,7 @@ import { SiteConflictError } from '../../src/errors.ts'
 import { localFiles } from '../../src/publish/files.ts'
 import type { NodeInput, RecipeInput } from '../../src/recipe/types.ts'
 import { gc, rollback, unpublish } from '../../src/site/ops.ts'
-import { openSite, readRecord } from '../../src/site/store.ts'
+import { openSite, readRecord, readSite } from '../../src/site/store.ts'
 import { siteStatus } from '../../src/site/status.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
 import { startDnsmasq } from '../helpers/dnsmasq.ts'
@@ -93,6 +93,13 @@ test('two recipes published to one target: the server configuration serves both 
     assert.equal(r.nodes.map((n) => n.boots), r.nodes.map(() => ({ recipe: r.recipe, build: r.live })), 'each node boots its recipe\'s live build')
     assert.ok(r.builds[0]!.bytes! > 0)
   }
+  // What a worker (Pi 4B) pulls per boot, as dnsmasq.conf's tftp-max is sized: the tiny image's
+  // kernel8.img (8192 bytes) is its largest file; start4.elf, fixup4.dat, the dtb, kernel8.img and
+  // initramfs8 make 18,432 bytes, config.txt twice and its own cmdline.txt a few hundred more.
+  const workersRecord = (await readSite(site())).find((r) => r.recipe === 'workers')
+  assert.is(workersRecord?.boot?.largestFile, 8192, JSON.stringify(workersRecord?.boot))
+  const perNode = workersRecord?.boot?.bytesPerNode ?? 0
+  assert.ok(perNode > 18_432 && perNode < 18_432 + 1024, `bytes per node per boot: ${perNode}`)
 })
 
 test('the real dnsmasq gives a node of each fleet its own address, host name and boot files', async () => {
