@@ -90,8 +90,7 @@ class Reader {
       for (const file of files) {
         const name = identity ? identityName(file.path)! : file.path
         if (this.#signal.aborted) throw new NfsError(file.path, 'stopped: the storm\'s time was up')
-        const got = await mount.readFile(name)
-        this.bytes += got
+        const got = await mount.readFile(name, { signal: this.#signal, onRead: (bytes) => (this.bytes += bytes) })
         // A node's own files (its hostname) differ from the recorded node's; the build's may not.
         if (!identity && got !== file.size) throw new NfsError(file.path, `${got} bytes, where the read set recorded ${file.size}: the read set is not this build's`)
       }
@@ -103,7 +102,7 @@ class Reader {
   async image(image: { server: string; path: string }, limit: number): Promise<void> {
     const mount = await NfsMount.mount(image.server, dirname(image.path), this.#timeout)
     try {
-      this.bytes += await mount.readFile(posix.basename(image.path), limit, IMAGE_READ_AHEAD_KB * 1024)
+      await mount.readFile(posix.basename(image.path), { limit, chunk: IMAGE_READ_AHEAD_KB * 1024, signal: this.#signal, onRead: (bytes) => (this.bytes += bytes) })
     } finally {
       mount.close()
     }
