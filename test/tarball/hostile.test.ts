@@ -5,11 +5,13 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pack, type Header } from 'tar-stream'
 import { PibakeError } from '../../src/errors.ts'
+import { unpackImageTarball } from '../../src/tarball/image.ts'
+import { TarballEntryError } from '../../src/tarball/names.ts'
 import { unpackTar } from '../../src/tarball/unpack.ts'
 import { paxBlock, paxRecords } from '../../src/tarball/pax.ts'
 import { removeTempDirs, tempDir } from '../snapshot/tree.ts'
@@ -89,6 +91,21 @@ test('a folder replaced by a file, and an overlayfs attribute, are refused', asy
   assert.match(error.message, 'entry "./d" replaces a folder')
   error = await refused([{ name: './f', body: 'x', pax: { 'trusted.overlay.redirect': Buffer.from('/etc') } }])
   assert.match(error.message, 'entry "./f" has the overlayfs attribute trusted.overlay.redirect')
+})
+
+test('through the image import, which unpacks in a worker thread: the same refusal, as a TarballEntryError with its hint, and no tree left', async () => {
+  const base = (await tempDir('tarball-hostile')).path
+  const file = join(base, 'evil.tar')
+  await writeFile(file, await archive([{ name: './', type: 'directory' }, { name: '../evil', body: 'x' }]))
+  const error = await unpackImageTarball(file, join(base, 'cache/tree'), { as: 'root' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  assert.instance(error, TarballEntryError, `not refused as the entry's own error: ${String(error)}`)
+  assert.match((error as TarballEntryError).message, `${file}: entry "../evil" has a ".." component`)
+  assert.match((error as TarballEntryError).hint ?? '', 'pibake unpacks a root filesystem only when every entry stays inside it')
+  assert.equal((await readdir(base)).sort(), ['cache', 'evil.tar'])
+  assert.equal(await readdir(join(base, 'cache')), [])
 })
 
 test.run()
