@@ -27,9 +27,11 @@
  * root's export and one identity folder per node, to that node's address, the folders empty here),
  * plus the line its comment tells the admin to add to NFS_CORE_PARAM for that many nodes
  * (`RPC_Max_Connections`, above about 480 nodes: sizing.ts), added as an admin would add it; the
- * bench says which. It prints, per run, the CPU seconds dnsmasq, each ganesha and the simulator
- * used, the load before and after, and the kernel's neighbour-table overflows during the run (the
- * ARP table and its gc_thresh3 are the host's, shared by every namespace: counted, not changed).
+ * bench says which. The simulated nodes connect from ordinary ports (ganesha does not ask for
+ * reserved ones, and one address has ~480 of them: RootPhaseOptions.reservedPorts). It prints,
+ * per run, the CPU seconds dnsmasq, each ganesha and the simulator used, the load before and
+ * after, and the kernel's neighbour-table overflows during the run (the ARP table and its
+ * gc_thresh3 are the host's, shared by every namespace: counted, not changed).
  *
  * The read set is the one `pibake try --record-reads` recorded for the live build of
  * out/test-cluster-node (test/rehearse/root-record.test.ts records it), or --reads FILE, read
@@ -100,7 +102,7 @@ try {
       const load = loadavg()[0]!
       const overflows = neighbourOverflows()
       const started = performance.now()
-      const run = await rootStormRun({ conf, tftpRoot, dir, nodes: pis, servers, exports: published, coreParams: (i) => coreParams[i]!, cmdline, root: { readSets: [readSet], callTimeoutMs: Number(values['call-timeout']) * 1000 }, deadlineMs: Number(values.deadline) * 1000 })
+      const run = await rootStormRun({ conf, tftpRoot, dir, nodes: pis, servers, exports: published, coreParams: (i) => coreParams[i]!, cmdline, root: { readSets: [readSet], callTimeoutMs: Number(values['call-timeout']) * 1000, reservedPorts: false }, deadlineMs: Number(values.deadline) * 1000 })
       const { report } = run
       const after = loadavg()[0]!
       const overflowed = neighbourOverflows() - overflows

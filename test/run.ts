@@ -85,7 +85,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/rehearse/rehearse.test.ts': BOOKWORM, // the demo image's boot files (built on first use)
   'test/rehearse/storm.test.ts': BOOKWORM, // one 80-node storm with the boot loop against real dnsmasq (~170 s)
   'test/rehearse/root-phase.test.ts': BOOKWORM, // the demo image's boot files; storms of 6, 2 and 4 nodes against real ganesha
-  'test/rehearse/root-ports.test.ts': BOOKWORM, // the demo image's boot files; a storm of 3 nodes against real ganesha
+  'test/rehearse/root-ports.test.ts': BOOKWORM, // the demo image's boot files; two storms of 3 nodes against real ganesha
   'test/rehearse/root-stop.test.ts': BOOKWORM, // the demo image's boot files; a 1-node storm cut by its 30 s deadline
   'test/verify/demo.test.ts': BOOKWORM, // the demo build published over real sshd
   'test/repro/build.test.ts': BOOKWORM, // three builds of the demo image from scratch

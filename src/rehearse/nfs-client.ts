@@ -18,10 +18,11 @@
  * of them again before it lets the kernel choose. A Pi's kernel binds one such port on its own
  * address; the simulator's nodes share one address, so past about 480 connections every mount
  * paid 512 binds and 512 reads of /etc/services (measured, 900 mounts from one process: 53.7 s and
- * 27.8 CPU seconds, 400: 0.8 s). ganesha does not ask for reserved ports (pibake's exports leave
- * PrivilegedPort at its default, false), so the storm's worker gives up CAP_NET_BIND_SERVICE
- * before its first NFS call (withoutReservedPorts()): libnfs stops at the first refused bind and
- * connects from an ordinary port (900 mounts: 2.4 s, 2.8 CPU seconds).
+ * 27.8 CPU seconds, 400: 0.8 s). nfs-ganesha does not ask for reserved ports (pibake's exports
+ * leave its PrivilegedPort at the default, false), the kernel NFS server does (its exports are
+ * `secure` by default): with RootPhaseOptions.reservedPorts false the storm's worker gives up
+ * CAP_NET_BIND_SERVICE before its first NFS call (withoutReservedPorts()), and libnfs stops at the
+ * first refused bind and connects from an ordinary port (900 mounts: 2.4 s, 2.8 CPU seconds).
  */
 import { createRequire } from 'node:module'
 import { promisify } from 'node:util'

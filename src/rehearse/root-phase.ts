@@ -33,6 +33,14 @@ export interface RootPhaseOptions {
    * a site whose exports give each identity folder to its node's address alone refuses the others.
    */
   readonly identity?: boolean
+  /**
+   * Connect from reserved ports (below 1024), as a Pi's kernel does (default true): the kernel NFS
+   * server's exports are `secure` unless told otherwise and refuse any other port. false gives them
+   * up, for nfs-ganesha (it does not ask for them) and storms past ~480 nodes: the simulated nodes
+   * share one address, which has ~480 such ports, and past them libnfs tries all 512 again for
+   * every connection (nfs-client.ts).
+   */
+  readonly reservedPorts?: boolean
 }
 
 /** What a node's command line says about its root. */

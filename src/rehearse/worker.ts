@@ -46,8 +46,8 @@ if (spec.root) process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, spec.nodes
 const expected = spec.tftpRoot ? expectedFromTree(spec.tftpRoot, spec.nodes) : () => undefined
 const port = await DhcpPort.open()
 const addresses = AddressBatch.open(spec.device)
-// Port 68 is bound: the root phase's NFS connections then leave from ordinary ports (nfs-client.ts).
-if (spec.root) withoutReservedPorts()
+// Port 68 is bound: the root phase's NFS connections may now leave from ordinary ports (nfs-client.ts).
+if (spec.root?.reservedPorts === false) withoutReservedPorts()
 try {
   process.stdout.write('ready\n')
   const go = /^go (\d+)$/.exec(await next())
