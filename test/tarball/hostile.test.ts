@@ -93,7 +93,7 @@ test('a folder replaced by a file, and an overlayfs attribute, are refused', asy
   assert.match(error.message, 'entry "./f" has the overlayfs attribute trusted.overlay.redirect')
 })
 
-test('through the image import, which unpacks in a worker thread: the same refusal, as a TarballEntryError with its hint, and no tree left', async () => {
+test('through the image import: the same refusal, as a TarballEntryError with its hint, and nothing left in the cache', async () => {
   const base = (await tempDir('tarball-hostile')).path
   const file = join(base, 'evil.tar')
   await writeFile(file, await archive([{ name: './', type: 'directory' }, { name: '../evil', body: 'x' }]))
