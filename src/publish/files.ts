@@ -8,14 +8,18 @@ import { constants } from 'node:fs'
 import { link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import PQueue from 'p-queue'
+import { PibakeError } from '../errors.ts'
 import { switchSymlink } from './fsops.ts'
 import { writeDurable } from '../system/durable.ts'
 
 export interface HostFiles {
   /** How messages name the host's files: `/srv/tftp` here, `root@pxe1:/srv/tftp` over SSH. */
   describe(path: string): string
-  /** A file's text, or undefined when it does not exist. */
-  readText(path: string): Promise<string | undefined>
+  /**
+   * A file's text, or undefined when it does not exist. A file larger than `maxBytes` (default
+   * MAX_TEXT_BYTES) is refused unread: what a target holds is not trusted to be the size pibake wrote.
+   */
+  readText(path: string, maxBytes?: number): Promise<string | undefined>
   /** Writes through a temporary name, flushed, then renamed: readers see old or new, never half. */
   writeAtomic(path: string, content: string, mode?: number): Promise<void>
   /** The names in a folder, or none when it does not exist. */
@@ -45,11 +49,36 @@ export interface HostFiles {
   mtime(path: string): Promise<number | undefined>
 }
 
+/**
+ * The most `readText` reads: a site record, read set, SBOM or snapshot pibake writes stays far
+ * below it (the demo build's snapshot is 2 MB); a larger file on a target is not one of pibake's,
+ * and reading it whole could exhaust memory.
+ */
+export const MAX_TEXT_BYTES = 128 * 1024 * 1024
+
+/** The error for a file on a target larger than a reader takes. */
+export function tooLarge(described: string, maxBytes: number): PibakeError {
+  return new PibakeError(
+    `${described} is larger than ${maxBytes} bytes, more than pibake ever writes there: not read`,
+    'look at what the file is (something other than pibake wrote it, or it is damaged); remove or move it and publish again',
+  )
+}
+
 /** The target is this machine (or a folder mounted here). */
 export function localFiles(): HostFiles {
   return {
     describe: (path) => path,
-    readText: (path) => readFile(path, 'utf8').catch(ifMissing(undefined)),
+    readText: async (path, maxBytes = MAX_TEXT_BYTES) => {
+      const handle = await open(path, 'r').catch(ifMissing(undefined))
+      if (!handle) return undefined
+      try {
+        // The size of what is open, not of what the name held a moment ago.
+        if ((await handle.stat()).size > maxBytes) throw tooLarge(path, maxBytes)
+        return await handle.readFile('utf8')
+      } finally {
+        await handle.close()
+      }
+    },
     writeAtomic: writeDurable,
     list: (dir) => readdir(dir).catch(ifMissing([] as string[])),
     readlink: (path) => readlink(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'EINVAL' ? undefined : Promise.reject(error))),

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path'
 import { PibakeError } from '../errors.ts'
 import { SshConnection, type SshDestination } from '../system/ssh.ts'
 import { rsync } from '../system/rsync.ts'
-import type { HostFiles } from './files.ts'
+import { MAX_TEXT_BYTES, tooLarge, type HostFiles } from './files.ts'
 import { confined, type Host, type SyncOptions } from './host.ts'
 
 /** Exit status the helper scripts below use for "not there". */
@@ -34,10 +34,16 @@ export function sshHost(dest: SshDestination): Host {
   const sh = (script: string, args: readonly string[], input?: string) => ssh.run(['sh', '-c', script, 'sh', ...args], { okCodes: [MISSING], ...(input === undefined ? {} : { input }) })
   const files: HostFiles = {
     describe: (path) => `${ssh.name}:${path}`,
-    readText: async (path) => {
+    readText: async (path, maxBytes = MAX_TEXT_BYTES) => {
       // Gone between a look and the read (a lock released meanwhile) is "not there" too, not an error.
-      const result = await sh('cat -- "$1" 2>/dev/null && exit 0; [ -e "$1" ] || exit 3; cat -- "$1"', [path])
-      return result.exitCode === MISSING ? undefined : result.stdout + (result.stdout ? '\n' : '')
+      // One byte more than the limit is read, never the whole of a larger file: that byte says it is
+      // larger. The `x` after the text keeps its own last newline from being taken for the output's.
+      const script = 'if head -c "$2" -- "$1" 2>/dev/null; then printf x; exit 0; fi; [ -e "$1" ] || exit 3; head -c "$2" -- "$1"; printf x'
+      const result = await sh(script, [path, String(maxBytes + 1)])
+      if (result.exitCode === MISSING) return undefined
+      const text = result.stdout.slice(0, -1)
+      if (Buffer.byteLength(text) > maxBytes) throw tooLarge(`${ssh.name}:${path}`, maxBytes)
+      return text
     },
     writeAtomic: async (path, content, mode = 0o644) => {
       const script = 'set -e; mkdir -p -- "$(dirname -- "$1")"; t="$(dirname -- "$1")/.$(basename -- "$1").new"; cat > "$t"; chmod "$2" "$t"; sync "$t" 2>/dev/null || true; mv -f -T -- "$t" "$1"'

@@ -20,7 +20,7 @@ import { startSshd } from '../helpers/sshd.ts'
 
 const ADDRESS = '10.87.0.2'
 /** What a host without rsync offers (as in test/publish/ssh.test.ts), and touch. */
-const PROGRAMS = ['sh', 'cat', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true', 'touch']
+const PROGRAMS = ['sh', 'cat', 'head', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true', 'touch']
 
 let dir: string
 let lan: TestLan

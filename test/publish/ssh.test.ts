@@ -11,6 +11,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { build } from '../../src/build.ts'
 import { PibakeError } from '../../src/errors.ts'
+import { sshHost } from '../../src/publish/ssh-host.ts'
 import type { BuildEvent } from '../../src/pipeline/events.ts'
 import type { NfsServerInput, PublishTargetInput } from '../../src/recipe/types.ts'
 import { diffSnapshots, takeSnapshot } from '../../src/snapshot/index.ts'
@@ -83,7 +84,7 @@ async function setup(): Promise<void> {
   nfs = await startSshd(lan, { host: 'nfs', address: NFS, dir: join(project.dir, 'sshd-nfs'), authorizedKey })
   // The boot server has no rsync: the boot files go over SFTP.
   // touch: the site lock's refresh (touch -c of its claim), without which a long hold goes stale.
-  const programs = ['sh', 'cat', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true', 'touch']
+  const programs = ['sh', 'cat', 'head', 'ls', 'mkdir', 'mv', 'rm', 'ln', 'readlink', 'chmod', 'cp', 'dirname', 'basename', 'sync', 'stat', 'echo', 'true', 'touch']
   pxe = await startSshd(lan, { host: 'pxe', address: PXE, dir: join(project.dir, 'sshd-pxe'), authorizedKey, programs })
   writeFileSync(knownHosts, `${nfs.knownHostsLine}\n`)
 }
@@ -220,6 +221,25 @@ test('two targets at once, one of them down: the other is published, and the bui
   assert.match(String(error), `root@${down}`)
   assert.is.not(await readlink(join(project.out, 'local/nfs/test-node/current')), before, 'the reachable target got the new build')
   assert.ok(events.some((e) => e.type === 'warning' && e.message.includes(`cannot reach root@${down}`)))
+})
+
+test("a file on the server is read as it is, and one larger than the reader's limit is refused unread", async () => {
+  const trusted = join(project.dir, 'known_hosts_pxe')
+  writeFileSync(trusted, `${pxe.knownHostsLine}\n`)
+  const files = sshHost({ user: 'root', host: PXE, port: 22, identity: key, knownHosts: trusted }).files
+  const dir = join(pxeRoot, 'read-text')
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'plain'), 'one\ntwo')
+  await writeFile(join(dir, 'newline'), 'one\ntwo\n')
+  await writeFile(join(dir, 'big'), 'x'.repeat(1001))
+  assert.is(await files.readText(join(dir, 'plain')), 'one\ntwo')
+  assert.is(await files.readText(join(dir, 'newline')), 'one\ntwo\n')
+  assert.is(await files.readText(join(dir, 'absent')), undefined)
+  const error = await files.readText(join(dir, 'big'), 1000).catch((e: unknown) => e)
+  assert.instance(error, PibakeError)
+  assert.match(String(error), `root@${PXE}:${join(dir, 'big')} is larger than 1000 bytes`)
+  assert.is((await files.readText(join(dir, 'big'), 1001))?.length, 1001)
+  await rm(dir, { recursive: true })
 })
 
 test('a symlink on the server that leads out of the target is never written through', async () => {
