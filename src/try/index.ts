@@ -41,9 +41,11 @@ import { bootOnLan } from './tap.ts'
 export const CONSOLE_ARG = 'console=ttyAMA0'
 /**
  * And what emulation needs: systemd gives a device 90 s to appear before the units that need it
- * fail (the serial console's getty, a zram swap); an emulated CPU on a busy host can take longer.
+ * fail (the serial console's getty, a zram swap), and a unit 90 s to start (systemd-modules-load
+ * timed out in a boot test with two guests on 2 cores at load 15-37); an emulated CPU on a busy
+ * host can take longer. 300 s each.
  */
-export const SLOW_DEVICES_ARG = 'systemd.default_device_timeout_sec=300'
+export const SLOW_DEVICES_ARG = 'systemd.default_device_timeout_sec=300 systemd.default_timeout_start_sec=300'
 
 export interface TryOptions {
   /** Hostname or MAC of the node (default: the recipe's first node). */

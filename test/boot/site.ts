@@ -46,8 +46,9 @@ export interface Booted {
 
 /**
  * What the boot tests add to the published command line, as `pibake try` does: the `virt` board's
- * serial console, and systemd's time for a device to appear raised from 90 s (an emulated CPU on a
- * busy host, two guests at once, can take longer: the serial getty and zram swap then fail).
+ * serial console, and systemd's time for a device to appear and for a unit to start raised from 90 s
+ * (an emulated CPU on a busy host, two guests at once, can take longer: the serial getty, zram swap
+ * and systemd-modules-load then fail).
  */
 export const CONSOLE_ARG = `${TRY_CONSOLE_ARG} ${SLOW_DEVICES_ARG}`
 
