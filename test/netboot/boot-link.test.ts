@@ -7,12 +7,12 @@
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { RecipeError } from '../../src/errors.ts'
 import { GIGABIT_BYTES, TYPICAL_BOOT_BYTES, TYPICAL_KERNEL_BYTES } from '../../src/netboot/sizing.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import type { SiteRecord } from '../../src/site/record.ts'
 import { renderSite, siteBootLoad } from '../../src/site/render.ts'
 import minimal from '../recipe/fixtures/valid/minimal.ts'
+import { recipeProblems } from '../helpers/recipe-problems.ts'
 
 const file = join(import.meta.dirname, '../recipe/fixtures/valid/inline.ts')
 
@@ -20,16 +20,7 @@ function withLink(bootLinkMbps: unknown): unknown {
   return { ...minimal, netboot: { ...minimal.netboot, bootLinkMbps } }
 }
 
-function problems(input: unknown): readonly string[] {
-  try {
-    validateRecipe(input, file)
-  } catch (error) {
-    assert.instance(error, RecipeError)
-    return (error as RecipeError).problems
-  }
-  assert.unreachable('the recipe was accepted')
-  return []
-}
+const problems = (input: unknown) => recipeProblems(input, file)
 
 test('the link is kept in Mbit/s; a recipe without it has none (1 GbE assumed)', () => {
   assert.is(validateRecipe(withLink(10_000), file).netboot.bootLinkMbps, 10_000)

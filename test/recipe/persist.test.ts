@@ -2,9 +2,9 @@
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { RecipeError } from '../../src/errors.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import minimal from './fixtures/valid/minimal.ts'
+import { recipeProblems } from '../helpers/recipe-problems.ts'
 
 const file = join(import.meta.dirname, 'fixtures', 'valid', 'inline.ts')
 
@@ -12,16 +12,7 @@ function withPersist(persist: unknown, more: Record<string, unknown> = {}): unkn
   return { ...minimal, ...more, netboot: { ...minimal.netboot, persist, ...(more.netboot as object | undefined) } }
 }
 
-function problems(input: unknown): readonly string[] {
-  try {
-    validateRecipe(input, file)
-  } catch (error) {
-    assert.instance(error, RecipeError)
-    return (error as RecipeError).problems
-  }
-  assert.unreachable('the recipe was accepted')
-  return []
-}
+const problems = (input: unknown) => recipeProblems(input, file)
 
 /** One bad entry each, named for the problem it must produce. */
 const refused: Record<string, { readonly persist: unknown; readonly problem: string }> = {

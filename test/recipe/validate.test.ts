@@ -6,19 +6,11 @@ import { RecipeError } from '../../src/errors.ts'
 import { formatPath } from '../../src/recipe/problems.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import minimal from './fixtures/valid/minimal.ts'
+import { recipeProblems } from '../helpers/recipe-problems.ts'
 
 const file = join(import.meta.dirname, 'fixtures', 'valid', 'inline.ts')
 
-function problems(input: unknown): readonly string[] {
-  try {
-    validateRecipe(input, file)
-  } catch (error) {
-    assert.instance(error, RecipeError)
-    return (error as RecipeError).problems
-  }
-  assert.unreachable('the recipe was accepted')
-  return []
-}
+const problems = (input: unknown) => recipeProblems(input, file)
 
 test('field paths read like JavaScript', () => {
   assert.is(formatPath(['nodes', 3, 'mac']), 'nodes[3].mac')

@@ -2,10 +2,10 @@
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { RecipeError } from '../../src/errors.ts'
 import { validateRecipe } from '../../src/recipe/validate.ts'
 import { parseMemory, requireRamFits, RAM_MARGIN_BYTES, tooSmallForRam } from '../../src/roots/memory.ts'
 import minimal from '../recipe/fixtures/valid/minimal.ts'
+import { recipeProblems } from '../helpers/recipe-problems.ts'
 
 const file = join(import.meta.dirname, '../recipe/fixtures/valid/inline.ts')
 const MIB = 1024 * 1024
@@ -15,16 +15,7 @@ function recipe(root: unknown, memory?: unknown): unknown {
   return { ...minimal, nodes, netboot: { ...minimal.netboot, ...(root === undefined ? {} : { root }) } }
 }
 
-function problems(input: unknown): readonly string[] {
-  try {
-    validateRecipe(input, file)
-  } catch (error) {
-    assert.instance(error, RecipeError)
-    return (error as RecipeError).problems
-  }
-  assert.unreachable('the recipe was accepted')
-  return []
-}
+const problems = (input: unknown) => recipeProblems(input, file)
 
 test("no root, or 'nfs', resolves as a recipe always did: no root field", () => {
   assert.not.ok('root' in validateRecipe(recipe(undefined), file).netboot)
