@@ -21,7 +21,7 @@ import type { PublishTarget } from '../recipe/types.ts'
 import { refuseFormerConfig } from '../site/former-config.ts'
 import { planSite, recordPublish, type SitePublished } from '../site/publish.ts'
 import type { ConfigFile, SiteConfigFile } from '../site/render.ts'
-import type { SiteRecord } from '../site/record.ts'
+import type { BootLoadRecord, SiteRecord } from '../site/record.ts'
 import { publishTier, type TierPublished, type TierTarget } from '../publish/tier.ts'
 import { openSite } from '../site/store.ts'
 import { requirePrograms } from '../system/preflight.ts'
@@ -62,7 +62,9 @@ export const publish: Stage = {
     const targets = ctx.recipe.publish
     const queue = new PQueue({ concurrency: targets.length })
     const image = imageMaker(ctx, views.root)
-    const results = await Promise.allSettled(targets.map((target, index) => queue.add(() => publishTarget(ctx, target, index, views, image))))
+    // What the nodes pull per boot sizes each site's dnsmasq.conf (src/netboot/sizing.ts): measured once, from the files as published.
+    const boot = await fleetBootLoad(folderTree(views.boot), ctx.recipe.nodes)
+    const results = await Promise.allSettled(targets.map((target, index) => queue.add(() => publishTarget(ctx, target, index, views, image, boot))))
     const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [`${targetName(targets[index]!, index)}: ${message(result.reason)}`] : []))
     if (failed.length === 1 && targets.length === 1) throw (results[0] as PromiseRejectedResult).reason
     if (failed.length) throw new StageError('publish', `${failed.length} of ${targets.length} targets failed\n${failed.map((f) => `  - ${f}`).join('\n')}`, 'the other targets were published; fix these and publish again')
@@ -88,7 +90,7 @@ async function reachable(host: Host, path: string, field: string, needsRsync: bo
   }
 }
 
-async function publishTarget(ctx: LayerContext, target: PublishTarget, index: number, views: { root: string; boot: string }, image: TreeTarget['image']): Promise<void> {
+async function publishTarget(ctx: LayerContext, target: PublishTarget, index: number, views: { root: string; boot: string }, image: TreeTarget['image'], boot: BootLoadRecord | undefined): Promise<void> {
   const hosts = new HostPool()
   const label = ctx.recipe.publish.length > 1 ? targetName(target, index) : undefined
   const tctx = labelled(ctx, label, join(ctx.dir, `target-${index}`))
@@ -109,8 +111,6 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
         ctx.emit({ type: 'published', stage: 'publish', target: destinationName(target.nfs), id: result.id, copied: result.copied, bytes: (result.root?.literalBytes ?? 0) + (result.boot?.literalBytes ?? 0) })
         const mirror = sameHost(target.nfs, target.config) ? undefined : { files: nfs.host.files, dir: nfs.path }
         const servers = 'servers' in result ? (result as TierPublished).servers : undefined
-        // What the nodes pull per boot sizes dnsmasq.conf's tftp-max (src/netboot/sizing.ts), from the files as published.
-        const boot = await fleetBootLoad(folderTree(views.boot), ctx.recipe.nodes)
         published = { result, recorded: await recordPublish(site, result.id, result.root?.totalBytes, mirror, new Date(), servers, boot) }
       } finally {
         await releaseSite()
