@@ -28,6 +28,8 @@ export { rehearse, type RehearseOptions, type Rehearsal } from './rehearse/rehea
 export { runStorm, type StormOptions, type StormReport, type StormTotals } from './rehearse/storm.ts'
 export { stormInNamespace } from './rehearse/inside.ts'
 export { bringUpSeconds, fleetSizing, linkSlots, sizingLimits, type BootLoad, type FleetSizing } from './netboot/sizing.ts'
+export { pi3Clause, pi3Split, PI3_CONF, type Pi3Split } from './netboot/pi3-split.ts'
+export { renderPi3DnsmasqConf } from './netboot/pi3-dnsmasq.ts'
 export { nodeStatus, type NodeStatus } from './nodes.ts'
 export { takeSnapshot, readSnapshot, writeSnapshot, diffSnapshots, formatDiff, diffToJson } from './snapshot/index.ts'
 export type { Snapshot, Entry, Diff, Change } from './snapshot/index.ts'

@@ -1,4 +1,5 @@
 import { plan } from '../build.ts'
+import { pi3Clause } from '../netboot/pi3-split.ts'
 import { linkBytesPerSecond, sizingLimits } from '../netboot/sizing.ts'
 import { join } from 'node:path'
 import { imagePlan } from '../roots/verify.ts'
@@ -26,6 +27,7 @@ export async function planCommand(args: readonly string[], values: Values, signa
     ...(nodes ? { bytesPerNode: boot.models.reduce((sum, m) => sum + m.bytes * m.nodes, 0) / nodes } : {}),
     ...(link === undefined ? {} : { linkBytesPerSecond: linkBytesPerSecond(link) }),
   }
-  for (const note of sizingLimits(result.recipe.nodes.length, load)) process.stdout.write(`fleet     limit   ${note}\n`)
+  const pi3 = pi3Clause(result.recipe.netboot, result.recipe.nodes, load)
+  for (const note of sizingLimits(result.recipe.nodes.length, load, pi3)) process.stdout.write(`fleet     limit   ${note}\n`)
   return 0
 }

@@ -6,6 +6,7 @@
 import { PibakeError } from '../errors.ts'
 import type { Dhcp, Node, Recipe } from '../recipe/types.ts'
 import { PXE_MENU_TEXT, PXE_MENU_TEXT_3B, needsThreeSpacePxe, type TftpLayout } from './layout.ts'
+import { isPi3, PI3_CONF, pi3Split, type Pi3Split } from './pi3-split.ts'
 import { fleetSizing, sizingLines, type BootLoad } from './sizing.ts'
 
 export interface DnsmasqOptions {
@@ -26,7 +27,7 @@ export const PI3B_TAG = 'pibake-3b'
 export interface DnsmasqFleet {
   readonly name: string
   readonly file: string
-  readonly netboot: Pick<Recipe['netboot'], 'dhcp' | 'interface' | 'log'>
+  readonly netboot: Pick<Recipe['netboot'], 'dhcp' | 'interface' | 'log'> & Partial<Pick<Recipe['netboot'], 'server' | 'pi3Server'>>
   readonly nodes: readonly Pick<Node, 'hostname' | 'mac' | 'ip' | 'model'>[]
 }
 
@@ -44,14 +45,21 @@ export function renderSiteDnsmasqConf(fleets: readonly DnsmasqFleet[], options: 
   const first = fleets[0]
   if (!first) throw new PibakeError('no recipe to write a dnsmasq configuration for')
   const layout = options.layout ?? 'mac'
-  const nodes = fleets.flatMap((fleet) => fleet.nodes)
+  const all = fleets.flatMap((fleet) => fleet.nodes)
+  const split = pi3Split(first.netboot, all, options.load)
+  // With the Pi 3s' own dnsmasq, this one answers the others alone.
+  const served = (node: Pick<Node, 'model'>) => !split || !isPi3(node)
+  const nodes = all.filter(served)
   const lines = [
     ...header(fleets),
+    ...(split ? splitNote(split) : []),
     '',
     '# DHCP and TFTP only: no DNS server. bind-dynamic lets other DHCP servers on this machine',
     '# serve other interfaces.',
     'port=0',
-    ...(first.netboot.interface ? [`interface=${confValue('interface', first.netboot.interface)}`] : []),
+    ...(split
+      ? [`# Only on the boot server's own address: the Pi 3s' dnsmasq listens on ${split.address}.`, `listen-address=${confValue('server address', split.server)}`]
+      : first.netboot.interface ? [`interface=${confValue('interface', first.netboot.interface)}`] : []),
     'bind-dynamic',
     'log-dhcp',
     ...(first.netboot.log ? ['# pibake serve reads this log: when each node last booted, and the Pis no recipe lists.', `log-facility=${confValue('log file', first.netboot.log)}`] : []),
@@ -60,16 +68,23 @@ export function renderSiteDnsmasqConf(fleets: readonly DnsmasqFleet[], options: 
     '',
     '# Machines not listed below get no answer at all.',
     'dhcp-ignore=tag:!known',
-    ...fleets.flatMap((fleet) => [...hostLines(fleet), '']),
+    ...fleets.flatMap((fleet) => [...hostLines(fleet, served), '']),
     ...pxeLines(nodes),
     '',
     ...tftpLines(options.tftpRoot, layout),
-    ...withBlank(sizingLines(fleetSizing(nodes.length, first.netboot.dhcp.mode, options.load))),
+    ...withBlank(sizingLines(split ? split.others : fleetSizing(nodes.length, first.netboot.dhcp.mode, options.load))),
   ]
   return `${lines.join('\n')}\n`
 }
 
-function header(fleets: readonly DnsmasqFleet[]): string[] {
+function splitNote(split: Pi3Split): string[] {
+  return [
+    `# The ${split.pi3.nodes} Pi 3B/3B+ nodes are answered by a dnsmasq of their own on ${split.address} (${PI3_CONF},`,
+    '# published beside this file): run both. This one ignores them.',
+  ]
+}
+
+export function header(fleets: readonly DnsmasqFleet[]): string[] {
   const what = fleets.length === 1 ? `the pibake recipe "${fleets[0]!.name}" (${oneLine(fleets[0]!.file)})` : `the pibake recipes of this site`
   return [
     `# dnsmasq configuration for ${what}.`,
@@ -81,7 +96,7 @@ function header(fleets: readonly DnsmasqFleet[]): string[] {
   ]
 }
 
-function dhcpLines(dhcp: Dhcp): string[] {
+export function dhcpLines(dhcp: Dhcp): string[] {
   if (dhcp.mode === 'proxy') {
     return [
       `# Proxy DHCP: the existing DHCP server on ${dhcp.network} keeps handing out addresses;`,
@@ -98,7 +113,8 @@ function dhcpLines(dhcp: Dhcp): string[] {
   return lines
 }
 
-function hostLines(fleet: DnsmasqFleet): string[] {
+/** The `dhcp-host` lines of the fleet's nodes that `served` keeps. */
+export function hostLines(fleet: DnsmasqFleet, served: (node: Pick<Node, 'model'>) => boolean = () => true): string[] {
   const proxy = fleet.netboot.dhcp.mode === 'proxy'
   const lines = proxy
     ? [
@@ -106,7 +122,7 @@ function hostLines(fleet: DnsmasqFleet): string[] {
         `# only tag them (set:${NODE_TAG}) so that the boot answer goes to them and to no other machine.`,
       ]
     : [`# ${fleet.name}: each node with its fixed address and host name.`]
-  for (const node of fleet.nodes) {
+  for (const node of fleet.nodes.filter(served)) {
     const tags = [`set:${NODE_TAG}`, ...(node.model === '3B' ? [`set:${PI3B_TAG}`] : [])]
     const identity = proxy ? [] : [confValue('ip', node.ip ?? ''), confValue('hostname', node.hostname)]
     lines.push(`dhcp-host=${[confValue('mac', node.mac), ...tags, ...identity].join(',')}`)
@@ -114,7 +130,7 @@ function hostLines(fleet: DnsmasqFleet): string[] {
   return lines
 }
 
-function pxeLines(nodes: readonly Pick<Node, 'model'>[]): string[] {
+export function pxeLines(nodes: readonly Pick<Node, 'model'>[]): string[] {
   const lines = ['# The Pi boot ROM looks for this menu text in the PXE options (DHCP option 43).']
   if (!needsThreeSpacePxe(nodes)) {
     lines.push(`pxe-service=tag:${NODE_TAG},0,"${PXE_MENU_TEXT}"`)
@@ -128,7 +144,7 @@ function pxeLines(nodes: readonly Pick<Node, 'model'>[]): string[] {
   return lines
 }
 
-function tftpLines(tftpRoot: string, layout: TftpLayout): string[] {
+export function tftpLines(tftpRoot: string, layout: TftpLayout): string[] {
   const lines = ['enable-tftp', `tftp-root=${confValue('tftp root', tftpRoot)}`]
   if (layout === 'mac') {
     lines.push(
@@ -143,14 +159,14 @@ function tftpLines(tftpRoot: string, layout: TftpLayout): string[] {
 }
 
 /** A value placed in a dnsmasq option: commas, quotes, `#` and line breaks would change its meaning. */
-function confValue(what: string, value: string): string {
+export function confValue(what: string, value: string): string {
   if (!value || /[,"#\\\s]/.test(value)) {
     throw new PibakeError(`${what} "${value}" cannot be written into a dnsmasq option`, 'use a value without commas, quotes, "#", backslashes or white space')
   }
   return value
 }
 
-function withBlank(lines: string[]): string[] {
+export function withBlank(lines: string[]): string[] {
   return lines.length ? ['', ...lines] : []
 }
 

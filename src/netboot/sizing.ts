@@ -85,6 +85,8 @@ export interface FleetSizing {
   readonly openFiles: number | undefined
   /** What it was sized by: the link's bytes a second, the largest boot file, the bytes per node per boot (given or defaulted). */
   readonly basis: { readonly link: number; readonly largestFile: number; readonly bytesPerNode: number }
+  /** Why tftp-max is what it is, when it is one dnsmasq's share of the link's transfers (pi3-dnsmasq.ts): the comment above it. */
+  readonly share?: string
 }
 
 /** Transfers at once that a link carries with the largest file in half the firmware's 30 s each. */
@@ -95,20 +97,24 @@ export function linkSlots(load: BootLoad = {}): number {
 }
 
 export function fleetSizing(nodes: number, mode: 'range' | 'proxy', load: BootLoad = {}): FleetSizing {
-  const basis = { link: load.linkBytesPerSecond ?? GIGABIT_BYTES, largestFile: load.largestFile ?? TYPICAL_KERNEL_BYTES, bytesPerNode: load.bytesPerNode ?? TYPICAL_BOOT_BYTES }
   const wanted = 3 * nodes
-  const slots = linkSlots(load)
-  const transfers = bringUpSeconds(nodes, load) > STAGGERED_S ? Math.min(wanted, slots) : wanted
-  const tftpMax = wanted > DNSMASQ_DEFAULTS.tftpMax || transfers < wanted ? transfers : undefined
+  const transfers = bringUpSeconds(nodes, load) > STAGGERED_S ? Math.min(wanted, linkSlots(load)) : wanted
+  return sizingWith(nodes, mode, wanted > DNSMASQ_DEFAULTS.tftpMax || transfers < wanted ? transfers : undefined, load)
+}
+
+/** One dnsmasq serving `nodes` with this tftp-max (undefined: dnsmasq's default), and what that needs of leases and open files. */
+export function sizingWith(nodes: number, mode: 'range' | 'proxy', tftpMax: number | undefined, load: BootLoad = {}, share?: string): FleetSizing {
+  const basis = { link: load.linkBytesPerSecond ?? GIGABIT_BYTES, largestFile: load.largestFile ?? TYPICAL_KERNEL_BYTES, bytesPerNode: load.bytesPerNode ?? TYPICAL_BOOT_BYTES }
   const leases = 2 * nodes
   const files = 2 * Math.max(tftpMax ?? DNSMASQ_DEFAULTS.tftpMax, DNSMASQ_DEFAULTS.tftpMax) + RESERVED_FILES
   return {
     nodes,
     tftpMax,
-    linkSlots: slots,
+    linkSlots: linkSlots(load),
     dhcpLeaseMax: mode === 'range' && leases > DNSMASQ_DEFAULTS.dhcpLeaseMax ? leases : undefined,
     openFiles: files > DNSMASQ_DEFAULTS.openFiles ? files : undefined,
     basis,
+    ...(share === undefined ? {} : { share }),
   }
 }
 
@@ -118,7 +124,9 @@ export function sizingLines(sizing: FleetSizing): string[] {
   const lines = [`# Sized for ${sizing.nodes} nodes powered on at once (pibake rehearse shows what the defaults do).`]
   if (sizing.tftpMax !== undefined) {
     lines.push(
-      sizing.tftpMax < 3 * sizing.nodes
+      sizing.share !== undefined
+        ? `# ${sizing.share} (the link carries ${sizing.linkSlots}: ${basisText(sizing.basis)}).`
+        : sizing.tftpMax < 3 * sizing.nodes
         ? `# At most the transfers the boot server's link carries at once, each within the firmware's 30 s (${sizing.linkSlots}: ${basisText(sizing.basis)}); a Pi 4/5 left waiting starts its boot again and is served later.`
         : '# Up to 3 transfers per node: one in flight, and ones its firmware gave up on, open until they time out here.',
       `tftp-max=${sizing.tftpMax}`,
@@ -152,9 +160,10 @@ export function bringUpSeconds(nodes: number, load: BootLoad = {}): number {
 /**
  * What dnsmasq cannot do for a fleet of this size however it is set, what one NFS server must
  * be told by hand, and how long the fleet takes to come up, for `pibake plan`: empty for a fleet
- * one boot server brings up at once.
+ * one boot server brings up at once. `pi3` replaces what is said of the Pi 3B/3B+ when their
+ * transfers are capped (pi3-split.ts's pi3Clause: none in the fleet, their own dnsmasq, or power them on first).
  */
-export function sizingLimits(nodes: number, load: BootLoad = {}): string[] {
+export function sizingLimits(nodes: number, load: BootLoad = {}, pi3?: string): string[] {
   const notes: string[] = []
   const sizing = fleetSizing(nodes, 'range', load)
   if (sizing.openFiles !== undefined) {
@@ -171,7 +180,7 @@ export function sizingLimits(nodes: number, load: BootLoad = {}): string[] {
   if (sizing.tftpMax !== undefined && sizing.tftpMax < 3 * nodes) {
     // Capped: some nodes wait for a slot, and fail an attempt.
     notes.push(
-      `${nodes} nodes powered on at once: about ${Math.ceil(seconds / 60)} min to bring them all to the kernel hand-off (${bytes}). tftp-max ${sizing.linkSlots} keeps every transfer within the firmware's 30 s; a Pi 4/5 left waiting starts its boot again and comes later, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${sizing.linkSlots} at once`,
+      `${nodes} nodes powered on at once: about ${Math.ceil(seconds / 60)} min to bring them all to the kernel hand-off (${bytes}). tftp-max ${sizing.linkSlots} keeps every transfer within the firmware's 30 s; a Pi 4/5 left waiting starts its boot again and comes later${pi3 ?? `, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${sizing.linkSlots} at once`}`,
     )
   } else if (nodes > DNSMASQ_DEFAULTS.tftpMax) {
     notes.push(`${nodes} nodes powered on at once: about ${Math.ceil(seconds / 10) * 10} s to bring them all to the kernel hand-off (${bytes}), every node served at once`)

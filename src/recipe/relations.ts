@@ -59,7 +59,37 @@ function outside(ip: number, subnet: Subnet): boolean {
 }
 
 export function relationProblems(input: unknown): Problem[] {
-  return [...rangeProblems(input), ...nodeProblems(input), ...sharedProblems(input), ...persistProblems(input)]
+  return [...rangeProblems(input), ...nodeProblems(input), ...sharedProblems(input), ...persistProblems(input), ...pi3ServerProblems(input)]
+}
+
+/**
+ * The Pi 3s' own dnsmasq listens on `netboot.pi3Server`: a second address of the boot server, so
+ * not its first one, no node's, not one the DHCP range may lease; and in its subnet (the 3B's
+ * boot ROM cannot reach a TFTP server in another, and both dnsmasq serve one interface).
+ */
+function pi3ServerProblems(input: unknown): Problem[] {
+  const path = ['netboot', 'pi3Server']
+  const ip = address(at(input, ...path))
+  if (ip === undefined) return []
+  const shown = formatIPv4(ip)
+  const problems: Problem[] = []
+  if (ip === address(at(input, 'netboot', 'server'))) {
+    problems.push({ path, message: `${shown} is the server's address (netboot.server)`, hint: 'give a second address of the boot server, for the Pi 3s\' own dnsmasq' })
+  }
+  const subnet = serverSubnet(input)
+  if (subnet && outside(ip, subnet)) problems.push({ path, message: `${shown} is not in ${subnet.name}`, hint: 'a second address of the boot server on the same subnet as netboot.server' })
+  const start = address(at(input, 'netboot', 'dhcp', 'start'))
+  const end = address(at(input, 'netboot', 'dhcp', 'end'))
+  if (rangeBits(input) !== undefined && start !== undefined && end !== undefined && ip >= start && ip <= end) {
+    problems.push({ path, message: `${shown} is inside the DHCP range (netboot.dhcp ${formatIPv4(start)} to ${formatIPv4(end)}), which dnsmasq may lease to another machine`, hint: 'take an address outside the range' })
+  }
+  const nodes = at(input, 'nodes')
+  if (Array.isArray(nodes)) {
+    nodes.forEach((node: unknown, i) => {
+      if (address(at(node, 'ip')) === ip) problems.push({ path, message: `${shown} is the address of nodes[${i}]${validHostname(node) ? ` (${validHostname(node)})` : ''}` })
+    })
+  }
+  return problems
 }
 
 /** Persisted folders are exported read-write to one node's address: a node without a fixed one could not be told apart. */

@@ -122,6 +122,7 @@ const netbootSchema = strict({
     .min(10, 'must be at least 10 Mbit/s')
     .max(800_000, 'must be at most 800000 Mbit/s (800 GbE)')
     .optional(),
+  pi3Server: ipv4.optional(),
 })
 
 const nodeSchema = strict({

@@ -230,6 +230,15 @@ export interface NetbootInput {
    * README). Recipes of one site share the boot server: the smallest link any of them names is used.
    */
   bootLinkMbps?: number
+  /**
+   * A second IPv4 address of the boot server (same machine, same interface and subnet as `server`,
+   * outside the DHCP range), for a second dnsmasq that answers the Pi 3B/3B+ nodes alone, DHCP and
+   * TFTP, with TFTP transfers of their own (`dnsmasq-pi3.conf`, published beside `dnsmasq.conf`). A
+   * Pi 3's boot ROM gets one attempt: in a fleet large enough that `tftp-max` is capped, the Pi 4/5
+   * nodes, which try again, would hold every transfer. Used only when the fleet has Pi 3s, other
+   * nodes, and a capped `tftp-max`; otherwise dnsmasq.conf answers every node as without it.
+   */
+  pi3Server?: string
 }
 
 export interface NodeInput {
@@ -403,6 +412,8 @@ export interface Recipe {
     readonly shrinkBoot?: true
     /** The boot server's link in Mbit/s (`netboot.bootLinkMbps`); absent when not set (1 GbE assumed). */
     readonly bootLinkMbps?: number
+    /** The boot server's second address, for the Pi 3s' own dnsmasq (`netboot.pi3Server`); absent when not set. */
+    readonly pi3Server?: string
   }
   readonly nodes: readonly Node[]
   readonly publish: readonly PublishTarget[]

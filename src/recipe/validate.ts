@@ -77,6 +77,7 @@ function resolveRecipe(parsed: ParsedRecipe, file: string, outDir: string): Reci
       ...(parsed.netboot.root === undefined || parsed.netboot.root === 'nfs' ? {} : { root: parsed.netboot.root }),
       ...(parsed.netboot.shrinkBoot ? { shrinkBoot: true as const } : {}),
       ...(parsed.netboot.bootLinkMbps === undefined ? {} : { bootLinkMbps: parsed.netboot.bootLinkMbps }),
+      ...(parsed.netboot.pi3Server === undefined ? {} : { pi3Server: parsed.netboot.pi3Server }),
       hostKeys: parsed.netboot.hostKeys,
     },
     nodes: parsed.nodes.map(({ serial, ip, memory, nfs, ...node }) => ({ ...node, ...(serial === undefined ? {} : { serial }), ...(ip === undefined ? {} : { ip }), ...(memory === undefined ? {} : { memory }), ...(nfs === undefined ? {} : { nfs }) })),

@@ -61,6 +61,7 @@ function settingProblems(candidate: SiteRecord, other: SiteRecord): SiteProblem[
     ['netboot.dhcp', (r) => r.netboot.dhcp],
     ['netboot.interface', (r) => r.netboot.interface ?? '(all)'],
     ['netboot.log', (r) => r.netboot.log ?? '(syslog)'],
+    ['netboot.pi3Server', (r) => r.netboot.pi3Server ?? '(none)'],
     ['netboot.nfs', (r) => r.netboot.nfs],
     ['netboot.nfs (its servers)', (r) => r.netboot.nfsTier ?? null],
     ['the TFTP root', (r) => place(r.where.tftp)],

@@ -55,6 +55,7 @@ const netbootSchema = strict({
   root: z.enum(['overlay', 'squashfs', 'ram']).optional(),
   nfsTier: z.array(strict({ server: nfsServer, path: plainPath })).min(2, 'must list two NFS servers or more').optional(),
   bootLinkMbps: z.number({ error: 'must be a number of Mbit/s' }).int('must be a whole number of Mbit/s').min(10, 'must be 10 to 800000 Mbit/s').max(800_000, 'must be 10 to 800000 Mbit/s').optional(),
+  pi3Server: ipv4.optional(),
 })
 
 /** Bytes of boot files: whole, and below what no boot server holds (1 TiB). */
