@@ -36,6 +36,11 @@ export interface StormLan {
   readonly workers?: number
   /** The EEPROM's boot-loop settings of the Pi 4/5 nodes (firmware defaults otherwise). */
   readonly bootLoop?: BootLoopSettings
+  /**
+   * The Pi 3s' own dnsmasq.conf as published (dnsmasq-pi3.conf), run beside `conf`: its
+   * `listen-address` goes on the server's interface as a second address (the server's prefix).
+   */
+  readonly pi3Conf?: string
 }
 
 export interface StormRun {
@@ -44,13 +49,17 @@ export interface StormRun {
   readonly log: string
   /** CPU seconds dnsmasq used during the storm (user + system; it is one single-threaded process). */
   readonly serverCpuSeconds: number
+  /** The Pi 3s' dnsmasq's log and CPU seconds, when it ran. */
+  readonly pi3?: { readonly log: string; readonly cpuSeconds: number }
 }
 
 export async function stormOnLan(options: StormLan): Promise<StormRun> {
   return withLan([{ name: 'srv', address: options.server }, { name: 'pis' }], async (lan) => {
     await lan.run('pis', ['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
     const dnsmasq = await startStormDnsmasq(lan, options.conf, mkdtempSync(join(options.dir, 'dnsmasq-')), options.openFiles)
+    const pi3 = options.pi3Conf ? await startPi3Dnsmasq(lan, options.pi3Conf, options.server, mkdtempSync(join(options.dir, 'dnsmasq-pi3-')), options.openFiles) : undefined
     const before = cpuSeconds(dnsmasq.pid)
+    const pi3Before = pi3 ? cpuSeconds(pi3.pid) : 0
     const report = await stormInNamespace(lan.ns('pis'), {
       nodes: options.nodes,
       spreadMs: options.spreadMs ?? 1000,
@@ -61,8 +70,16 @@ export async function stormOnLan(options: StormLan): Promise<StormRun> {
       ...(options.workers ? { workers: options.workers } : {}),
       ...(options.bootLoop ? { bootLoop: options.bootLoop } : {}),
     })
-    return { report, log: dnsmasq.log(), serverCpuSeconds: cpuSeconds(dnsmasq.pid) - before }
+    return { report, log: dnsmasq.log(), serverCpuSeconds: cpuSeconds(dnsmasq.pid) - before, ...(pi3 ? { pi3: { log: pi3.log(), cpuSeconds: cpuSeconds(pi3.pid) - pi3Before } } : {}) }
   })
+}
+
+/** The Pi 3s' dnsmasq from its published file: its listen-address added to the server's eth0 first. */
+async function startPi3Dnsmasq(lan: TestLan, conf: string, server: string, dir: string, openFiles?: number): Promise<{ log(): string; readonly pid: number }> {
+  const address = /^listen-address=(\d+\.\d+\.\d+\.\d+)$/m.exec(readFileSync(conf, 'utf8'))?.[1]
+  if (!address) throw new Error(`${conf} names no listen-address`)
+  await lan.run('srv', ['ip', 'addr', 'add', `${address}/${server.split('/')[1] ?? '24'}`, 'dev', 'eth0'])
+  return startStormDnsmasq(lan, conf, dir, openFiles)
 }
 
 /** A process's CPU time so far (utime + stime of /proc/PID/stat), in seconds. */

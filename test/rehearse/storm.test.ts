@@ -12,6 +12,8 @@
  * question of bandwidth (80 x 40 MB is 3.2 GB; this 2-core machine, shared with other builds, gives
  * a few MB/s): the bench (bench/storm.ts) measures that. Every byte is checked in a small fleet of
  * every Pi 3/4 model, its kernel and initramfs cut to 1 MiB so that a loaded machine gets them in 30 s.
+ * A fleet whose transfers are capped, with `netboot.pi3Server`, runs both published files (dnsmasq.conf
+ * and dnsmasq-pi3.conf) side by side: six nodes on a link made slow enough to cap them.
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +21,8 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { renderDnsmasqConf } from '../../src/netboot/dnsmasq.ts'
+import { renderPi3DnsmasqConf } from '../../src/netboot/pi3-dnsmasq.ts'
+import type { BootLoad } from '../../src/netboot/sizing.ts'
 import type { SimulatedPi } from '../../src/rehearse/dhcp-client.ts'
 import type { StormReport } from '../../src/rehearse/storm.ts'
 import { formatReport } from '../../src/rehearse/report.ts'
@@ -88,6 +92,36 @@ test('80 nodes at once as published: the Pi 4/5 whose attempt failed start again
   assert.is(report.nodes.filter((n) => n.leases.length).length, 80, 'every node got its lease')
   assert.not.ok(report.nodes.some((n) => (n.attempts ?? []).some((a) => a.error && /wrong bytes|served, yet|published/.test(a.error.what))), 'no file of any attempt differs from the published one')
   bootLoops(report, pis, 150)
+})
+
+test('a capped fleet split as published: the Pi 3s served by their own dnsmasq on the second address, the others by the first, every file right', async () => {
+  const models: NetbootModel[] = ['3B+', '4B', '5', '3B', '4B', '3B+']
+  const pis = simulatedPis(models.length, models, (i) => macOf(0x100 + i))
+  const root = join(dir, 'split')
+  const tftpRoot = await demoBootTree(root, pis, { trimTo: 256 * 1024, trimAllTo: 1024 * 1024 })
+  // A link so slow that six nodes' bytes take it over 90 s: tftp-max capped (6 transfers at once, 3 each), as a thousand nodes' are on 1 GbE.
+  const load: BootLoad = { linkBytesPerSecond: 400_000, largestFile: 1_000_000, bytesPerNode: 8_000_000 }
+  const nodes = pis.map((pi, i) => node({ hostname: `pi${i}`, mac: pi.mac, ip: `10.77.2.${i + 1}`, model: pi.model }))
+  const base = recipe({ dhcp, nodes })
+  const fleet = { ...base, netboot: { ...base.netboot, pi3Server: '10.77.0.3' } }
+  const conf = join(dir, 'split.conf')
+  const pi3Conf = join(dir, 'split-pi3.conf')
+  writeFileSync(conf, renderDnsmasqConf(fleet, { tftpRoot, load }))
+  writeFileSync(pi3Conf, renderPi3DnsmasqConf([fleet], { tftpRoot, load }) ?? '')
+  assert.match(readFileSync(pi3Conf, 'utf8'), /^tftp-max=3$/m, 'the Pi 3s\' share of the link\'s 6 transfers')
+  const { report, log, pi3 } = await stormOnLan({ conf, pi3Conf, server: '10.77.0.1/16', tftpRoot, dir: root, nodes: pis, deadlineMs: 120_000, bootLoop: { afterFailure: 'stop' } })
+  show('split fleet', report)
+  assert.equal(report.nodes.filter((n) => n.error).map((n) => `${n.model}: ${JSON.stringify(n.error)}`), [], 'every node at the kernel hand-off')
+  assert.is(report.totals.duplicateAddresses, 0)
+  report.nodes.forEach((n, i) => {
+    const own = n.model === '3B+' || n.model === '3B'
+    assert.equal(n.leases, [{ address: `10.77.2.${i + 1}`, serverId: own ? '10.77.0.3' : '10.77.0.1' }], `${n.model} ${n.mac}: leased by ${own ? 'the Pi 3s\' dnsmasq' : 'dnsmasq.conf'}`)
+    const folder = n.mac.replaceAll(':', '-')
+    assert.match(own ? pi3!.log : log, new RegExp(`sent \\S+/${folder}/cmdline\\.txt to 10\\.77\\.2\\.${i + 1}`), `${n.model}: its files from its own dnsmasq`)
+    assert.not.match(own ? log : pi3!.log, new RegExp(`/${folder}/`), `${n.model}: nothing from the other`)
+    if (own) assert.match(log, new RegExp(`DHCPDISCOVER\\(eth0\\) ${n.mac} ignored`), 'dnsmasq.conf ignores a Pi 3')
+  })
+  assert.not.ok(report.nodes.some((n) => (n.attempts ?? []).some((a) => a.error && /wrong bytes|served, yet|published/.test(a.error.what))), 'no file differs from the published one')
 })
 
 /**
