@@ -76,7 +76,12 @@ export function pi3Clause(netboot: Parameters<typeof pi3Split>[0], nodes: readon
   const count = nodes.filter(isPi3).length
   if (!count) return ''
   const split = pi3Split(netboot, nodes, load)
-  if (split) return `; the ${count} Pi 3B/3B+, which get one attempt, are answered by a dnsmasq of their own on ${split.address} with ${split.pi3.tftpMax} transfers (${PI3_CONF}): run it beside dnsmasq.conf`
+  if (split) {
+    // Each of its transfers takes the largest file in half the firmware's 30 s: twice its slots get it within the 30 s.
+    const atOnce = 2 * (split.pi3.tftpMax ?? 0)
+    const more = count > atOnce ? `; of more than ${atOnce} Pi 3s powered on at once, some wait past their firmware's 30 s for the largest file: power on at most ${atOnce} at once` : ''
+    return `; the ${count} Pi 3B/3B+, which get one attempt, are answered by a dnsmasq of their own on ${split.address} with ${split.pi3.tftpMax} transfers (${PI3_CONF}): run it beside dnsmasq.conf${more}`
+  }
   const slots = fleetSizing(nodes.length, netboot.dhcp.mode, load).linkSlots
   return `, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${slots} at once, or name a second address of the boot server in netboot.pi3Server for a dnsmasq of their own`
 }
