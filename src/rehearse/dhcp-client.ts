@@ -128,10 +128,15 @@ export async function lease(port: DhcpPort, pi: SimulatedPi, signal: AbortSignal
   return { ok: false, reason: signal.aborted ? 'stopped' : lastReason, tries: firmware.dhcp.tries, ms: ms() }
 }
 
-/** Gives a lease back (DHCPRELEASE, unicast to the server that granted it). */
+/**
+ * Gives a lease back (DHCPRELEASE naming the server that granted it), broadcast: two dnsmasq on one
+ * boot server (the Pi 3s' own, src/netboot/pi3-split.ts) share port 67, and the kernel hands a
+ * unicast to one of them, which drops one sent to the other's address (measured: every Pi 3's
+ * release lost). Broadcast, both get it and only the one whose server identifier it names acts.
+ */
 export async function release(port: DhcpPort, mac: string, address: string, serverId: string): Promise<void> {
   const xid = randomBytes(4).readUInt32BE(0)
-  await port.send(encodeClientMessage({ type: DHCP.RELEASE, mac, xid, vendorClass: '', ciaddr: address, serverId }), serverId)
+  await port.send(encodeClientMessage({ type: DHCP.RELEASE, mac, xid, vendorClass: '', ciaddr: address, serverId }))
 }
 
 function waitFor(done: () => boolean, limitMs: number, signal: AbortSignal, onWake: (fn: () => void) => void): Promise<void> {

@@ -120,6 +120,7 @@ test('a capped fleet split as published: the Pi 3s served by their own dnsmasq o
     assert.match(own ? pi3!.log : log, new RegExp(`sent \\S+/${folder}/cmdline\\.txt to 10\\.77\\.2\\.${i + 1}`), `${n.model}: its files from its own dnsmasq`)
     assert.not.match(own ? log : pi3!.log, new RegExp(`/${folder}/`), `${n.model}: nothing from the other`)
     if (own) assert.match(log, new RegExp(`DHCPDISCOVER\\(eth0\\) ${n.mac} ignored`), 'dnsmasq.conf ignores a Pi 3')
+    assert.match(own ? pi3!.log : log, new RegExp(`DHCPRELEASE\\(eth0\\) 10\\.77\\.2\\.${i + 1} ${n.mac}`), `${n.model}: its lease given back to the dnsmasq that granted it`)
   })
   assert.not.ok(report.nodes.some((n) => (n.attempts ?? []).some((a) => a.error && /wrong bytes|served, yet|published/.test(a.error.what))), 'no file differs from the published one')
 })
