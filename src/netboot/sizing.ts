@@ -39,7 +39,10 @@
  * - `dhcp-lease-max` (default 1000): every node holds a lease (range mode), and a storm of
  *   re-requests may hold a second one for a while: 2 per node.
  * What no setting fixes: the whole fleet's bytes over the link's rate; and a Pi 3B/3B+ gets one
- * attempt (its ROM does not start again), so its files must come within 30 s the first time.
+ * attempt (its ROM does not start again), so its files must come within 30 s the first time. A
+ * second address of the boot server (`netboot.pi3Server`) gives the Pi 3s a dnsmasq and transfers
+ * of their own (pi3-split.ts), so that the Pi 4/5 starting again do not hold them all; how many Pi
+ * 3s then come up at once is still their share of the link's bytes.
  */
 export const DNSMASQ_DEFAULTS = { tftpMax: 50, dhcpLeaseMax: 1000, openFiles: 1024 } as const
 
