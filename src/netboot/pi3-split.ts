@@ -83,5 +83,7 @@ export function pi3Clause(netboot: Parameters<typeof pi3Split>[0], nodes: readon
     return `; the ${count} Pi 3B/3B+, which get one attempt, are answered by a dnsmasq of their own on ${split.address} with ${split.pi3.tftpMax} transfers (${PI3_CONF}): run it beside dnsmasq.conf${more}`
   }
   const slots = fleetSizing(nodes.length, netboot.dhcp.mode, load).linkSlots
-  return `, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${slots} at once, or name a second address of the boot server in netboot.pi3Server for a dnsmasq of their own`
+  // Nothing but Pi 3s: a dnsmasq of their own would share the link with nobody.
+  const field = count < nodes.length ? ', or name a second address of the boot server in netboot.pi3Server for a dnsmasq of their own' : ''
+  return `, but a Pi 3B/3B+ gets one attempt: power those on first, at most ${slots} at once${field}`
 }

@@ -97,6 +97,7 @@ test('pibake plan: the Pi 3s\' own dnsmasq when split, else power them on first 
   assert.not.match(say(fleet(1000, ['3B+', ...Array<NetbootModel>(24).fill('4B')], '10.77.0.3')), /power on at most/, '40 Pi 3s: within what their transfers bring in 30 s')
   assert.match(say(fleet(1000, ['3B+', '4B', '5'])), /a Pi 3B\/3B\+ gets one attempt: power those on first, at most 50 at once, or name a second address of the boot server in netboot\.pi3Server/)
   assert.not.match(say(fleet(1000, ['4B', '5'])), /Pi 3/)
+  assert.match(say(fleet(1000, ['3B+'])), /power those on first, at most 50 at once$/m, 'nothing but Pi 3s: no field to name')
 })
 
 const file = join(import.meta.dirname, '../recipe/fixtures/valid/inline.ts')
