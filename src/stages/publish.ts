@@ -15,6 +15,7 @@ import type { Host } from '../publish/host.ts'
 import { HostPool, sameHost } from '../publish/hosts.ts'
 import { lockPublish, lockSite } from '../publish/lock.ts'
 import { publishTrees, type Published, type TreeTarget } from '../publish/trees.ts'
+import { PI3_CONF } from '../netboot/pi3-split.ts'
 import { imageMaker } from '../roots/publish.ts'
 import { fleetBootLoad, folderTree } from '../shrink/per-boot.ts'
 import type { PublishTarget } from '../recipe/types.ts'
@@ -127,14 +128,17 @@ async function publishTarget(ctx: LayerContext, target: PublishTarget, index: nu
 
 const RELOADED: Record<keyof PublishTarget['reload'], ConfigFile> = { dnsmasq: 'dnsmasq.conf', exports: 'exports', ganesha: 'ganesha.conf', hosts: 'hosts' }
 
-/** The target's reload commands for the files that changed: NFS ones on the NFS host (each server's, with several), the others on the configuration's. */
+/**
+ * The target's reload commands for the files that changed: NFS ones on the NFS host (each server's, with several), the others on the configuration's.
+ * `dnsmasq` runs when dnsmasq.conf or the Pi 3s' dnsmasq-pi3.conf changed (it restarts both).
+ */
 async function reload(ctx: LayerContext, target: PublishTarget, hosts: HostPool, changed: readonly SiteConfigFile[], id: string): Promise<void> {
   const servers = ctx.recipe.netboot.nfsTier ?? []
   for (const [name, command] of Object.entries(target.reload) as [keyof PublishTarget['reload'], string][]) {
     const nfsFile = name === 'exports' || name === 'ganesha'
     const places = nfsFile && servers.length
       ? servers.flatMap((s, i) => (changed.includes(`nfs/${s.server}/${RELOADED[name]}` as SiteConfigFile) ? [target.nfsTier![i]!] : []))
-      : changed.includes(RELOADED[name]) ? [nfsFile ? target.nfs : target.config] : []
+      : changed.includes(RELOADED[name]) || (name === 'dnsmasq' && changed.includes(PI3_CONF)) ? [nfsFile ? target.nfs : target.config] : []
     for (const place of places) await reloadOn(ctx, hosts.get(place), name, command, id)
   }
 }
