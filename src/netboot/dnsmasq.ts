@@ -84,7 +84,7 @@ function splitNote(split: Pi3Split): string[] {
   ]
 }
 
-export function header(fleets: readonly DnsmasqFleet[]): string[] {
+function header(fleets: readonly DnsmasqFleet[]): string[] {
   const what = fleets.length === 1 ? `the pibake recipe "${fleets[0]!.name}" (${oneLine(fleets[0]!.file)})` : `the pibake recipes of this site`
   return [
     `# dnsmasq configuration for ${what}.`,
