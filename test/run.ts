@@ -12,14 +12,16 @@
  *                       A wide file named on the command line runs without --wide.
  *   --timeout DURATION  every file's time limit for this run: 90s, 40m, 2h (plain numbers are seconds).
  *   --one-lane          every file one after the other (see Lanes below).
- *   --list              print the files that would run, with their tier and time limit; run nothing.
+ *   --list              print the files that would run, lane by lane in the order they would run,
+ *                       with their tier and time limit; run nothing.
  *
  * Lanes: a run with files of both tiers runs them in two lanes at once: the slow (and wide) files one
  * after the other, their output as it comes; beside them the quick files one after the other, each
  * one's output printed whole when it ends. Slow files never run beside each other (they share the
  * demo images, out/test-* folders and the host's side of their test LANs); a quick file needs none of
  * that (its own temporary folder and namespaces), and a QEMU boot leaves the cores idle often
- * enough that the quick tier costs the run almost nothing beside it.
+ * enough that the quick tier costs the run almost nothing beside it. The slow lane's order is
+ * NO_DEMO_IMAGE first, TRIXIE_IMAGE last (see there).
  *
  * Time limits: a file in SLOW has its own; every other file has DEFAULT_LIMIT (15 min). Change a
  * file's limit in SLOW (put a quick file there to give it a longer one), or for one run with
@@ -66,7 +68,7 @@ const SLOW: Readonly<Record<string, number>> = {
   'test/customize/steps.test.ts': BOOKWORM,
   'test/customize/trixie.test.ts': TRIXIE,
   'test/demo/abort.test.ts': BOOKWORM, // starts a build from scratch, stops it in debootstrap
-  'test/demo/image.test.ts': TRIXIE + 2 * BOOKWORM, // all four images
+  'test/demo/image.test.ts': TRIXIE + 2 * BOOKWORM, // three images
   'test/faults/caches.test.ts': LONG,
   'test/faults/killed.test.ts': LONG, // ten builds killed, each cleaned and built again
   'test/faults/layouts.test.ts': LONG,
@@ -104,10 +106,44 @@ const SLOW: Readonly<Record<string, number>> = {
  * change to what they cover (src/roots/, the initramfs, the demo images) lands, run them.
  */
 const WIDE: Readonly<Record<string, number>> = {
+  // The trixie armhf demo image: nothing in the suite builds or boots from it (19 min of CI to build).
+  'test/demo/image-more.test.ts': TRIXIE,
   // ram + overlay on trixie arm64 and bookworm armhf: two initramfs rebuilds under emulation, two
   // images, four boots (~25 min here). The same on bookworm arm64 is in the suite (roots-*.test.ts).
   'test/boot/roots-more.test.ts': 4 * BOOKWORM,
 }
+
+/**
+ * The order of the slow lane. The whole suite builds its demo images while the tests run
+ * (scripts/test.sh), and a file that needs an image still being built waits for it (the build's
+ * lock). So the slow lane starts with the files that need no demo image, and ends with those that
+ * need the trixie arm64 one, whose build from scratch takes longest; the others run in between.
+ * Within each group, path order. A file put in the wrong group still runs right: it only waits.
+ */
+const NO_DEMO_IMAGE: ReadonlySet<string> = new Set([
+  'test/demo/abort.test.ts', // its own build into out/demo-abort, stopped in debootstrap
+  'test/faults/caches.test.ts',
+  'test/faults/killed.test.ts',
+  'test/faults/layouts.test.ts',
+  'test/helpers/leftovers.test.ts',
+  'test/pipeline/lock.test.ts',
+  'test/publish/fleet.test.ts',
+  'test/publish/lock-ssh.test.ts',
+  'test/publish/lock.test.ts',
+  'test/publish/persist.test.ts',
+  'test/publish/ssh.test.ts',
+  'test/site/discover.test.ts',
+])
+const TRIXIE_IMAGE: ReadonlySet<string> = new Set([
+  'test/boot/roots-more.test.ts',
+  'test/boot/trixie.test.ts',
+  'test/customize/build-trixie.test.ts',
+  'test/customize/trixie.test.ts',
+  'test/demo/image.test.ts',
+  'test/demo/image-more.test.ts',
+  'test/try/try.test.ts',
+])
+const groupOf = (name: string) => (NO_DEMO_IMAGE.has(name) ? 0 : TRIXIE_IMAGE.has(name) ? 2 : 1)
 
 const root = join(import.meta.dirname, '..')
 const { values, positionals } = parseArgs({
@@ -141,6 +177,7 @@ function collect(path: string): string[] {
 
 // A file renamed or removed must leave the table too, or it would quietly join the quick tier under a new name.
 for (const name of [...Object.keys(SLOW), ...Object.keys(WIDE)]) if (!existsSync(join(root, name))) fail(`SLOW or WIDE lists ${name}, which does not exist`)
+for (const name of [...NO_DEMO_IMAGE, ...TRIXIE_IMAGE]) if (!(name in SLOW || name in WIDE)) fail(`NO_DEMO_IMAGE or TRIXIE_IMAGE lists ${name}, which is in neither SLOW nor WIDE`)
 if (values.quick && values.wide) fail('--quick and --wide: choose one')
 
 const named = new Set(positionals.map((target) => relative(root, resolve(target))))
@@ -152,10 +189,6 @@ const files = (positionals.length ? positionals : [join(root, 'test')])
 const limitOf = (name: string) => timeout ?? SLOW[name] ?? WIDE[name] ?? DEFAULT_LIMIT
 const tierOf = (name: string) => (name in WIDE ? 'wide' : name in SLOW ? 'slow' : 'quick')
 
-if (values.list) {
-  for (const name of files) console.log(`${name}  ${tierOf(name)}, ${limitOf(name) / MIN} min`)
-  process.exit(0)
-}
 
 // Ctrl-C or SIGTERM: the files' own process groups do not get the terminal's signal; stop them, then end.
 const stop = new AbortController()
@@ -167,9 +200,17 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-const slow = files.filter((name) => tierOf(name) !== 'quick')
+const slow = files.filter((name) => tierOf(name) !== 'quick').sort((a, b) => groupOf(a) - groupOf(b))
 const quick = files.filter((name) => tierOf(name) === 'quick')
 const lanes = values['one-lane'] || !slow.length || !quick.length ? [files] : [slow, quick]
+
+if (values.list) {
+  for (const [i, lane] of lanes.entries()) {
+    if (lanes.length > 1) console.log(`lane ${i + 1}:`)
+    for (const name of lane) console.log(`${name}  ${tierOf(name)}, ${limitOf(name) / MIN} min`)
+  }
+  process.exit(0)
+}
 const results = await runLanes(lanes.map((names) => names.map((name) => ({ name, path: join(root, name), limitMs: limitOf(name) }))), stop.signal)
 let passed = 0
 let failed = 0
