@@ -34,6 +34,10 @@ const lock = await import(process.argv[2])
 const files = host?.files ?? (await import(${src('publish/files.ts')})).localFiles()
 const take = () => spec.kind === 'build' ? lock.acquireLock(spec.dir) : spec.kind === 'site' ? lock.lockSite(files, spec.dir) : lock.lockPublish(files, spec.dir, 'lab')
 const say = (line) => new Promise((done) => process.stdout.write(line + '\\n', done))
+// The machine's monotonic clock, the same in every process: performance.timeOrigin is each
+// process's own estimate of the wall clock at its start, and two of them disagree by milliseconds
+// on a loaded machine (two holds of 300 ms seemed to overlap by 7 ms).
+const now = () => Number(process.hrtime.bigint()) / 1e6
 const lines = (await import('node:readline')).createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 const next = async () => (await lines.next()).value
 for (let line = await next(); line; line = await next()) {
@@ -41,11 +45,11 @@ for (let line = await next(); line; line = await next()) {
   try {
     if (what === 'race') while (Date.now() < Number(at)) {}
     const release = await take()
-    const from = performance.timeOrigin + performance.now()
+    const from = now()
     if (what === 'die') process.kill(process.pid, 'SIGKILL')
     if (what === 'hold') await say('held')
     await (what === 'hold' ? next() : new Promise((done) => setTimeout(done, Number(ms))))
-    const to = performance.timeOrigin + performance.now()
+    const to = now()
     await release().then(() => say('released ' + JSON.stringify([from, to])), (error) => say('release failed: ' + error.message))
   } catch (error) {
     await say('refused: ' + error.message)
@@ -165,7 +169,7 @@ export function racers(spec: LockSpec, count: number): Racers {
   }
 }
 
-/** Where the racers' holds (`released [from,to]`) overlap: none, when the lock has one holder at a time. */
+/** Where the racers' holds (`released [from,to]`, on the monotonic clock) overlap: none, when the lock has one holder at a time. */
 export function overlaps(said: readonly string[]): string[] {
   const held = said.flatMap((text) => {
     const released = /^released (\[.*\])$/m.exec(text)?.[1]
