@@ -14,11 +14,16 @@
  *
  *   node bench/storm.ts [--nodes 1000] [--models 3B+,4B,5] [--deadline 300] [--baseline 10] [--trim BYTES] [--trim-all BYTES] [--shrink]
  *                       [--skip-defaults] [--skip-per-node] [--tftp-max N] [--link MBPS] [--single-port] [--net-retries N] [--restart-ms MS] [--workers N]
+ *                       [--pi3-server ADDRESS] [--single] [--pi3-tftp-max N]
  *
  * The "as rendered" run has dnsmasq's tftp-single-port where its tftp-max is capped below 3 per node
  * (as sizing.ts writes it), or with --single-port: requests beyond tftp-max are then dropped
  * rather than queued, and a request repeated by a client replaces its transfer (dnsmasq's tftp.c)
  * instead of starting a second one that holds a slot for 120 s.
+ * It is rendered with netboot.pi3Server (--pi3-server, default 10.77.0.3): a capped fleet with Pi 3s
+ * gets dnsmasq-pi3.conf too (src/netboot/pi3-split.ts), run beside dnsmasq.conf on that second
+ * address of the server; --single renders it without (one dnsmasq, as before); --pi3-tftp-max N
+ * overrides the Pi 3s' share, --tftp-max N the main dnsmasq's.
  *
  * Run as root (network namespaces). Nothing leaves the namespaces the bench makes.
  */
@@ -26,7 +31,8 @@ import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { renderDnsmasqConf, type DnsmasqFleet } from '../src/netboot/dnsmasq.ts'
+import { renderDnsmasqConf, renderSiteDnsmasqConf, type DnsmasqFleet } from '../src/netboot/dnsmasq.ts'
+import { renderPi3DnsmasqConf } from '../src/netboot/pi3-dnsmasq.ts'
 import { DNSMASQ_DEFAULTS, fleetSizing } from '../src/netboot/sizing.ts'
 import { formatReport } from '../src/rehearse/report.ts'
 import { shrinkBootFiles } from '../src/shrink/boot-files.ts'
@@ -40,6 +46,7 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '1000' }, models: { type: 'string', default: '3B+,4B,5' }, deadline: { type: 'string', default: '300' }, 'skip-defaults': { type: 'boolean' },
     'skip-per-node': { type: 'boolean' }, baseline: { type: 'string', default: '10' }, trim: { type: 'string' }, 'trim-all': { type: 'string' }, shrink: { type: 'boolean' }, workers: { type: 'string' },
     'tftp-max': { type: 'string' }, link: { type: 'string' }, 'single-port': { type: 'boolean' }, 'net-retries': { type: 'string' }, 'restart-ms': { type: 'string' },
+    'pi3-server': { type: 'string', default: '10.77.0.3' }, single: { type: 'boolean' }, 'pi3-tftp-max': { type: 'string' },
   },
 })
 const count = Number(values.nodes)
@@ -62,21 +69,25 @@ try {
   const defaults = sized.split('\n').filter((line) => !/^(tftp-max|dhcp-lease-max)=/.test(line)).join('\n')
   const withTftpMax = (max: number) => `${defaults.trimEnd()}\ntftp-max=${max}\n${fleetSizing(count, 'range').dhcpLeaseMax ? `dhcp-lease-max=${2 * count}\n` : ''}`
   const results: unknown[] = []
-  const run = async (name: string, conf: string, nodes: readonly typeof pis[number][], tftpMax: number) => {
+  const run = async (name: string, conf: string, nodes: readonly typeof pis[number][], tftpMax: number, pi3?: string) => {
     const file = join(dir, `${name.replaceAll(' ', '-')}.conf`)
     await writeFile(file, conf)
+    const pi3Conf = pi3 === undefined ? undefined : join(dir, `${name.replaceAll(' ', '-')}-pi3.conf`)
+    if (pi3Conf && pi3 !== undefined) await writeFile(pi3Conf, pi3)
+    const pi3Max = pi3 === undefined ? 0 : Number(/^tftp-max=(\d+)$/m.exec(pi3)?.[1] ?? DNSMASQ_DEFAULTS.tftpMax)
     const started = performance.now()
     const load = loadavg()[0]!
     // dnsmasq's open-file limit: what its tftp-max needs (systemd's usual 1024 at least), as the published drop-in gives it:
     // a socket and a file per transfer (each node's MAC folder makes its own path, so no two transfers share a file).
-    const openFiles = Math.max(DNSMASQ_DEFAULTS.openFiles, 2 * tftpMax + 50)
-    const { report, serverCpuSeconds, log } = await stormOnLan({ conf: file, server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, bootLoop, deadlineMs: Number(values.deadline) * 1000, ...(values.workers ? { workers: Number(values.workers) } : {}) })
+    const openFiles = Math.max(DNSMASQ_DEFAULTS.openFiles, 2 * Math.max(tftpMax, pi3Max) + 50)
+    const { report, serverCpuSeconds, log, pi3: second } = await stormOnLan({ conf: file, ...(pi3Conf ? { pi3Conf } : {}), server: '10.77.0.1/16', tftpRoot: join(dir, 'tftp'), dir, nodes, openFiles, bootLoop, deadlineMs: Number(values.deadline) * 1000, ...(values.workers ? { workers: Number(values.workers) } : {}) })
     const after = loadavg()[0]!
-    const cpu = `CPU: dnsmasq ${serverCpuSeconds.toFixed(1)} s (${pct(serverCpuSeconds, report.seconds)} of one core), simulator ${report.cpuSeconds.toFixed(1)} s (${pct(report.cpuSeconds, report.seconds)}); load before ${load.toFixed(1)}, after ${after.toFixed(1)} on ${availableParallelism()} cores`
-    process.stdout.write(`\n== ${name}: ${nodes.length} nodes, tftp-max ${tftpMax} (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n${cpu}\n${serverSide(log)}\n`)
-    process.stdout.write(`TFTP bytes per node and boot, by model: ${perModel(report).join(', ')}\n`)
+    const pi3Cpu = second ? `, the Pi 3s' dnsmasq ${second.cpuSeconds.toFixed(1)} s (${pct(second.cpuSeconds, report.seconds)})` : ''
+    const cpu = `CPU: dnsmasq ${serverCpuSeconds.toFixed(1)} s (${pct(serverCpuSeconds, report.seconds)} of one core)${pi3Cpu}, simulator ${report.cpuSeconds.toFixed(1)} s (${pct(report.cpuSeconds, report.seconds)}); load before ${load.toFixed(1)}, after ${after.toFixed(1)} on ${availableParallelism()} cores`
+    process.stdout.write(`\n== ${name}: ${nodes.length} nodes, tftp-max ${tftpMax}${pi3 === undefined ? '' : ` + ${pi3Max} for the Pi 3s (dnsmasq-pi3.conf)`} (${((performance.now() - started) / 1000).toFixed(0)} s with the LAN)\n${formatReport(report, { failedNodes: 5 }).join('\n')}\n${cpu}\n${serverSide(log)}\n${second ? `the Pi 3s' ${serverSide(second.log)}\n` : ''}`)
+    process.stdout.write(`at the kernel hand-off, by model: ${handoffs(report).join(', ')}\nTFTP bytes per node and boot, by model: ${perModel(report).join(', ')}\n`)
     const tftp = report.totals.phases.find((p) => p.phase === 'tftp')
-    results.push({ name, nodes: nodes.length, tftpMax, totals: report.totals, seconds: report.seconds, serverCpuSeconds, simulatorCpuSeconds: report.cpuSeconds, lateDhcpReplies: report.lateDhcpReplies, load, loadAfter: after, mbps: tftp?.mbps, usefulMbps: tftp?.usefulMbps })
+    results.push({ name, nodes: nodes.length, tftpMax, pi3TftpMax: pi3Max || undefined, totals: report.totals, handoffs: handoffs(report), seconds: report.seconds, serverCpuSeconds, pi3CpuSeconds: second?.cpuSeconds, simulatorCpuSeconds: report.cpuSeconds, lateDhcpReplies: report.lateDhcpReplies, load, loadAfter: after, mbps: tftp?.mbps, usefulMbps: tftp?.usefulMbps })
     return report
   }
   const base = await run('baseline', sized, pis.slice(0, Number(values.baseline)), Math.max(DNSMASQ_DEFAULTS.tftpMax, 3 * Number(values.baseline)))
@@ -90,17 +101,44 @@ try {
   const storms: { name: string; report: StormReport }[] = []
   if (!values['skip-defaults']) storms.push({ name: 'dnsmasq defaults', report: await run('dnsmasq defaults', defaults, pis, DNSMASQ_DEFAULTS.tftpMax) })
   if (!values['skip-per-node']) storms.push({ name: '3 per node', report: await run('3 per node', withTftpMax(3 * count), pis, 3 * count) })
-  // As sizing.ts renders it: a capped tftp-max comes with tftp-single-port.
-  const singlePort = values['single-port'] || fixedMax < 3 * count
-  storms.push({ name: 'as rendered', report: await run(`as rendered${singlePort ? ' (tftp-single-port)' : ''}`, `${withTftpMax(fixedMax)}${singlePort ? 'tftp-single-port\n' : ''}`, pis, fixedMax) })
+  if (values.single) {
+    // As sizing.ts renders it for one dnsmasq: a capped tftp-max comes with tftp-single-port.
+    const singlePort = values['single-port'] || fixedMax < 3 * count
+    storms.push({ name: 'as rendered', report: await run(`as rendered${singlePort ? ' (tftp-single-port)' : ''}`, `${withTftpMax(fixedMax)}${singlePort ? 'tftp-single-port\n' : ''}`, pis, fixedMax) })
+  } else {
+    // As a site renders it, with the Pi 3s' own dnsmasq on the server's second address when the fleet is split.
+    const named = { ...fleet, netboot: { ...fleet.netboot, pi3Server: values['pi3-server'] } }
+    const load = { linkBytesPerSecond: link, largestFile, bytesPerNode }
+    const options = { tftpRoot: join(dir, 'tftp'), load }
+    const main = overrideMax(renderSiteDnsmasqConf([named], options), values['tftp-max'])
+    const pi3 = renderPi3DnsmasqConf([named], options)
+    const mainMax = Number(/^tftp-max=(\d+)$/m.exec(main)?.[1] ?? DNSMASQ_DEFAULTS.tftpMax)
+    storms.push({ name: 'as rendered', report: await run(pi3 === undefined ? 'as rendered (one dnsmasq)' : 'as rendered (dnsmasq.conf + dnsmasq-pi3.conf)', main, pis, mainMax, pi3 === undefined ? undefined : overrideMax(pi3, values['pi3-tftp-max'])) })
+  }
   process.stdout.write('\n')
   for (const { name, report } of storms) {
     const t = report.totals
-    process.stdout.write(`${name}: ${t.completed}/${t.nodes} booted (${t.withinTimeouts.nodes} within their firmware's timeouts), attempts p50/p95/max ${t.attempts.p50}/${t.attempts.p95}/${t.attempts.max}, duplicates ${t.duplicateAddresses}; aggregate TFTP ${rate(report).mbps.toFixed(1)} MB/s (useful ${rate(report).usefulMbps.toFixed(1)}) against ${rate(base).mbps.toFixed(1)} MB/s for ${values.baseline} nodes: ratio ${(rate(report).mbps / rate(base).mbps).toFixed(2)} (useful ${(rate(report).usefulMbps / rate(base).mbps).toFixed(2)})\n`)
+    process.stdout.write(`${name}: ${t.completed}/${t.nodes} booted (${t.withinTimeouts.nodes} within their firmware's timeouts; ${handoffs(report).join(', ')}), wrong files ${wrongFiles(report)}, attempts p50/p95/max ${t.attempts.p50}/${t.attempts.p95}/${t.attempts.max}, duplicates ${t.duplicateAddresses}; aggregate TFTP ${rate(report).mbps.toFixed(1)} MB/s (useful ${rate(report).usefulMbps.toFixed(1)}) against ${rate(base).mbps.toFixed(1)} MB/s for ${values.baseline} nodes: ratio ${(rate(report).mbps / rate(base).mbps).toFixed(2)} (useful ${(rate(report).usefulMbps / rate(base).mbps).toFixed(2)})\n`)
   }
   process.stdout.write(`${JSON.stringify({ runs: results, largestFile, link, fixedMax })}\n`)
 } finally {
   await rm(dir, { recursive: true, force: true })
+}
+
+/** A rendered file with its tftp-max replaced (--tftp-max, --pi3-tftp-max); the rest as rendered. */
+function overrideMax(conf: string, max: string | undefined): string {
+  return max === undefined ? conf : conf.replace(/^tftp-max=\d+$/m, `tftp-max=${Number(max)}`)
+}
+
+/** Files of any attempt that differ from the published one (or were served unpublished, or not served yet published). */
+function wrongFiles(report: StormReport): number {
+  return report.nodes.reduce((sum, n) => sum + (n.attempts ?? []).filter((a) => a.error && /wrong bytes|served, yet|yet published/.test(a.error.what)).length, 0)
+}
+
+/** Nodes at the kernel hand-off out of each model's. */
+function handoffs(report: StormReport): string[] {
+  const models = [...new Set(report.nodes.map((n) => n.model))]
+  return models.map((model) => `${model} ${report.nodes.filter((n) => n.model === model && n.handoff !== undefined).length}/${report.nodes.filter((n) => n.model === model).length}`)
 }
 
 /** The largest file of a boot folder. */
@@ -117,7 +155,7 @@ function fleetOf(pis: readonly { mac: string; model: NetbootModel }[]): DnsmasqF
   return {
     name: 'storm',
     file: 'bench/storm.ts',
-    netboot: { dhcp: { mode: 'range', start: '10.77.200.1', end: '10.77.200.250', netmask: '255.255.0.0', router: '10.77.0.1', dns: [] }, interface: undefined, log: undefined },
+    netboot: { server: '10.77.0.1', dhcp: { mode: 'range', start: '10.77.200.1', end: '10.77.200.250', netmask: '255.255.0.0', router: '10.77.0.1', dns: [] }, interface: undefined, log: undefined },
     nodes: pis.map((pi, i) => ({ hostname: `pi${i}`, mac: pi.mac, ip: `10.77.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, model: pi.model })),
   }
 }
