@@ -1,8 +1,10 @@
 /**
  * What the unpack keeps in the archive's order: an entry that replaces an earlier one (a folder
  * that replaces a file is made), a hard link to a device node, device nodes made together at the
- * end (long names, owners, the split-off folder), files of every size beside small ones, and a
- * failing call reported with its code and path. Archives written here with tar-stream.
+ * end (long names, owners, the split-off folder), files of every size beside small ones, many
+ * folders with links across them, a failing call reported with its code and path and nothing made
+ * after it, and an abort in the middle of a file (the writer's thread stopped, the file closed).
+ * Archives written here with tar-stream.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -119,6 +121,40 @@ test('files of every size, from empty to 17 MiB, are written whole beside small 
   assert.is((await lstat(join(tree, 'large'))).mode & 0o7777, 0o755)
 })
 
+test('many folders, nested and side by side, some left out, with hard links across them: each file made whole, with its owner and mode', async () => {
+  const items: Item[] = []
+  const files: { name: string; body: Buffer }[] = []
+  for (let a = 0; a < 30; a++) {
+    items.push({ name: `d${a}`, type: 'directory', mode: 0o751 })
+    for (let b = 0; b < 4; b++) {
+      items.push({ name: `d${a}/e${b}`, type: 'directory', mode: 0o750 })
+      for (let c = 0; c < 5; c++) {
+        const file = { name: `d${a}/e${b}/f${c}`, body: Buffer.alloc(1000 * c + a, `${a}.${b}.${c}`) }
+        files.push(file)
+        items.push({ ...file, mode: 0o640, uid: a, gid: b })
+      }
+      // A link to a file of an earlier folder, and folders the archive leaves out.
+      if (a > 0) items.push({ name: `d${a}/e${b}/link`, type: 'link', linkname: `d${a - 1}/e${b}/f1` })
+      items.push({ name: `d${a}/e${b}/implied/deeper/g`, body: `${a}${b}` })
+    }
+  }
+  const tree = await unpacked(items)
+  for (const file of files) {
+    const [info, bytes] = await Promise.all([lstat(join(tree, file.name)), readFile(join(tree, file.name))])
+    assert.is(sha256(bytes), sha256(file.body), file.name)
+    assert.equal([info.mode & 0o7777, info.uid, info.gid], [0o640, Number(file.name.split('/')[0]!.slice(1)), Number(file.name.split('/')[1]!.slice(1))], file.name)
+  }
+  for (let a = 1; a < 30; a++) {
+    for (let b = 0; b < 4; b++) {
+      const [link, target] = await Promise.all([lstat(join(tree, `d${a}/e${b}/link`)), lstat(join(tree, `d${a - 1}/e${b}/f1`))])
+      assert.is(link.ino, target.ino)
+      assert.is(await readFile(join(tree, `d${a}/e${b}/implied/deeper/g`), 'utf8'), `${a}${b}`)
+    }
+  }
+  assert.is((await lstat(join(tree, 'd7'))).mode & 0o7777, 0o751)
+  assert.is((await lstat(join(tree, 'd7/e2'))).mode & 0o7777, 0o750)
+})
+
 test('a call that fails fails the unpack with its code and path', async () => {
   const tree = join((await tempDir('tarball-order')).path, 'tree')
   await mkdir(tree)
@@ -131,6 +167,42 @@ test('a call that fails fails the unpack with its code and path', async () => {
   assert.is(error!.code, 'EEXIST')
   assert.is(error!.path, join(tree, 'there'))
   assert.is(await readFile(join(tree, 'there'), 'utf8'), 'already')
+})
+
+test('after a call that fails, the writer makes nothing more', async () => {
+  const tree = join((await tempDir('tarball-order')).path, 'tree')
+  await mkdir(tree)
+  await writeFile(join(tree, 'there'), 'already')
+  // 'after' fills the writer's first batch: what follows goes to the thread in later ones.
+  const items = [{ name: 'there', body: 'new' }, { name: 'after', body: Buffer.alloc(3 << 20) }, { name: 'later', type: 'directory' as const }, ...Array.from({ length: 50 }, (_, i) => ({ name: `later/${i}`, body: 'y' }))]
+  const error = await unpackTar(Readable.from(await archive(items)), tree, { archive: 'test.tar' }).then(() => undefined, (e: unknown) => e as NodeJS.ErrnoException)
+  assert.is(error?.code, 'EEXIST')
+  assert.equal(await readdir(tree), ['there'])
+})
+
+test('an abort in the middle of a file: the unpack rejects once the writer has closed the file and stopped', async () => {
+  const tree = join((await tempDir('tarball-order')).path, 'tree')
+  await mkdir(tree)
+  const tar = await archive([{ name: 'big', body: Buffer.alloc(24 << 20, 1) }])
+  const controller = new AbortController()
+  // 12 MiB of the file, then nothing until the abort (more than the writer's buffers: some of it is written).
+  const input = Readable.from((async function* () {
+    yield tar.subarray(0, 12 << 20)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    controller.abort()
+    await new Promise(() => {})
+  })())
+  const error = await unpackTar(input, tree, { archive: 'big.tar', signal: controller.signal }).then(() => undefined, (e: unknown) => e as Error)
+  input.destroy()
+  assert.is(error?.name, 'AbortError', String(error))
+  const written = (await lstat(join(tree, 'big'))).size
+  assert.ok(written > 0, 'nothing of the file was written before the abort')
+  const open = []
+  for (const fd of await readdir('/proc/self/fd')) open.push(await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
+  assert.not.ok(open.includes(join(tree, 'big')), 'the file is still open')
+  // Nothing is written after the rejection.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.is((await lstat(join(tree, 'big'))).size, written)
 })
 
 test.run()
