@@ -10,7 +10,7 @@
  *                                                                   tar-stream, files, xattrs,
  *                                                                   boot/firmware/ apart)
  *
- *   node bench/tarball.ts [--rounds N]
+ *   node bench/tarball.ts [--rounds N] [--only export|import]
  *
  * A first round of each warms the page cache (not counted). Every run writes a new file or folder,
  * and nothing is removed until the end: ext4 skips the inodes freed in the last minute or more when
@@ -32,8 +32,11 @@ import { exec } from '../src/system/exec.ts'
 import { unpackImageTarball } from '../src/tarball/image.ts'
 import { publishDemoBuild } from '../test/boot/published.ts'
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } })
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' } } })
 const rounds = Number(values.rounds)
+if (values.only !== undefined && values.only !== 'export' && values.only !== 'import') throw new Error('--only takes export or import')
+/** The kinds of this run: `--only export` leaves out tar -x and the import, `--only import` tar -c (the warm-up export still makes the archive). */
+const timed = (kind: string) => values.only === undefined || (values.only === 'export' ? kind === 'tar -c' || kind === 'export' : kind !== 'tar -c')
 const CLI = join(import.meta.dirname, '../src/cli.ts')
 
 type Kind = 'tar -c' | 'export' | 'tar -x' | 'import'
@@ -68,6 +71,7 @@ try {
   const loads: number[] = []
   for (let round = 0; round <= rounds; round++) {
     for (const [kind, run] of Object.entries(kinds) as [Kind, (to: string) => Promise<unknown>][]) {
+      if (!timed(kind) && !(kind === 'export' && round === 0)) continue
       await exec(['sync'])
       const load = loadavg()[0]!
       const before = cpuSeconds()
@@ -83,8 +87,8 @@ try {
       console.log(`${round === 0 ? 'warm-up ' : `round ${round}  `} ${kind.padEnd(8)} ${seconds.toFixed(2)} s  (CPU ${used.toFixed(2)} s, load ${load.toFixed(1)})`)
     }
   }
-  const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!
-  const sizes = { tar: (await stat(out('tar -c', rounds))).size, export: (await stat(archive)).size }
+  const median = (list: number[]) => (list.length ? [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]! : NaN)
+  const sizes = { tar: timed('tar -c') ? (await stat(out('tar -c', rounds))).size : NaN, export: (await stat(archive)).size }
   const m = Object.fromEntries(Object.entries(times).map(([kind, list]) => [kind, median(list)])) as Record<Kind, number>
   const c = Object.fromEntries(Object.entries(cpu.runs).map(([kind, list]) => [kind, median(list)])) as Record<Kind, number>
   const load = { min: Math.min(...loads), max: Math.max(...loads) }
