@@ -1,9 +1,8 @@
 /** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
 import { UsageError } from '../errors.ts'
 import { recipeNameOf } from '../recipe/argument.ts'
-import { recipeFileOf, RUNS_A_RECIPE } from './recipe-file.ts'
 import { resolveDirSync } from '../system/paths.ts'
-import { jsonRenderer, listrRenderer, plainRenderer, type Renderer } from './render.ts'
+import type { Renderer } from './render.ts'
 
 export interface Values {
   readonly out?: string | undefined
@@ -86,6 +85,9 @@ export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS)
  */
 export const NAMES_A_RECIPE: readonly string[] = ['site', 'rollback', 'unpublish', 'gc', 'report']
 
+/** The commands whose first argument is a recipe file, or the name of a recipe the site lists (./recipe-file.ts). */
+export const RUNS_A_RECIPE: readonly string[] = ['build', 'plan', 'nodes', 'try']
+
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   const load = COMMANDS[name]
   if (!load) throw new UsageError(`unknown command "${name}"`, `one of: ${Object.keys(COMMANDS).join(', ')} (pibake --help)`)
@@ -93,10 +95,15 @@ export async function runCommand(name: string, args: readonly string[], values: 
   return (await load())(named, values, signal)
 }
 
-/** A command that runs a recipe, given its name: the name becomes the file its site record names. */
+/**
+ * A command that runs a recipe, given its name: the name becomes the file its site record names.
+ * The site's modules load only then: every other command starts without them (a tenth of a second
+ * or more of `pibake export`'s time, say).
+ */
 async function withRecipeFile(name: string, args: readonly string[], values: Values): Promise<readonly string[]> {
   const [first, ...rest] = args
   if (!RUNS_A_RECIPE.includes(name) || first === undefined) return args
+  const { recipeFileOf } = await import('./recipe-file.ts')
   return [await recipeFileOf(first, values), ...rest]
 }
 
@@ -110,7 +117,9 @@ export function oneArgument(args: readonly string[], what: string): string {
   return args[0]!
 }
 
-export function chooseRenderer(values: Values): Renderer {
+/** The build's task list; listr2 loads only for a build. */
+export async function chooseRenderer(values: Values): Promise<Renderer> {
+  const { jsonRenderer, listrRenderer, plainRenderer } = await import('./render.ts')
   if (values.json) return jsonRenderer()
   if (values.plain || !process.stderr.isTTY || process.env.CI) return plainRenderer()
   return listrRenderer()
@@ -126,7 +135,7 @@ async function buildCommand(args: readonly string[], values: Values, signal: Abo
     if (stage !== undefined && !names.includes(stage)) throw new UsageError(`no stage named "${stage}"`, `stages: ${names.join(', ')}`)
   }
   const force = values.force ? true : values.from ? names.slice(names.indexOf(values.from)) : undefined
-  const renderer = chooseRenderer(values)
+  const renderer = await chooseRenderer(values)
   try {
     const result = await build(file, { outDir: outDir(values), signal, onEvent: renderer.sink, force, skip: values.skip, refresh: values.refresh, upgrade: values.upgrade, take: values.take })
     await renderer.done()

@@ -11,9 +11,6 @@ import { trustedRecipeFile } from '../web/recipe-file.ts'
 import type { Values } from './commands.ts'
 import { siteFromOptions } from './site.ts'
 
-/** The commands whose first argument is a recipe file, or the name of a recipe the site lists. */
-export const RUNS_A_RECIPE: readonly string[] = ['build', 'plan', 'nodes', 'try']
-
 /** `argument` when it is a file's path (recipe names have no "." or "/"); else the named recipe's file. */
 export async function recipeFileOf(argument: string, values: Values): Promise<string> {
   if (!isRecipeName(argument)) return argument

@@ -11,7 +11,7 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NAMES_A_RECIPE } from '../../src/cli/commands.ts'
-import { RUNS_A_RECIPE } from '../../src/cli/recipe-file.ts'
+import { RUNS_A_RECIPE } from '../../src/cli/commands.ts'
 import { newBuildId } from '../../src/publish/builds.ts'
 import { loadRecipe } from '../../src/recipe/load.ts'
 import { recordFor, withLive } from '../../src/site/record.ts'
