@@ -131,7 +131,7 @@ fi
 # (test/run.ts), and a file that needs an image still being built waits for it (the build's lock).
 # Two lanes of builds, balanced by what was measured from scratch on a fresh machine of 2 cores:
 # trixie arm64 25–30 min beside the other builds, bookworm 5–8 each. The trixie armhf image is only
-# checked in the wide tier (test/demo/image-more.test.ts builds it when it runs). An image whose
+# used by the wide tier (its files build it when they run). An image whose
 # manifest matches is reused at once, so with the cache this takes seconds. If an image cannot be
 # built, the tests are stopped and the run fails, with the end of that build's log.
 rm -f out/demo/prebuild-*.log out/demo/prebuild-*.failed

@@ -106,8 +106,11 @@ const SLOW: Readonly<Record<string, number>> = {
  * change to what they cover (src/roots/, the initramfs, the demo images) lands, run them.
  */
 const WIDE: Readonly<Record<string, number>> = {
-  // The trixie armhf demo image: nothing in the suite builds or boots from it (19 min of CI to build).
+  // The trixie armhf demo image, and a build on it: the suite proves trixie on arm64 and armhf on
+  // bookworm; the image alone costs CI 10–19 min of a core from scratch.
   'test/demo/image-more.test.ts': TRIXIE,
+  // A customised build on it, under qemu-arm (the suite: trixie arm64, bookworm armhf).
+  'test/customize/build-trixie-armhf.test.ts': TRIXIE,
   // ram + overlay on trixie arm64 and bookworm armhf: two initramfs rebuilds under emulation, two
   // images, four boots (~25 min here). The same on bookworm arm64 is in the suite (roots-*.test.ts).
   'test/boot/roots-more.test.ts': 4 * BOOKWORM,
@@ -138,6 +141,7 @@ const TRIXIE_IMAGE: ReadonlySet<string> = new Set([
   'test/boot/roots-more.test.ts',
   'test/boot/trixie.test.ts',
   'test/customize/build-trixie.test.ts',
+  'test/customize/build-trixie-armhf.test.ts',
   'test/customize/trixie.test.ts',
   'test/demo/image.test.ts',
   'test/demo/image-more.test.ts',
