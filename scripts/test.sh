@@ -129,11 +129,12 @@ fi
 # build spends most of its time in its packages' scripts under emulation, on one core; the tests
 # start at once, the slow lane with the files that need no demo image and the trixie ones last
 # (test/run.ts), and a file that needs an image still being built waits for it (the build's lock).
-# Two lanes of builds, balanced by what was measured from scratch on a fresh machine of 2 cores:
-# trixie arm64 25–30 min beside the other builds, bookworm 5–8 each. The trixie armhf image is only
-# used by the wide tier (its files build it when they run). An image whose
-# manifest matches is reused at once, so with the cache this takes seconds. If an image cannot be
-# built, the tests are stopped and the run fails, with the end of that build's log.
+# Two lanes of builds, balanced by what was measured from scratch on a machine of 2 cores: trixie
+# arm64 19 min, bookworm 5 each when quiet; beside the tests (load 4–10) 60 and 23.5 min, the
+# tests having the cores the builds left, so no test waited long. The trixie armhf image is only
+# used by the wide tier (its files build it when they run). An image whose manifest matches is
+# reused at once, so with the cache this takes seconds. If an image cannot be built, the tests are
+# stopped and the run fails, with the end of that build's log.
 rm -f out/demo/prebuild-*.log out/demo/prebuild-*.failed
 mkdir -p out/demo
 builds_began=$EPOCHSECONDS
