@@ -3,8 +3,8 @@
  * the verdict on it from its exit and uvu's totals. Used by test/run.ts (through test/lanes.ts).
  */
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
-import { relative } from 'node:path'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface FileResult {
@@ -89,10 +89,34 @@ export async function runFile(file: string, options: RunFileOptions): Promise<Fi
   }
   // Its last output (uvu's totals) may still be in the pipe; a process outside the group may hold it open.
   await Promise.race([ended, sleep(2000, undefined, { ref: false })])
+  const names = removeNetnsNames(pgid)
+  if (names.length) output(`\n# ${relative(process.cwd(), file)}: removed the names of network namespaces it left in /run/netns: ${names.join(', ')}\n`)
   stdout.destroy()
   stderr?.destroy()
   if ('stuck' in exit) return { ...verdict(out, null, null, problem), problem: `${problem}; ${exit.stuck}` }
   return verdict(out, exit.code, exit.signal, problem)
+}
+
+/**
+ * The names of the network namespaces the file made (`pibake-t<its pid>-…`,
+ * test/helpers/loopback-ns.ts) that outlive it. `ip netns add` makes an empty file in /run/netns
+ * and mounts the namespace on it, in the file's own mount namespace: a file stopped before its
+ * `ip netns del` leaves the empty file in the host's /run/netns (its namespace ended with its last
+ * process), which `ip netns list` then shows as "Peer netns reference is invalid". Removed here
+ * unless something mounts on it in this namespace; returned to be said.
+ */
+function removeNetnsNames(pid: number): string[] {
+  const prefix = `pibake-t${pid}-`
+  let names: string[]
+  try {
+    names = readdirSync('/run/netns').filter((name) => name.startsWith(prefix))
+  } catch {
+    return []
+  }
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+  const left = names.filter((name) => !mounted.includes(` /run/netns/${name} `))
+  for (const name of left) rmSync(join('/run/netns', name), { force: true })
+  return left
 }
 
 /** The file's result from its output (uvu's "Total: / Passed: / Skipped:" block) and exit. */

@@ -5,6 +5,7 @@
  * and an empty folder. Each hang's processes must be gone afterwards, not just the runner done.
  */
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -149,6 +150,15 @@ test('Ctrl-C on the runner stops the running file and its processes, status 130'
   assert.not.match(run.out, `# ${FIXTURES}/passes.test.ts`, 'no file runs after the interruption')
   assert.ok(run.seconds < 30, `the runner ended ${run.seconds} s after it started`)
   for (const pid of pids) assert.not.ok(alive(pid), `process ${pid} of the file was stopped`)
+})
+
+test('a file killed before deleting its network namespaces leaves no name of them in /run/netns', async () => {
+  const run = await runner([`${FIXTURES}/netns.test.ts`])
+  assert.is(run.code, 1, run.out)
+  const name = /made (pibake-t\d+-1-fixture)/.exec(run.out)?.[1]
+  assert.ok(name, run.out)
+  assert.match(run.out, `removed the names of network namespaces it left in /run/netns: ${name}`)
+  assert.not.ok(existsSync(join('/run/netns', name)), `/run/netns/${name} is left`)
 })
 
 test('--quick leaves out the slow tier; --list says each file\'s tier and limit', async () => {
