@@ -10,8 +10,6 @@ import { isPi3, pi3Split, PI3_CONF } from './pi3-split.ts'
 import { confValue, dhcpLines, hostLines, pxeLines, tftpLines, withBlank, type DnsmasqFleet, type DnsmasqOptions } from './dnsmasq.ts'
 import { sizingLines } from './sizing.ts'
 
-export { PI3_CONF }
-
 /** The Pi 3s' dnsmasq configuration, or undefined when dnsmasq.conf answers every node (no split). */
 export function renderPi3DnsmasqConf(fleets: readonly DnsmasqFleet[], options: DnsmasqOptions): string | undefined {
   const first = fleets[0]
