@@ -51,7 +51,9 @@ if mountpoint -q "$image"; then
   echo "pibake-accounts: $image is already served from $shared"
   exit 0
 fi
-[ -d "$shared" ] || mkdir -m 755 "$shared"
+# Nodes powered on together all find the folder missing: whoever loses the race finds it made.
+# (A failed mkdir that left no folder is run again, for its error.)
+mkdir -m 755 "$shared" 2>/dev/null || [ -d "$shared" ] || mkdir -m 755 "$shared"
 lock=$shared/.pibake-accounts.lock
 # A node's clock may be anything before time sync: a stale lock is told by waiting, not by its date.
 tries=0

@@ -6,7 +6,7 @@
  */
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ACCOUNTS_DIR, accountsScript } from '../../src/netboot/accounts.ts'
@@ -30,12 +30,10 @@ test.after(() => rmSync(dir, { recursive: true, force: true }))
  * Runs the script with the image copies given, then `after` (a shell line) while the bind is still
  * there, in a mount namespace that goes away with it. Returns the script's output and `after`'s.
  */
-async function boot(image: Record<string, string>, after = 'true'): Promise<string> {
-  const script = join(dir, 'accounts.sh')
+async function boot(image: Record<string, string>, after = 'true', env?: Record<string, string>): Promise<string> {
+  const copies = mkdtempSync(join(dir, 'image-'))
+  const script = join(dir, `${basename(copies)}.sh`)
   writeFileSync(script, accountsScript(join(dir, 'shared')), { mode: 0o755 })
-  const copies = join(dir, 'image')
-  rmSync(copies, { recursive: true, force: true })
-  mkdirSync(copies)
   for (const [name, text] of Object.entries(image)) {
     const secret = name.includes('shadow')
     writeFileSync(join(copies, name), text, { mode: secret ? 0o640 : 0o644 })
@@ -48,7 +46,7 @@ async function boot(image: Record<string, string>, after = 'true'): Promise<stri
     '"$2"',
     'eval "$3"',
   ].join('\n')
-  const { stdout } = await exec(['unshare', '-m', '--propagation', 'private', 'sh', '-euc', inside, 'sh', copies, script, after])
+  const { stdout } = await exec(['unshare', '-m', '--propagation', 'private', 'sh', '-euc', inside, 'sh', copies, script, after], { env })
   return stdout
 }
 
@@ -91,6 +89,28 @@ test('a file replaced by rename in the shared folder shows through the folder bi
     `cat ${ACCOUNTS_DIR}/passwd`,
   ].join('; ')
   assert.match(await boot(IMAGE, replace), /^bob:x:1002:/m)
+})
+
+test('nodes powered on together all seed from an empty shared folder: every boot succeeds, every account once', async () => {
+  rmSync(join(dir, 'shared'), { recursive: true, force: true })
+  mkdirSync(join(dir, 'shared'))
+  // Another node makes etc/ between this one's look and its mkdir: a mkdir that makes the folder
+  // itself just before the real one (CI saw "mkdir: cannot create directory '/shared/etc': File
+  // exists" fail a node when two booted at once).
+  const bin = join(dir, 'bin')
+  mkdirSync(bin, { recursive: true })
+  writeFileSync(join(bin, 'mkdir'), `#!/bin/sh
+for last; do :; done
+[ "$last" = '${join(dir, 'shared/etc')}' ] && /bin/mkdir "$last" 2>/dev/null
+exec /bin/mkdir "$@"
+`, { mode: 0o755 })
+  const out = await boot(IMAGE, 'true', { PATH: `${bin}:${process.env.PATH}` })
+  assert.match(out, 'accounts served from', 'the boot that lost the race to make etc/ goes on')
+  rmSync(join(dir, 'shared/etc'), { recursive: true })
+  const outs = await Promise.all(Array.from({ length: 8 }, () => boot(IMAGE)))
+  for (const out of outs) assert.match(out, 'accounts served from')
+  assert.is(outs.filter((out) => out.includes('seeded')).length >= 1, true, 'one of them seeded')
+  for (const [name, text] of Object.entries(IMAGE)) assert.is(readFileSync(shared(name), 'utf8'), text, `${name}: every account once`)
 })
 
 test.run()
