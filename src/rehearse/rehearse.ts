@@ -11,7 +11,7 @@ import { createSocket } from 'node:dgram'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PibakeError, UsageError } from '../errors.ts'
 import type { Recipe } from '../recipe/types.ts'
-import { macvlanNamespace, neighboursOn } from '../system/ip.ts'
+import { linkExists, macvlanNamespace, neighboursOn } from '../system/ip.ts'
 import type { SimulatedPi } from './dhcp-client.ts'
 import { stormInNamespace } from './inside.ts'
 import { liveReadSets } from './reads.ts'
@@ -45,6 +45,7 @@ export async function rehearse(options: RehearseOptions): Promise<Rehearsal> {
   if (!/^[\w.:@-]{1,15}$/.test(options.interface)) throw new UsageError(`"${options.interface}" is not a network interface name`)
   const proxy = options.recipes.find((r) => r.netboot.dhcp.mode === 'proxy')
   if (proxy) throw new PibakeError(`${proxy.name} uses proxy DHCP: pibake rehearse cannot act as its nodes`, 'with proxy DHCP dnsmasq finds a node\'s TFTP folder by ARP, and simulated nodes share this host\'s MAC on the wire; rehearse a range-mode fleet, or use bench/storm.ts')
+  if (!(await linkExists(options.interface))) throw new UsageError(`there is no interface "${options.interface}" on this machine`, 'name the interface on the boot LAN (ip link lists them)')
   const note = options.onNote ?? (() => {})
   const all = options.recipes.flatMap((recipe) => recipe.nodes.map((node) => ({ recipe, node })))
   note(`checking which of ${all.length} nodes are up (ARP)`)

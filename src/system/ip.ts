@@ -88,6 +88,14 @@ export async function macvlanNamespace(name: string, parent: string): Promise<()
   }
 }
 
+/** Whether `device` is an interface of the namespace this process runs in (`ip link` says "does not exist", status 1, when not). */
+export async function linkExists(device: string): Promise<boolean> {
+  const result = await exec(['ip', 'link', 'show', 'dev', device], { okCodes: [1] })
+  if (result.exitCode === 0) return true
+  if (/does not exist/.test(result.stderr)) return false
+  throw new PibakeError(`ip link show dev ${device} failed: ${result.stderr.trim()}`)
+}
+
 /** Addresses this host's neighbour table holds a MAC for on `device` (answered ARP lately). */
 export async function neighboursOn(device: string): Promise<Set<string>> {
   const { stdout } = await exec(['ip', '-4', 'neigh', 'show', 'dev', device])
