@@ -38,6 +38,7 @@ export interface Values {
   readonly name?: string | undefined
   readonly discover?: string | undefined
   readonly nodes?: string | undefined
+  readonly ordinaryPorts?: boolean | undefined
   readonly format?: string | undefined
   readonly package?: string | undefined
   readonly command?: string | undefined

@@ -121,11 +121,12 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     examples: ['pibake discover --interface eth0 --seconds 60'],
   },
   rehearse: {
-    usage: 'pibake rehearse <recipe.ts>… --interface IF [--nodes N|all] [options]',
+    usage: 'pibake rehearse <recipe.ts>… --interface IF [--nodes N|all] [--ordinary-ports] [options]',
     does: "Powers on the recipes' nodes that are not up as simulated Pis (root, from any Linux machine on the boot LAN): DHCP and TFTP as each model's firmware does them, against the real boot server, every file compared with the published one where the TFTP tree is on this machine. Prints per phase the nodes done, seconds and MB/s, the failures, and names the bottleneck; gives back every lease it took. Exits 1 when a node failed. Range-mode DHCP only.",
     options: [
       ['--interface IF', 'the interface on the boot LAN (required); the simulated nodes live in a namespace on a macvlan of it'],
       ['--nodes N|all', 'how many of the nodes that are not up to power on (default all)'],
+      ['--ordinary-ports', "the root phase's NFS connections leave from ordinary ports, not reserved ones as a Pi's do: needed for more nodes than this machine has reserved ports (478 with Debian's /etc/services; refused otherwise); nfs-ganesha accepts them, a kernel NFS server only where its exports say insecure"],
       OUT,
       JSON_OUT,
     ],
@@ -257,7 +258,7 @@ usage:
                                                     a starter recipe for a real image, read from the image
   pibake discover --interface IF [--seconds N] [--log FILE] [--recipe FILE]… [--out DIR | --target DIR] [--json]
                                                     Raspberry Pis asking for a boot that the site does not know
-  pibake rehearse <recipe.ts>… --interface IF [--nodes N|all] [--out DIR] [--json]
+  pibake rehearse <recipe.ts>… --interface IF [--nodes N|all] [--ordinary-ports] [--out DIR] [--json]
                                                     a boot storm of the nodes that are not up, against the real boot server
   pibake schedule <recipe.ts> --on-calendar SPEC [--unit-dir DIR] [--refresh] [--upgrade] [--out DIR] [--print]
   pibake schedule --remove <recipe> [--unit-dir DIR]

@@ -33,6 +33,7 @@ export const OPTIONS = {
   name: { type: 'string' },
   discover: { type: 'string' },
   nodes: { type: 'string' },
+  'ordinary-ports': { type: 'boolean' },
   format: { type: 'string' },
   package: { type: 'string' },
   'allowed-signers': { type: 'string' },

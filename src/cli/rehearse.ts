@@ -1,4 +1,4 @@
-/** `pibake rehearse [recipe…] [--nodes N|all] [--interface IF]`: a boot storm of the site's nodes that are not up. */
+/** `pibake rehearse [recipe…] [--nodes N|all] [--interface IF] [--ordinary-ports]`: a boot storm of the site's nodes that are not up. */
 import { UsageError } from '../errors.ts'
 import { loadRecipe } from '../recipe/load.ts'
 import { rehearse } from '../rehearse/rehearse.ts'
@@ -12,7 +12,7 @@ export async function rehearseCommand(args: readonly string[], values: Values, s
   const nodes = parseNodes(values.nodes)
   const recipes = []
   for (const file of args) recipes.push(await loadRecipe(file, { outDir: outDir(values) }))
-  const result = await rehearse({ recipes, nodes, interface: values.interface, signal, onNote: (text) => process.stderr.write(`pibake: ${text}\n`) })
+  const result = await rehearse({ recipes, nodes, interface: values.interface, reservedPorts: !values.ordinaryPorts, signal, onNote: (text) => process.stderr.write(`pibake: ${text}\n`) })
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } else {

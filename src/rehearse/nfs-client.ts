@@ -107,6 +107,29 @@ export function withoutReservedPorts(): boolean {
   return true
 }
 
+/** libnfs binds from 512 up to IPPORT_RESERVED (1024) (lib/socket.c's `firstPort`). */
+const LIBNFS_FIRST_PORT = 512
+const IPPORT_RESERVED = 1024
+
+/**
+ * How many reserved ports libnfs may bind here: 512–1023 less every one this host's services
+ * database names for tcp, which libnfs skips (it asks getservbyport(), as this does; Debian's
+ * /etc/services names 34 of them: 478 left). The storm's NFS connections all leave from one
+ * address (the top of this file), each node holding one at a time (a mount's portmapper, mount and
+ * NFS connections come one after the other, each closed with a reset, so none lingers in
+ * TIME_WAIT): a root phase of more nodes than this finds them all taken.
+ */
+export function libnfsReservedPorts(): number {
+  const libc = configuredKoffi().load('libc.so.6')
+  const getservbyport = libc.func('getservbyport', 'void *', ['int', 'const char *']) as (port: number, proto: string) => unknown
+  let free = 0
+  for (let port = LIBNFS_FIRST_PORT; port < IPPORT_RESERVED; port++) {
+    // The port in network byte order, as getservbyport() takes it.
+    if (getservbyport(((port & 0xff) << 8) | (port >> 8), 'tcp') === null) free++
+  }
+  return free
+}
+
 let configured: typeof import('koffi') | undefined
 
 /** koffi, configured before its first library is loaded (it refuses a change after). */
