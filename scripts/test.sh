@@ -127,8 +127,8 @@ fi
 
 # The whole suite: the demo images its tests use are built while the tests run. From scratch a
 # build spends most of its time in its packages' scripts under emulation, on one core; the tests
-# start at once, the slow lane with the files that need no demo image and the trixie ones last
-# (test/run.ts), and a file that needs an image still being built waits for it (the build's lock).
+# start at once, the slow lane with the files that need no demo image and the trixie ones last, the
+# second lane with the quick files, then the slow ones that need no image (test/run.ts), and a file that needs an image still being built waits for it (the build's lock).
 # Two lanes of builds, balanced by what was measured from scratch on a machine of 2 cores: trixie
 # arm64 19 min, bookworm 5 each when quiet; beside the tests (load 4–10) 60 and 23.5 min, the
 # tests having the cores the builds left, so no test waited long. The trixie armhf image is only

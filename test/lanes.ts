@@ -1,8 +1,8 @@
 /**
  * Lanes of test files run at once, each lane's files one after the other (test/run.ts puts the slow
- * tier in one lane, the quick tier in the other). The first lane's output (each file's stdout and
- * stderr) comes as it is written; a file of another lane is printed whole when it ends, so that no
- * two files' lines mix.
+ * tier in one lane, the quick tier and a few self-contained slow files in the other). The first
+ * lane's output (each file's stdout and stderr) comes as it is written; a file of another lane is
+ * printed whole when it ends, so that no two files' lines mix.
  */
 import { runFile, type FileResult } from './run-file.ts'
 
@@ -35,7 +35,7 @@ async function runLane(files: readonly LaneFile[], whole: boolean, signal: Abort
   const results: LaneResult[] = []
   for (const file of files) {
     if (signal.aborted) break
-    const header = `\n# ${file.name}${whole ? ' (quick lane, beside the slow files)' : ''}\n`
+    const header = `\n# ${file.name}${whole ? ' (second lane, beside the slow files)' : ''}\n`
     let text = ''
     if (!whole) print(header)
     const started = Date.now()

@@ -16,12 +16,11 @@
  *                       with their tier and time limit; run nothing.
  *
  * Lanes: a run with files of both tiers runs them in two lanes at once: the slow (and wide) files one
- * after the other, their output as it comes; beside them the quick files one after the other, each
- * one's output printed whole when it ends. Slow files never run beside each other (they share the
- * demo images, out/test-* folders and the host's side of their test LANs); a quick file needs none of
- * that (its own temporary folder and namespaces), and a QEMU boot leaves the cores idle often
- * enough that the quick tier costs the run almost nothing beside it. The slow lane's order is
- * NO_DEMO_IMAGE first, TRIXIE_IMAGE last (see there).
+ * after the other, their output as it comes; beside them the quick files one after the other, then
+ * the slow files of BESIDE, each one's output printed whole when it ends. The slow lane's files never
+ * run beside each other (they share the demo images, out/test-* folders and the host's side of their
+ * test LANs); a quick file needs none of that (its own temporary folder and namespaces), nor does a
+ * file of BESIDE (see there). The slow lane's order is NO_DEMO_IMAGE first, TRIXIE_IMAGE last.
  *
  * Time limits: a file in SLOW has its own; every other file has DEFAULT_LIMIT (15 min). Change a
  * file's limit in SLOW (put a quick file there to give it a longer one), or for one run with
@@ -147,6 +146,30 @@ const TRIXIE_IMAGE: ReadonlySet<string> = new Set([
   'test/demo/image-more.test.ts',
   'test/try/try.test.ts',
 ])
+/**
+ * Slow files that run in the second lane, after the quick files, beside the slow lane: none reads a
+ * demo image or anything under out/ (each works in a temporary folder of its own: makeProject,
+ * mkdtemp), and those that plug this host into a test LAN (attachHere) use a /24 that no other file
+ * uses (publish/ssh 10.79.0, publish/persist 10.79.1, publish/lock-ssh 10.87.0; the slow lane's:
+ * boot/nfsroot 10.77.0, verify/demo 10.83.0). The whole suite is CPU-bound while the demo images
+ * are built, and the slow lane alone after that: these ~15 min of work (measured beside the builds)
+ * done beside it shorten the run's longest lane by as much, the lane the run waits for. demo/abort
+ * stays in the slow lane: it builds in out/demo-abort, and leftovers(out/demo) (recipes/cluster-node)
+ * takes that folder's loop devices for its own (a path prefix).
+ */
+const BESIDE: ReadonlySet<string> = new Set([
+  'test/faults/caches.test.ts',
+  'test/faults/killed.test.ts',
+  'test/faults/layouts.test.ts',
+  'test/helpers/leftovers.test.ts',
+  'test/pipeline/lock.test.ts',
+  'test/publish/fleet.test.ts',
+  'test/publish/lock-ssh.test.ts',
+  'test/publish/lock.test.ts',
+  'test/publish/persist.test.ts',
+  'test/publish/ssh.test.ts',
+  'test/site/discover.test.ts',
+])
 const groupOf = (name: string) => (NO_DEMO_IMAGE.has(name) ? 0 : TRIXIE_IMAGE.has(name) ? 2 : 1)
 
 const root = join(import.meta.dirname, '..')
@@ -181,7 +204,8 @@ function collect(path: string): string[] {
 
 // A file renamed or removed must leave the table too, or it would quietly join the quick tier under a new name.
 for (const name of [...Object.keys(SLOW), ...Object.keys(WIDE)]) if (!existsSync(join(root, name))) fail(`SLOW or WIDE lists ${name}, which does not exist`)
-for (const name of [...NO_DEMO_IMAGE, ...TRIXIE_IMAGE]) if (!(name in SLOW || name in WIDE)) fail(`NO_DEMO_IMAGE or TRIXIE_IMAGE lists ${name}, which is in neither SLOW nor WIDE`)
+for (const name of [...NO_DEMO_IMAGE, ...TRIXIE_IMAGE, ...BESIDE]) if (!(name in SLOW || name in WIDE)) fail(`NO_DEMO_IMAGE, TRIXIE_IMAGE or BESIDE lists ${name}, which is in neither SLOW nor WIDE`)
+for (const name of BESIDE) if (!NO_DEMO_IMAGE.has(name)) fail(`BESIDE lists ${name}, which is not in NO_DEMO_IMAGE: a file beside the slow lane must need no demo image`)
 if (values.quick && values.wide) fail('--quick and --wide: choose one')
 
 const named = new Set(positionals.map((target) => relative(root, resolve(target))))
@@ -204,9 +228,9 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-const slow = files.filter((name) => tierOf(name) !== 'quick').sort((a, b) => groupOf(a) - groupOf(b))
-const quick = files.filter((name) => tierOf(name) === 'quick')
-const lanes = values['one-lane'] || !slow.length || !quick.length ? [files] : [slow, quick]
+const slow = files.filter((name) => tierOf(name) !== 'quick' && !BESIDE.has(name)).sort((a, b) => groupOf(a) - groupOf(b))
+const beside = [...files.filter((name) => tierOf(name) === 'quick'), ...files.filter((name) => BESIDE.has(name))]
+const lanes = values['one-lane'] || !slow.length || !beside.length ? [files] : [slow, beside]
 
 if (values.list) {
   for (const [i, lane] of lanes.entries()) {

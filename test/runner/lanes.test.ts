@@ -31,7 +31,7 @@ test('two lanes run at once; the second lane\'s file is printed whole, with its 
   let printed = ''
   const results = await runLanes([[file('meets.test.ts')], [file('meets.test.ts')]], new AbortController().signal, (text) => (printed += text))
   assert.equal(results.map(({ result }) => [result.passed, result.failed, result.problem]), [[1, 0, undefined], [1, 0, undefined]], printed)
-  const start = printed.indexOf('# fixtures/meets.test.ts (quick lane, beside the slow files)\n')
+  const start = printed.indexOf('# fixtures/meets.test.ts (second lane, beside the slow files)\n')
   assert.ok(start >= 0, `the second lane's file has its header:\n${printed}`)
   const end = printed.indexOf('# fixtures/meets.test.ts: 1 passed, 0 failed', start)
   assert.ok(end > start, 'followed by its result line')

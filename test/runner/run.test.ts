@@ -170,20 +170,26 @@ test('--quick leaves out the slow tier; --list says each file\'s tier and limit'
   assert.is(quick.out, 'test/recipe/valid.test.ts  quick, 15 min\n')
 })
 
-test('the slow lane runs the files that need no demo image first and those that need the trixie one last', async () => {
+test('the slow lane runs the files that need no demo image first and those that need the trixie one last; the self-contained slow files run beside it, after the quick ones', async () => {
   const run = await runner(['--list'])
   assert.is(run.code, 0, run.out)
-  const [slowLane = '', quickLane = ''] = run.out.split(/^lane 2:$/m)
+  const [slowLane = '', secondLane = ''] = run.out.split(/^lane 2:$/m)
   const slow = [...slowLane.matchAll(/^(test\/\S+)  (?:slow|wide)/gm)].map((m) => m[1]!)
   assert.ok(slow.length > 20, slowLane)
   const at = (name: string) => slow.indexOf(name)
-  for (const name of ['test/faults/killed.test.ts', 'test/publish/ssh.test.ts', 'test/boot/nfsroot.test.ts', 'test/boot/trixie.test.ts', 'test/try/try.test.ts']) assert.ok(at(name) >= 0, `${name} in the slow lane`)
+  for (const name of ['test/demo/abort.test.ts', 'test/boot/nfsroot.test.ts', 'test/boot/trixie.test.ts', 'test/try/try.test.ts', 'test/recipes/cluster-node.test.ts']) assert.ok(at(name) >= 0, `${name} in the slow lane`)
   // No demo image: before every boot; the trixie image: after the bookworm boots, though their paths sort earlier.
-  assert.ok(at('test/publish/ssh.test.ts') < at('test/boot/nfsroot.test.ts'), 'publish/ssh before boot/nfsroot')
+  assert.is(at('test/demo/abort.test.ts'), 0, 'demo/abort first')
   assert.ok(at('test/boot/trixie.test.ts') > at('test/verify/demo.test.ts'), 'boot/trixie after verify/demo')
   assert.ok(at('test/customize/trixie.test.ts') > at('test/web/serve.test.ts'), 'customize/trixie after web/serve')
-  assert.match(quickLane, /^test\/recipe\/valid\.test\.ts  quick, 15 min$/m)
-  assert.not.match(quickLane, /  slow,/)
+  const second = [...secondLane.matchAll(/^(test\/\S+)  (quick|slow)/gm)].map((m) => ({ name: m[1]!, tier: m[2]! }))
+  const besideAt = second.findIndex((file) => file.tier === 'slow')
+  assert.ok(besideAt > 0, `slow files in the second lane:\n${secondLane}`)
+  assert.ok(second.slice(besideAt).every((file) => file.tier === 'slow'), 'the second lane\'s slow files come after all its quick ones')
+  const beside = second.slice(besideAt).map((file) => file.name)
+  for (const name of ['test/publish/ssh.test.ts', 'test/faults/killed.test.ts', 'test/publish/lock-ssh.test.ts']) assert.ok(beside.includes(name), `${name} beside the slow lane`)
+  for (const name of beside) assert.is(at(name), -1, `${name} runs in one lane only`)
+  assert.match(secondLane, /^test\/recipe\/valid\.test\.ts  quick, 15 min$/m)
 })
 
 test.run()
