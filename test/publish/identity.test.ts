@@ -1,7 +1,7 @@
 /** Node host keys made in-process: read by the real OpenSSH tools, one set per node, kept across publishes. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateHostKey } from '../../src/publish/hostkeys.ts'
@@ -49,6 +49,9 @@ test('sshd takes the in-process keys as host keys (sshd -t)', async () => {
     await writeFile(keys.at(-1)!, key.privateKey, { mode: 0o600 })
   }
   await writeFile(conf, keys.map((key) => `HostKey ${key}\n`).join(''))
+  // sshd -t wants its privilege separation folder, which only a started sshd service makes: on a
+  // fresh machine this test may run before any test has started one (test/helpers/sshd.ts).
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
   await exec(['/usr/sbin/sshd', '-t', '-f', conf])
 })
 
