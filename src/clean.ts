@@ -107,7 +107,7 @@ async function undo(effect: Effect): Promise<string | undefined> {
  */
 async function detach(device: string, file: string): Promise<string> {
   try {
-    await detachLoop(device)
+    await detachLoop(device, file)
     return `detached ${device} (${file})`
   } catch (error) {
     if (!(await markedForRemoval(device))) throw error

@@ -1,6 +1,6 @@
 /** Loop devices, always attached together with their detach. */
-import { access, readFile } from 'node:fs/promises'
-import { basename } from 'node:path'
+import { readFile, realpath } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from './exec.ts'
 import { PibakeError } from '../errors.ts'
@@ -26,22 +26,32 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
     hint: 'loop devices need root and a kernel with loop support (modprobe loop); `losetup -a` lists those in use',
   })
   const device = stdout.trim()
-  cleanup.defer(`detach ${device}`, () => detachLoop(device), { kind: 'loop', device, file })
+  cleanup.defer(`detach ${device}`, () => detachLoop(device, file), { kind: 'loop', device, file })
   options.signal?.throwIfAborted()
   return device
 }
 
 /**
- * Detaches `device` and waits until it is really gone: while another opener (udev's probe of a new
- * device, say) still holds it, the kernel only marks it for removal.
+ * Detaches `device`, attached to `file`, and waits until it is really gone: while another opener
+ * (udev's probe of a new device, say) still holds it, the kernel only marks it for removal. Only
+ * while it is still `file`'s: once the kernel has freed it, another program (a build beside this
+ * one) may be given the same device at once, and a detach by number would take it from under that
+ * program's mount ("can't read superblock").
  */
-export async function detachLoop(device: string, attempts = 40): Promise<void> {
+export async function detachLoop(device: string, file: string, attempts = 40): Promise<void> {
+  const own = await realFile(file)
   for (let attempt = 1; ; attempt++) {
-    if (!(await isAttached(device))) return
+    const backing = await backingFile(device)
+    if (backing === undefined || (backing !== own && backing !== `${own} (deleted)`)) return
     if (attempt > attempts) throw new PibakeError(`${device} is still attached after losetup --detach: something still uses it`, `\`losetup -a\`, \`fuser -v ${device}\` name it`)
     await exec(['losetup', '--detach', device], { okCodes: [1] })
     await sleep(Math.min(50 * attempt, 500))
   }
+}
+
+/** `file` as the kernel names a loop device's backing file: every symbolic link resolved (the file itself may be gone). */
+async function realFile(file: string): Promise<string> {
+  return realpath(file).catch(async () => join(await realpath(dirname(file)).catch(() => resolve(dirname(file))), basename(file)))
 }
 
 /**
@@ -52,9 +62,9 @@ export async function markedForRemoval(device: string): Promise<boolean> {
   return (await readFile(`/sys/block/${basename(device)}/loop/autoclear`, 'utf8').catch(() => '0')).trim() === '1'
 }
 
-/** The kernel lists an attached loop device's backing file in sysfs. */
-async function isAttached(device: string): Promise<boolean> {
-  return access(`/sys/block/${basename(device)}/loop/backing_file`).then(() => true, () => false)
+/** The backing file of an attached loop device, as the kernel lists it in sysfs; undefined when none is attached. */
+async function backingFile(device: string): Promise<string | undefined> {
+  return readFile(`/sys/block/${basename(device)}/loop/backing_file`, 'utf8').then((text) => text.replace(/\n$/, ''), () => undefined)
 }
 
 /** Every attached loop device and its backing file (as the kernel names it: resolved, maybe ` (deleted)`). */

@@ -52,7 +52,7 @@ async function heldDevice(name: string, { orphan, copy }: { orphan: boolean; cop
   const table = () => exec(['nsenter', `--mount=/proc/${pid}/ns/mnt`, 'cat', '/proc/self/mountinfo']).then((r) => r.stdout, () => '')
   await waitFor(async () => (await table()).includes(` ${mnt} `) && (await readlink(`/proc/${pid}/ns/mnt`)) !== (await readlink('/proc/self/ns/mnt')), { what: `pid ${pid} to hold ${device} at ${mnt}`, timeoutMs: 5000 })
   if (copy) await exec(['umount', mnt])
-  await detachLoop(device, 3).catch(() => {}) // still held: only marked for removal, as pibake's detach leaves it
+  await detachLoop(device, join(dir, 'disk.img'), 3).catch(() => {}) // still held: only marked for removal, as pibake's detach leaves it
   return device
 }
 
