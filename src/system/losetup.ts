@@ -1,9 +1,10 @@
 /** Loop devices, always attached together with their detach. */
-import { readFile, realpath } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from './exec.ts'
 import { PibakeError } from '../errors.ts'
+import { resolvePath } from './paths.ts'
 import type { Cleanup } from './cleanup.ts'
 
 export interface LoopOptions {
@@ -39,7 +40,7 @@ export async function attachLoop(cleanup: Cleanup, file: string, options: LoopOp
  * program's mount ("can't read superblock").
  */
 export async function detachLoop(device: string, file: string, attempts = 40): Promise<void> {
-  const own = await realFile(file)
+  const own = resolvePath(file)
   for (let attempt = 1; ; attempt++) {
     const backing = await backingFile(device)
     if (backing === undefined || (backing !== own && backing !== `${own} (deleted)`)) return
@@ -47,11 +48,6 @@ export async function detachLoop(device: string, file: string, attempts = 40): P
     await exec(['losetup', '--detach', device], { okCodes: [1] })
     await sleep(Math.min(50 * attempt, 500))
   }
-}
-
-/** `file` as the kernel names a loop device's backing file: every symbolic link resolved (the file itself may be gone). */
-async function realFile(file: string): Promise<string> {
-  return realpath(file).catch(async () => join(await realpath(dirname(file)).catch(() => resolve(dirname(file))), basename(file)))
 }
 
 /**
