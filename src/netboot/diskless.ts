@@ -33,6 +33,14 @@ export function dhcpcdConf(text: string): string {
   return `${text.trimEnd()}\n\n${DHCPCD_MARK}: keep its configuration when the link goes down.\nnolink\n`
 }
 
+/**
+ * Timers whose job changes the root itself. On a read-only root each fails whenever it fires
+ * (dpkg-db-backup writes /var/backups, apt's daily jobs take /var/lib/apt/daily_lock, man-db's
+ * rebuilds /var/cache/man), so every node of the fleet turns "degraded" once a day. A node's
+ * software changes by a rebuild, never on the node: where the root is read-only these are masked.
+ */
+export const ROOT_CHANGING_TIMERS = ['apt-daily.timer', 'apt-daily-upgrade.timer', 'dpkg-db-backup.timer', 'man-db.timer'] as const
+
 /** Units of Raspberry Pi OS's first boot and of the swap file: meaningless on a shared read-only root. */
 export const FIRST_BOOT_UNITS = [
   'regenerate_ssh_host_keys.service',

@@ -4,13 +4,14 @@
  * fstab loses `/` and the SD card's partitions and gains tmpfs for the paths a system writes to,
  * `/etc/machine-id` and `/etc/hostname` are emptied so every node has its own (systemd generates the
  * id at boot, the hostname comes from DHCP), `/etc/hosts` lists the fleet, the first-boot and
- * swap-file services are masked, and the network managers leave the root's interface alone.
+ * swap-file services are masked (on a read-only root also the timers that would change it), and the
+ * network managers leave the root's interface alone.
  */
 import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { StageError } from '../errors.ts'
 import { netbootCmdline } from '../netboot/cmdline.ts'
-import type { LayerContext, Stage } from '../pipeline/stage.ts'
+import type { LayerContext, Stage, StageContext } from '../pipeline/stage.ts'
 import { resolveInRoot } from '../system/inroot.ts'
 import { enableUnit, exists, hasUnit, maskUnit, putFile } from '../system/rootfiles.ts'
 import { identityScript, IDENTITY_SCRIPT_PATH, IDENTITY_UNIT, IDENTITY_UNIT_TEXT, sshdIdentityConf } from '../netboot/identity.ts'
@@ -19,6 +20,7 @@ import {
   dhcpcdConf,
   FIRST_BOOT_UNITS,
   hostsFile,
+  ROOT_CHANGING_TIMERS,
   sharedFstabLine,
 } from '../netboot/diskless.ts'
 import { fstabEntries } from './extract.ts'
@@ -42,12 +44,14 @@ export const TMPFS_PATHS: readonly { path: string; mode: string }[] = [
   { path: '/var/lib/dhcp', mode: '0755' },
   { path: '/var/lib/systemd', mode: '0755' },
   { path: '/var/lib/sudo', mode: '0700' },
+  // logrotate keeps its state here; it rotates the logs of /var/log's tmpfs, which bounds their RAM.
+  { path: '/var/lib/logrotate', mode: '0755' },
 ]
 
 export const netboot: Stage = {
   name: 'netboot',
   kind: 'layer',
-  version: 6,
+  version: 7,
   async verify(ctx) {
     await verifyRoot(ctx)
     await verifyShrinkHost(ctx.recipe)
@@ -55,7 +59,7 @@ export const netboot: Stage = {
   async inputs(ctx) {
     const nodes = ctx.recipe.nodes.map(({ hostname, ip }) => ({ hostname, ip }))
     const { shared, nfs } = ctx.recipe.netboot
-    return { tmpfs: TMPFS_PATHS, nodes, masked: FIRST_BOOT_UNITS, identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...persistInputs(ctx.recipe.netboot), ...rootInputs(ctx.recipe.netboot), ...shrinkInputs(ctx.recipe.netboot) }
+    return { tmpfs: TMPFS_PATHS, nodes, masked: maskedUnits(ctx), identity: [identityScript(ctx.recipe.netboot.hostKeys), IDENTITY_UNIT_TEXT, sshdIdentityConf(ctx.recipe.netboot.hostKeys)], network: [networkManagerConf(ctx.recipe.nodes), CLOUD_INIT_DISABLED_TEXT], shared: shared ?? null, firmware: FIRMWARE_PATTERNS, nodeConfig: ctx.recipe.nodes.map((node) => node.config), accounts: shared?.accounts ? [accountsScript(shared.mount), accountsUnit(shared.mount), ACCOUNTS_DIR] : null, nfsServer: nfs.server, ...persistInputs(ctx.recipe.netboot), ...rootInputs(ctx.recipe.netboot), ...shrinkInputs(ctx.recipe.netboot) }
   },
   async run(ctx) {
     await verifyShrink(ctx)
@@ -65,7 +69,7 @@ export const netboot: Stage = {
     await putFile(ctx.root, '/etc/machine-id', '', 0o444)
     await putFile(ctx.root, '/etc/hostname', '')
     await putFile(ctx.root, '/etc/hosts', hostsFile(ctx.recipe.nodes))
-    for (const unit of FIRST_BOOT_UNITS) if (await hasUnit(ctx.root, unit)) await maskUnit(ctx.root, unit)
+    for (const unit of maskedUnits(ctx)) if (await hasUnit(ctx.root, unit)) await maskUnit(ctx.root, unit)
     await keepNetworkUp(ctx)
     await installIdentity(ctx)
     await installShared(ctx)
@@ -74,6 +78,11 @@ export const netboot: Stage = {
     await keepFirmwareOnly(ctx)
     await shrinkBoot(ctx)
   },
+}
+
+/** The first-boot units always; on a read-only root also the timers that would change it (and fail). */
+function maskedUnits(ctx: StageContext): readonly string[] {
+  return rootNeeds(ctx.recipe.netboot).tmpfsFolders ? [...FIRST_BOOT_UNITS, ...ROOT_CHANGING_TIMERS] : FIRST_BOOT_UNITS
 }
 
 /**

@@ -104,9 +104,12 @@ const EXPECTED_CHANGES = [
   '/etc/ssh/ssh_host_ed25519_key.pub',
   '/etc/ssh/ssh_host_rsa_key',
   '/etc/ssh/ssh_host_rsa_key.pub',
+  // netboot: on the read-only root, the timers whose jobs would change it masked
+  ...['apt-daily', 'apt-daily-upgrade', 'dpkg-db-backup'].flatMap((t) => [`/etc/systemd/system/${t}.timer`, `/etc/systemd/system/timers.target.wants/${t}.timer`]),
   // netboot: the tmpfs mount points the image lacks
   '/var/lib/dhcp',
   '/var/lib/dhcpcd',
+  '/var/lib/logrotate',
 ]
 
 /**

@@ -155,7 +155,7 @@ const MACHINERY = /policy-rc\.d|^\/etc\/resolv\.conf$|^\/etc\/ld\.so\.preload|qe
 /** What a package install may legitimately change outside the packages' own files. */
 const PACKAGE_STATE = [/^\/var\/lib\/dpkg\//, /^\/var\/lib\/systemd\/deb-systemd-helper-/, /^\/var\/lib\/apt\/extended_states$/, /^\/var\/log\/(apt|dpkg|alternatives)/, /^\/var\/cache\/debconf\//, /^\/etc\/ld\.so\.cache$/]
 /** Mount points the netboot stage adds for its tmpfs. */
-const NETBOOT = [/^\/var\/lib\/dhcp(cd)?$/]
+const NETBOOT = [/^\/var\/lib\/(dhcp|dhcpcd|logrotate)$/]
 
 /**
  * Of the paths a build changed from the image (`diff`, the image's root against the published

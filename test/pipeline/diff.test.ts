@@ -40,6 +40,7 @@ test('the published root differs from the image root only by the overlay and the
     '/var/lib',
     '/var/lib/dhcp',
     '/var/lib/dhcpcd',
+    '/var/lib/logrotate',
     '/var/lib/sudo',
     '/var/lib/systemd',
     '/var/log',

@@ -68,7 +68,10 @@ test('pibake diff between the image root and the published root lists exactly th
   assert.equal(paths('added'), [
     '/etc/ssh/sshd_config.d/cluster.conf',
     '/etc/ssh/sshd_config.d/pibake-identity.conf',
+    '/etc/systemd/system/apt-daily-upgrade.timer', // masked: the read-only root's timers that would change it
+    '/etc/systemd/system/apt-daily.timer',
     '/etc/systemd/system/dphys-swapfile.service',
+    '/etc/systemd/system/dpkg-db-backup.timer',
     '/etc/systemd/system/multi-user.target.wants/pibake-identity.service',
     '/etc/systemd/system/pibake-identity.service',
     '/etc/systemd/system/regenerate_ssh_host_keys.service',
@@ -78,12 +81,16 @@ test('pibake diff between the image root and the published root lists exactly th
     '/usr/local/bin/cluster-info',
     '/var/lib/dhcp', // tmpfs mount points the image lacks
     '/var/lib/dhcpcd',
+    '/var/lib/logrotate',
   ])
   assert.equal(paths('removed'), [
     ...['ecdsa', 'ed25519', 'rsa'].flatMap((t) => [`/etc/ssh/ssh_host_${t}_key`, `/etc/ssh/ssh_host_${t}_key.pub`]),
     '/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service',
     '/etc/systemd/system/multi-user.target.wants/regenerate_ssh_host_keys.service',
     '/etc/systemd/system/multi-user.target.wants/userconfig.service',
+    '/etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer',
+    '/etc/systemd/system/timers.target.wants/apt-daily.timer',
+    '/etc/systemd/system/timers.target.wants/dpkg-db-backup.timer',
   ])
   assert.equal(await leftovers(image), [], 'the image snapshot left no mount or loop device')
 })
