@@ -15,7 +15,7 @@
 import { dirname, posix } from 'node:path'
 import { macDir } from '../netboot/layout.ts'
 import { IMAGE_READ_AHEAD_KB } from '../roots/squashfs.ts'
-import type { LaterPhase, PhaseInput } from './node.ts'
+import type { LaterPhase, PhaseInput } from './node-result.ts'
 import { NfsError, NfsMount } from './nfs-client.ts'
 import { identityName, type ReadSet } from './reads.ts'
 import type { StormReport } from './storm.ts'

@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { release, type DhcpPort, type SimulatedPi } from './dhcp-client.ts'
 import type { BootLoopSettings } from './firmware.ts'
-import { bootNode, type BootContext, type LaterPhase, type NodeResult } from './node.ts'
+import { bootNode } from './node.ts'
+import type { BootContext, LaterPhase, NodeResult } from './node-result.ts'
 
 export interface StormOptions {
   readonly nodes: readonly SimulatedPi[]

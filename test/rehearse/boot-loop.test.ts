@@ -9,7 +9,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { DhcpPort, SimulatedPi } from '../../src/rehearse/dhcp-client.ts'
-import { bootNode, type AttemptFn, type AttemptOutcome, type BootContext, type NodeError } from '../../src/rehearse/node.ts'
+import { bootNode } from '../../src/rehearse/node.ts'
+import type { AttemptFn, AttemptOutcome, BootContext, NodeError } from '../../src/rehearse/node-result.ts'
 import { totals } from '../../src/rehearse/storm.ts'
 
 const pi = (model: SimulatedPi['model'], last = 1): SimulatedPi => ({ mac: `dc:a6:32:00:00:${last.toString(16).padStart(2, '0')}`, model, serial: '5eed0001' })

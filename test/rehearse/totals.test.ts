@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { NodeResult } from '../../src/rehearse/node.ts'
+import type { NodeResult } from '../../src/rehearse/node-result.ts'
 import { mergeReports, totals, type StormReport } from '../../src/rehearse/storm.ts'
 
 function result(index: number, fields: Partial<NodeResult> = {}): NodeResult {
