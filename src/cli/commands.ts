@@ -1,6 +1,5 @@
 /** The CLI's commands: each parses its positionals, calls the library, and shows the result. */
 import { UsageError } from '../errors.ts'
-import { recipeNameOf } from '../recipe/argument.ts'
 import { resolveDirSync } from '../system/paths.ts'
 import type { Renderer } from './render.ts'
 
@@ -92,7 +91,7 @@ export const RUNS_A_RECIPE: readonly string[] = ['build', 'plan', 'nodes', 'try'
 export async function runCommand(name: string, args: readonly string[], values: Values, signal: AbortSignal): Promise<number> {
   const load = COMMANDS[name]
   if (!load) throw new UsageError(`unknown command "${name}"`, `one of: ${Object.keys(COMMANDS).join(', ')} (pibake --help)`)
-  const named = NAMES_A_RECIPE.includes(name) && args.length === 1 ? [await recipeNameOf(args[0]!)] : await withRecipeFile(name, args, values)
+  const named = NAMES_A_RECIPE.includes(name) && args.length === 1 ? [await (await import('../recipe/argument.ts')).recipeNameOf(args[0]!)] : await withRecipeFile(name, args, values)
   return (await load())(named, values, signal)
 }
 

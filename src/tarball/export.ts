@@ -10,7 +10,7 @@ import { PibakeError } from '../errors.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { isBuildId } from '../site/names.ts'
 import { TARBALL_SUFFIXES, tarballKind, writeTarball } from './compression.ts'
-import { BOOT_PREFIX } from './image.ts'
+import { BOOT_PREFIX } from './names.ts'
 import { packTree } from './pack.ts'
 
 export interface ExportOptions {

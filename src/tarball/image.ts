@@ -8,10 +8,8 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { processAlive } from '../system/cleanup.ts'
 import { readTarball } from './compression.ts'
+import { BOOT_PREFIX } from './names.ts'
 import { unpackTar } from './unpack.ts'
-
-/** Where the boot partition's files are inside a root tarball. */
-export const BOOT_PREFIX = 'boot/firmware'
 
 /** Where a tarball is unpacked: `root/` (and `boot/`, from `boot/firmware/` in it) for a root tarball, `boot/` for a boot tarball. */
 export function tarballTree(cache: string, sha256: string): string {

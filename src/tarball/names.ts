@@ -5,6 +5,9 @@
  */
 import { PibakeError } from '../errors.ts'
 
+/** Where the boot partition's files are inside a root tarball. */
+export const BOOT_PREFIX = 'boot/firmware'
+
 /** The error for an entry pibake will not unpack: which archive, which entry, why. */
 export class TarballEntryError extends PibakeError {
   constructor(archive: string, name: string, why: string) {
