@@ -3,13 +3,11 @@
  * (`<cache>/trees/<sha256>/`, holding `root/` and `boot/`), and used from there as the read-only
  * root under the build's layers, as a disk image's root partition is used through a loop mount.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { processAlive } from '../system/cleanup.ts'
-import { readTarball } from './compression.ts'
 import { BOOT_PREFIX } from './names.ts'
-import { unpackTar } from './unpack.ts'
+import { unpackInThread } from './unpack-thread.ts'
 
 /** Where a tarball is unpacked: `root/` (and `boot/`, from `boot/firmware/` in it) for a root tarball, `boot/` for a boot tarball. */
 export function tarballTree(cache: string, sha256: string): string {
@@ -26,8 +24,9 @@ export interface UnpackImageOptions {
 }
 
 /**
- * Unpacks `file` (read once, hashed on the way) into `target` through a partial folder of this
- * process's own, renamed into place once the sha256 is checked. Resolves to the sha256.
+ * Unpacks `file` (read once, hashed on the way, on a thread of its own: unpack-thread.ts) into
+ * `target` through a partial folder of this process's own, renamed into place once the sha256 is
+ * checked. Resolves to the sha256.
  */
 export async function unpackImageTarball(file: string, target: string, options: UnpackImageOptions): Promise<string> {
   await mkdir(join(target, '..'), { recursive: true })
@@ -38,30 +37,9 @@ export async function unpackImageTarball(file: string, target: string, options: 
   try {
     await mkdir(dirs.boot, { recursive: true })
     if (options.as === 'root') await mkdir(dirs.root)
-    const hash = createHash('sha256')
-    const total = (await stat(file)).size
-    let done = 0
-    let shown = 0
-    const reader = readTarball(file, {
-      signal: options.signal,
-      onChunk: (chunk) => {
-        hash.update(chunk)
-        done += chunk.length
-        if (done - shown >= 64 << 20) options.onProgress?.((shown = done), total)
-      },
-    })
     const into = options.as === 'root' ? dirs.root : dirs.boot
     const split = options.as === 'root' ? { prefix: BOOT_PREFIX, dir: dirs.boot } : undefined
-    await unpackTar(reader.tar, into, { archive: file, signal: options.signal, ...(split ? { split } : {}) }).catch(async (error: unknown) => {
-      // The decompressor's output ended by itself: when the decompressor failed, its error says why the tar stream stops short.
-      const ended = reader.tar.readableEnded
-      reader.stop(error as Error)
-      // Nothing of the decompressor is left running when the unpack fails.
-      const failure: unknown = await reader.done.then(() => undefined, (e: unknown) => e)
-      throw ended && failure && !options.signal?.aborted ? failure : error
-    })
-    await reader.done
-    const sha256 = hash.digest('hex')
+    const sha256 = await unpackInThread({ file, into, ...(split ? { split } : {}) }, { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) })
     await options.check?.(sha256)
     await rename(partial, target).catch(async (error: NodeJS.ErrnoException) => {
       // Another build unpacked the same tarball meanwhile: its tree is this one.
