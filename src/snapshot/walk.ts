@@ -45,14 +45,16 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<void>
   }
 }
 
-function readDirectory(dir: string, path: string, exclude: WalkOptions['exclude']): Found[] {
+/** The entries of the folder `path` (a snapshot path below `dir`), in the order the folder lists them. */
+export function readDirectory(dir: string, path: string, exclude?: WalkOptions['exclude']): Found[] {
   const absolute = hostPath(dir, path)
   const names = fsCall(absolute, () => readdirSync(absolute, { encoding: 'buffer' }))
   const children = names.map((name) => childPath(path, decodeName(name, `a name in ${absolute}`)))
   return children.filter((child) => !exclude?.(child)).map((child) => describe(child, hostPath(dir, child)))
 }
 
-function describe(path: string, absolute: string): Found {
+/** The entry at `absolute`, recorded as `path`. */
+export function describe(path: string, absolute: string): Found {
   const stats = fsCall(absolute, () => lstatSync(absolute, { bigint: true }))
   const type = entryType(stats)
   const entry: Entry = { path, type, mode: Number(stats.mode & 0o7777n), uid: Number(stats.uid), gid: Number(stats.gid), mtime: seconds(stats.mtimeNs) }

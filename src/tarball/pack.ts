@@ -6,10 +6,12 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { Header } from 'tar-stream'
 import { PibakeError } from '../errors.ts'
-import { readTreeXattrs } from '../snapshot/xattrs.ts'
-import { walkTree, type Found } from '../snapshot/walk.ts'
-import { comparePaths, type Entry } from '../snapshot/types.ts'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { readTreeXattrs, type XattrMap } from '../snapshot/xattrs.ts'
+import type { Found } from '../snapshot/walk.ts'
+import type { Entry } from '../snapshot/types.ts'
 import { fitsUstar, idFitsUstar, paxBlock, paxRecords, type PaxFields } from './pax.ts'
+import { treeInOrder } from './tree-order.ts'
 import { encodeUstar, TYPEFLAGS, type UstarHeader } from './ustar.ts'
 
 export interface PackOptions {
@@ -39,9 +41,12 @@ const CHUNK = 4 << 20
  */
 export async function* packTree(root: string, options: PackOptions): AsyncGenerator<Buffer> {
   const out = new Chunks()
-  for (const item of await collect(root, options)) {
+  const first = new Map<string, string>()
+  for (const { entry, absolute, inode } of await withXattrs(root, options)) {
     options.signal?.throwIfAborted()
-    yield* writeEntry(out, item, options.clamp)
+    const linkTo = inode === undefined ? undefined : first.get(inode)
+    if (inode !== undefined && linkTo === undefined) first.set(inode, entry.path)
+    yield* writeEntry(out, linkTo === undefined ? { entry, absolute } : { entry, absolute, linkTo }, options.clamp)
   }
   yield* out.zeros(1024)
   yield* out.flush()
@@ -115,38 +120,40 @@ function fsCall<T>(absolute: string, call: () => T): T {
   }
 }
 
-/** Every path of the tree (and the graft), sorted, with xattrs, hard links resolved to their first path. */
-async function collect(root: string, options: PackOptions): Promise<Item[]> {
-  const found = await walkWithXattrs(root, '', options.signal)
-  const graft = options.graft
-  if (graft) {
-    const inside = found.find((f) => f.entry.path.startsWith(`/${graft.prefix}/`))
-    if (inside) throw new PibakeError(`${root}${inside.entry.path}: the tree already holds files in /${graft.prefix}, where the boot files ${graft.dir} would go`, `empty /${graft.prefix} in the tree (it is the boot partition's mount point), or export the folder alone`)
-    const grafted = await walkWithXattrs(graft.dir, `/${graft.prefix}`, options.signal)
-    const mountPoint = found.findIndex((f) => f.entry.path === `/${graft.prefix}`)
-    // The graft's own folder is the mount point's when the tree has one.
-    if (mountPoint >= 0) grafted.shift()
-    found.push(...grafted)
+/**
+ * Every path of the tree (and the graft) in order (tree-order.ts), with its xattrs, once they are
+ * read: one getfattr reads those of a whole tree (Node has no xattr call), and while it runs the
+ * walk goes ahead, a few hundred entries at a time with a turn of the event loop in between to
+ * hear getfattr end. The rest of the walk is done as the entries are written.
+ */
+async function withXattrs(root: string, options: PackOptions): Promise<Iterable<Found>> {
+  const { graft, signal } = options
+  const reading = Promise.all([readTreeXattrs(root, signal), graft ? readTreeXattrs(graft.dir, signal) : new Map() as XattrMap])
+  let read = false
+  reading.then(() => (read = true), () => (read = true))
+  const walk = treeInOrder(root, graft)
+  const ahead: Found[] = []
+  while (!read) {
+    const next = walk.next()
+    if (next.done) break
+    ahead.push(next.value)
+    if (ahead.length % 256 === 0) await nextTurn()
   }
-  found.sort((a, b) => comparePaths(a.entry.path, b.entry.path))
-  const first = new Map<string, string>()
-  return found.map(({ entry, absolute, inode }) => {
-    if (!inode) return { entry, absolute }
-    const linkTo = first.get(inode)
-    if (linkTo === undefined) first.set(inode, entry.path)
-    return linkTo === undefined ? { entry, absolute } : { entry, absolute, linkTo }
-  })
-}
-
-async function walkWithXattrs(dir: string, prefix: string, signal?: AbortSignal): Promise<Found[]> {
-  const found: Found[] = []
-  const [xattrs] = await Promise.all([readTreeXattrs(dir, signal), walkTree(dir, { signal, onFound: (item) => found.push(item) })])
-  for (const item of found) {
-    const attrs = xattrs.get(item.entry.path)
-    if (attrs) item.entry.xattrs = attrs
-    if (prefix) item.entry.path = item.entry.path === '/' ? prefix : `${prefix}${item.entry.path}`
+  const [tree, grafted] = await reading
+  const at = graft ? `/${graft.prefix}` : undefined
+  const xattrsOf = (found: Found) => {
+    const inGraft = at !== undefined && found.absolute.startsWith(`${graft!.dir}/`) ? found.entry.path.slice(at.length) : at !== undefined && found.absolute === graft!.dir ? '/' : undefined
+    return inGraft === undefined ? tree.get(found.entry.path) : grafted.get(inGraft)
   }
-  return found
+  const withAttrs = (found: Found) => {
+    const attrs = xattrsOf(found)
+    if (attrs) found.entry.xattrs = attrs
+    return found
+  }
+  return (function* () {
+    for (const found of ahead) yield withAttrs(found)
+    for (const found of walk) yield withAttrs(found)
+  })()
 }
 
 const TYPES: Record<Entry['type'], Header['type'] | undefined> = {

@@ -128,4 +128,20 @@ test('times later than the clamp are written as the clamp, earlier ones as they 
   assert.match(listing, /1970-01-01 00:33:20 \.\/$/m)
 })
 
+test('entries in path order where a folder\'s name begins its neighbours\' (a-b and a.b before a/x, a0 after), with the boot files grafted where the tree has no boot/firmware', async () => {
+  const src = (await tempDir('tarball-src')).path
+  for (const dir of ['a/x', 'a.b', 'boot', 'b/c']) await mkdir(join(src, dir), { recursive: true })
+  for (const file of ['a/x/f', 'a/y', 'a-b', 'a.b/g', 'a0', 'boot-x', 'b/c/h', 'b-c']) await writeFile(join(src, file), `${file}\n`)
+  const boot = (await tempDir('tarball-boot')).path
+  await mkdir(join(boot, 'overlays'))
+  for (const file of ['overlays/o.dtbo', 'config.txt', 'cmdline.txt']) await writeFile(join(boot, file), `${file}\n`)
+  const file = join((await tempDir('tarball-file')).path, 'root.tar')
+  await writeTarball(packTree(src, { clamp: FIXED_MTIME, graft: { dir: boot, prefix: 'boot/firmware' } }), file)
+  const names = (await exec(['tar', '-tf', file])).stdout.trim().split('\n').map((name) => name.replace(/\/$/, ''))
+  assert.equal(names, [
+    '.', './a', './a-b', './a.b', './a.b/g', './a/x', './a/x/f', './a/y', './a0', './b', './b-c', './b/c', './b/c/h',
+    './boot', './boot-x', './boot/firmware', './boot/firmware/cmdline.txt', './boot/firmware/config.txt', './boot/firmware/overlays', './boot/firmware/overlays/o.dtbo',
+  ])
+})
+
 test.run()
