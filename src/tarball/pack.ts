@@ -6,8 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { Header } from 'tar-stream'
 import { PibakeError } from '../errors.ts'
-import { setImmediate as nextTurn } from 'node:timers/promises'
-import { readTreeXattrs, type XattrMap } from '../snapshot/xattrs.ts'
+import { pathXattrs } from '../system/xattr-calls.ts'
 import type { Found } from '../snapshot/walk.ts'
 import type { Entry } from '../snapshot/types.ts'
 import { fitsUstar, idFitsUstar, paxBlock, paxRecords, type PaxFields } from './pax.ts'
@@ -42,7 +41,7 @@ const CHUNK = 4 << 20
 export async function* packTree(root: string, options: PackOptions): AsyncGenerator<Buffer> {
   const out = new Chunks()
   const first = new Map<string, string>()
-  for (const { entry, absolute, inode } of await withXattrs(root, options)) {
+  for (const { entry, absolute, inode } of withXattrs(root, options.graft)) {
     options.signal?.throwIfAborted()
     const linkTo = inode === undefined ? undefined : first.get(inode)
     if (inode !== undefined && linkTo === undefined) first.set(inode, entry.path)
@@ -120,40 +119,13 @@ function fsCall<T>(absolute: string, call: () => T): T {
   }
 }
 
-/**
- * Every path of the tree (and the graft) in order (tree-order.ts), with its xattrs, once they are
- * read: one getfattr reads those of a whole tree (Node has no xattr call), and while it runs the
- * walk goes ahead, a few hundred entries at a time with a turn of the event loop in between to
- * hear getfattr end. The rest of the walk is done as the entries are written.
- */
-async function withXattrs(root: string, options: PackOptions): Promise<Iterable<Found>> {
-  const { graft, signal } = options
-  const reading = Promise.all([readTreeXattrs(root, signal), graft ? readTreeXattrs(graft.dir, signal) : new Map() as XattrMap])
-  let read = false
-  reading.then(() => (read = true), () => (read = true))
-  const walk = treeInOrder(root, graft)
-  const ahead: Found[] = []
-  while (!read) {
-    const next = walk.next()
-    if (next.done) break
-    ahead.push(next.value)
-    if (ahead.length % 256 === 0) await nextTurn()
-  }
-  const [tree, grafted] = await reading
-  const at = graft ? `/${graft.prefix}` : undefined
-  const xattrsOf = (found: Found) => {
-    const inGraft = at !== undefined && found.absolute.startsWith(`${graft!.dir}/`) ? found.entry.path.slice(at.length) : at !== undefined && found.absolute === graft!.dir ? '/' : undefined
-    return inGraft === undefined ? tree.get(found.entry.path) : grafted.get(inGraft)
-  }
-  const withAttrs = (found: Found) => {
-    const attrs = xattrsOf(found)
+/** Every path of the tree (and the graft) in order (tree-order.ts), with its xattrs. */
+function* withXattrs(root: string, graft: PackOptions['graft']): Generator<Found> {
+  for (const found of treeInOrder(root, graft)) {
+    const attrs = pathXattrs(found.absolute)
     if (attrs) found.entry.xattrs = attrs
-    return found
+    yield found
   }
-  return (function* () {
-    for (const found of ahead) yield withAttrs(found)
-    for (const found of walk) yield withAttrs(found)
-  })()
 }
 
 const TYPES: Record<Entry['type'], Header['type'] | undefined> = {
