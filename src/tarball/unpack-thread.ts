@@ -8,6 +8,7 @@
  * 2.4 s in a small heap, 3.4-4.0 s beside 250 MB of live objects). The thread's heap holds the
  * import alone, and the caller's thread is left free.
  */
+import { getCompileCacheDir } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { CommandError, PibakeError, PreflightError } from '../errors.ts'
 import { TarballEntryError } from './names.ts'
@@ -19,6 +20,8 @@ export interface UnpackJob {
   readonly file: string
   readonly into: string
   readonly split?: UnpackFileOptions['split']
+  /** The caller's compile cache (cli.ts enables one), used by the thread for its own modules. */
+  readonly compileCache?: string
 }
 
 /** What the thread says: progress, then its sha256 or its error, once. */
@@ -44,7 +47,8 @@ export function unpackInThread(job: UnpackJob, options: Pick<UnpackFileOptions, 
   const { signal } = options
   if (signal?.aborted) return Promise.reject(signal.reason as Error)
   return new Promise<string>((resolve, reject) => {
-    const worker = new Worker(WORKER, { workerData: job })
+    const compileCache = getCompileCacheDir()
+    const worker = new Worker(WORKER, { workerData: { ...job, ...(compileCache ? { compileCache } : {}) } satisfies UnpackJob })
     let outcome: { sha256: string } | { error: Error } | undefined
     const aborted = () => worker.postMessage('abort')
     signal?.addEventListener('abort', aborted, { once: true })
