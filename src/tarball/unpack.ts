@@ -4,10 +4,11 @@
  * attributes. Every name is checked first (names.ts), and no entry is ever written through a
  * symlink: each folder on an entry's path must be a folder the archive made (or implied).
  *
- * Files are written with synchronous calls: a call costs microseconds, and a thread-pool round
- * trip per call made unpacking tens of thousands of small files several times slower.
+ * The checks run here, on the calling thread (an image tarball's own: unpack-thread.ts), entry by
+ * entry, before the entry is queued; the tree itself is made by a thread of its own (writer.ts) in the archive's order, while this one goes on
+ * to the next entries: on two cores the kernel's file creation overlaps the parsing.
  */
-import { chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs'
+import { chmodSync, utimesSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { extract, type Header } from 'tar-stream'
 import { PibakeError } from '../errors.ts'
@@ -15,6 +16,7 @@ import { restoreXattrs } from '../system/setfattr.ts'
 import { PendingNodes, type PendingNode } from './nodes.ts'
 import { below, checkSymlinkTarget, entryPath, linkTargetPath, parents, TarballEntryError } from './names.ts'
 import { paxId, readXattrs } from './pax.ts'
+import { TreeWriter } from './writer.ts'
 
 export interface UnpackOptions {
   /** Names the archive in errors. */
@@ -38,6 +40,8 @@ interface Source {
   on(event: 'data', listener: (chunk: unknown) => void): unknown
   on(event: 'end', listener: () => void): unknown
   on(event: 'error', listener: (error: unknown) => void): unknown
+  pause(): unknown
+  resume(): unknown
 }
 
 const NODE_TYPES: ReadonlySet<string> = new Set<PendingNode['type']>(['character-device', 'block-device', 'fifo'])
@@ -57,15 +61,17 @@ export class TarballDamagedError extends PibakeError {
 
 /**
  * Unpacks the tar stream `input` into `dir` (which must exist and be empty). The parser's entries
- * are taken by its event API, one at a time: each is made with synchronous calls, its contents
- * written as they arrive, and the next is asked for once it is whole (a promise and an async
- * iterator per entry and per chunk cost more than the calls that make a small file).
+ * are taken by its event API, one at a time: each is checked and queued for the writer, its
+ * contents as they arrive, and the next is asked for once it is whole (a promise and an async
+ * iterator per entry and per chunk cost more than the work of a small file); while the writer is
+ * behind, the archive waits. Settles once the writer's thread is gone: after a failure, nothing
+ * touches the tree any more.
  */
 export function unpackTar(input: Readable, dir: string, options: UnpackOptions): Promise<Unpacked> {
-  const tree = new Tree(dir, options)
   const reader = extract({ highWaterMark: INPUT_BUFFER })
   const { signal } = options
   return new Promise<Unpacked>((resolve, reject) => {
+    const tree = new Tree(dir, options, (error) => fail(error))
     let entries = 0
     let busy = false
     let ended = false
@@ -79,12 +85,19 @@ export function unpackTar(input: Readable, dir: string, options: UnpackOptions):
       signal?.removeEventListener('abort', aborted)
       input.unpipe(reader as unknown as NodeJS.WritableStream)
       reader.destroy(error)
-      reject(error)
+      const rejected = () => reject(error)
+      tree.close().then(rejected, rejected)
     }
     const aborted = () => fail(signal!.reason as Error)
+    // The writer may be far behind the parser: an abort counts until the tree is finished.
     const finish = () => {
-      signal?.removeEventListener('abort', aborted)
-      tree.finish().then(() => (failure ? undefined : resolve({ entries, bytes: tree.bytes })), fail)
+      tree
+        .finish()
+        .then(() => tree.close())
+        .then(() => {
+          signal?.removeEventListener('abort', aborted)
+          if (!failure) resolve({ entries, bytes: tree.bytes })
+        }, fail)
     }
     if (signal?.aborted) return fail(signal.reason as Error)
     signal?.addEventListener('abort', aborted, { once: true })
@@ -97,9 +110,12 @@ export function unpackTar(input: Readable, dir: string, options: UnpackOptions):
         if (error) return fail(error)
         busy = false
         entries++
-        // Asked for on a fresh stack: the parser would otherwise recurse once per entry of a chunk.
-        if (ended) finish()
-        else queueMicrotask(next)
+        if (ended) return finish()
+        // Asked for on a fresh stack (the parser would otherwise recurse once per entry of a
+        // chunk), once the writer has room.
+        tree.whenReady(() => {
+          if (!failure) queueMicrotask(next)
+        })
       }
       try {
         tree.add(header, body, done)
@@ -141,14 +157,27 @@ class Tree {
   readonly #xattrs = new Map<string, Map<string, Buffer>>()
   readonly #splitXattrs = new Map<string, Map<string, Buffer>>()
   readonly #nodes = new PendingNodes()
+  readonly #writer: TreeWriter
   bytes = 0
 
   readonly dir: string
   readonly options: UnpackOptions
 
-  constructor(dir: string, options: UnpackOptions) {
+  /** `onFailure` hears of a call that failed on the writer's thread. */
+  constructor(dir: string, options: UnpackOptions, onFailure: (error: Error) => void) {
     this.dir = dir
     this.options = options
+    this.#writer = new TreeWriter(onFailure)
+  }
+
+  /** Calls `resume` once the writer has room for more. */
+  whenReady(resume: () => void): void {
+    this.#writer.whenReady(resume)
+  }
+
+  /** Stops the writer's thread; resolves once it is gone. */
+  close(): Promise<void> {
+    return this.#writer.close()
   }
 
   /** Where `path` (relative to the tree, normalized) is on this machine. */
@@ -166,8 +195,9 @@ class Tree {
   }
 
   /**
-   * Makes the entry `header` (with its contents from `body`), then calls `done`: at once, or once
-   * the contents are written or the node made. Throws what it refuses before it calls `done`.
+   * Queues the entry `header` (with its contents from `body`) for the writer, then calls `done`:
+   * at once, or once the contents are queued or the node made. Throws what it refuses before it
+   * queues anything of the entry.
    */
   add(header: Header, body: Source, done: (error?: Error) => void): void {
     const archive = this.options.archive
@@ -180,41 +210,46 @@ class Tree {
     if (existing === 'dir' && header.type !== 'directory') throw new TarballEntryError(archive, header.name, 'replaces a folder the archive made before it')
     if (existing !== undefined) this.#dropXattrs(path)
     if (header.type !== 'link') this.#keepXattrs(header, path)
+    const writer = this.#writer
+    // The checks that may refuse the entry come before anything of it is queued.
+    if (header.type === 'symlink') checkSymlinkTarget(archive, header.name, path, header.linkname)
+    const target = header.type === 'link' ? linkTargetPath(archive, header.name, header.linkname) : undefined
+    if (target !== undefined && this.#kinds.get(target) !== 'other') throw new TarballEntryError(archive, header.name, `is a hard link to ${JSON.stringify(header.linkname)}, which is not a file of the archive before it`)
+    if (header.type !== 'directory' && header.type !== 'file' && header.type !== 'contiguous-file' && header.type !== 'symlink' && header.type !== 'link' && !NODE_TYPES.has(header.type)) {
+      throw new TarballEntryError(archive, header.name, `has a type pibake does not unpack (${String(header.type)})`)
+    }
     // A node not made yet is replaced by forgetting it.
-    if (existing === 'other' && !this.#nodes.drop(path)) unlinkSync(host)
+    if (existing === 'other' && !this.#nodes.drop(path)) writer.unlink(host)
     this.#kinds.set(path, header.type === 'directory' ? 'dir' : 'other')
     switch (header.type) {
       case 'directory':
         // A folder that replaces a file of the archive (unlinked above) is made too.
-        if (existing !== 'dir') mkdirSync(host, { mode: 0o700 })
-        lchownSync(host, uid, gid)
+        if (existing !== 'dir') writer.mkdir(host, 0o700)
+        writer.lchown(host, uid, gid)
         this.#dirs.set(path, { host, mode: header.mode, mtime: header.mtime })
         return done()
       case 'file':
       case 'contiguous-file':
         return this.#file(host, header, body, uid, gid, done)
       case 'symlink':
-        checkSymlinkTarget(archive, header.name, path, header.linkname)
-        symlinkSync(header.linkname, host)
-        lchownSync(host, uid, gid)
-        lutimesSync(host, header.mtime, header.mtime)
+        writer.symlink(header.linkname, host, uid, gid, seconds(header.mtime))
         return skip(header, body, done)
       case 'link': {
-        const target = linkTargetPath(archive, header.name, header.linkname)
-        if (this.#kinds.get(target) !== 'other') throw new TarballEntryError(archive, header.name, `is a hard link to ${JSON.stringify(header.linkname)}, which is not a file of the archive before it`)
-        if (!this.#nodes.has(target)) {
-          linkSync(this.host(target), host)
+        if (!this.#nodes.has(target!)) {
+          writer.link(this.host(target!), host)
           return skip(header, body, done)
         }
-        // A link to a node: the nodes are made first.
-        this.#nodes.make(this.options.signal).then(() => {
-          linkSync(this.host(target), host)
-          skip(header, body, done)
-        }, done)
+        // A link to a node: the nodes are made first, in the folders the writer made.
+        writer
+          .flush()
+          .then(() => this.#nodes.make(this.options.signal))
+          .then(() => {
+            writer.link(this.host(target!), host)
+            skip(header, body, done)
+          }, done)
         return
       }
       default: {
-        if (!NODE_TYPES.has(header.type)) throw new TarballEntryError(archive, header.name, `has a type pibake does not unpack (${String(header.type)})`)
         const { base, path: below } = this.place(path)
         this.#nodes.add(path, { base, path: below, type: header.type as PendingNode['type'], mode: header.mode, uid, gid, mtime: header.mtime, devmajor: header.devmajor, devminor: header.devminor })
         return skip(header, body, done)
@@ -234,45 +269,30 @@ class Tree {
       const kind = this.#kinds.get(parent)
       if (kind === 'dir') continue
       if (kind === 'other') throw new TarballEntryError(this.options.archive, name, `is below ${JSON.stringify(parent)}, which the archive made a symlink or file: it would be written outside the tree`)
-      mkdirSync(this.host(parent), { mode: 0o755 })
+      this.#writer.mkdir(this.host(parent), 0o755)
       this.#kinds.set(parent, 'dir')
     }
   }
 
-  /** Writes a file's contents as they arrive, each chunk with synchronous writes. */
+  /** Queues a file and its contents as they arrive; holds them back while the writer is behind. */
   #file(host: string, header: Header, body: Source, uid: number, gid: number, done: (error?: Error) => void): void {
-    const fd = openSync(host, 'wx', 0o600)
-    let open = true
-    const close = (error?: Error) => {
-      if (!open) return
-      open = false
-      try {
-        if (!error) {
-          fchownSync(fd, uid, gid)
-          fchmodSync(fd, header.mode & 0o7777)
-          futimesSync(fd, header.mtime, header.mtime)
-        }
-      } catch (failure) {
-        error = failure as Error
-      } finally {
-        closeSync(fd)
-      }
-      done(error)
+    const writer = this.#writer
+    const end = () => {
+      writer.finishFile(uid, gid, header.mode & 0o7777, seconds(header.mtime))
+      done()
     }
-    if (!(header.size > 0)) return close()
+    writer.createFile(host)
+    if (!(header.size > 0)) return end()
     body.on('data', (data) => {
-      if (!open) return
       const chunk = data as Buffer
-      try {
-        let written = 0
-        while (written < chunk.length) written += writeSync(fd, chunk, written)
-        this.bytes += chunk.length
-      } catch (error) {
-        close(error as Error)
-      }
+      writer.write(chunk)
+      this.bytes += chunk.length
+      if (!writer.busy) return
+      body.pause()
+      writer.whenReady(() => body.resume())
     })
-    body.on('end', () => close())
-    body.on('error', (error) => close(error as Error))
+    body.on('end', end)
+    body.on('error', (error) => done(error as Error))
   }
 
   /** Forgets the extended attributes of an entry that a later one replaces. */
@@ -296,8 +316,9 @@ class Tree {
     else this.#xattrs.set(path || '.', xattrs)
   }
 
-  /** The nodes not made yet; extended attributes (after every chown, which drops file capabilities); then folder modes and times, innermost first. */
+  /** What the writer was given; the nodes not made yet; extended attributes (after every chown, which drops file capabilities); then folder modes and times, innermost first. */
   async finish(): Promise<void> {
+    await this.#writer.flush()
     await this.#nodes.make(this.options.signal)
     await restoreXattrs(this.dir, this.#xattrs, this.options.signal)
     if (this.options.split) await restoreXattrs(this.options.split.dir, this.#splitXattrs, this.options.signal)
@@ -307,4 +328,9 @@ class Tree {
       utimesSync(host, mtime, mtime)
     }
   }
+}
+
+/** A time as the seconds the writer's calls take. */
+function seconds(date: Date): number {
+  return date.getTime() / 1000
 }
