@@ -5,8 +5,9 @@
  * symlink: each folder on an entry's path must be a folder the archive made (or implied).
  *
  * The checks run here, on the calling thread (an image tarball's own: unpack-thread.ts), entry by
- * entry, before the entry is queued; the tree itself is made by a thread of its own (writer.ts) in the archive's order, while this one goes on
- * to the next entries: on two cores the kernel's file creation overlaps the parsing.
+ * entry, before the entry is queued; the tree itself is made by a thread of its own (writer.ts) in
+ * the archive's order, while this one goes on to the next entries: on two cores the kernel's file
+ * creation overlaps the parsing.
  */
 import { chmodSync, utimesSync } from 'node:fs'
 import type { Readable } from 'node:stream'
