@@ -24,7 +24,7 @@
  * CAP_NET_BIND_SERVICE before its first NFS call (withoutReservedPorts()), and libnfs stops at the
  * first refused bind and connects from an ordinary port (900 mounts: 2.4 s, 2.8 CPU seconds).
  */
-import { createRequire } from 'node:module'
+import { configuredKoffi } from '../system/koffi.ts'
 import { promisify } from 'node:util'
 import { PibakeError } from '../errors.ts'
 
@@ -128,18 +128,6 @@ export function libnfsReservedPorts(): number {
     if (getservbyport(((port & 0xff) << 8) | (port >> 8), 'tcp') === null) free++
   }
   return free
-}
-
-let configured: typeof import('koffi') | undefined
-
-/** koffi, configured before its first library is loaded (it refuses a change after). */
-function configuredKoffi(): typeof import('koffi') {
-  if (configured) return configured
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
-  // A storm of N nodes keeps up to N calls queued; koffi refuses more than max_async_calls.
-  koffi.config({ ...koffi.config(), max_async_calls: 4096 })
-  configured = koffi
-  return koffi
 }
 
 /** Whether libnfs can be loaded here (pibake doctor asks). */

@@ -1,12 +1,12 @@
 /**
  * Extended attributes of one path, read in this process with libc's llistxattr and lgetxattr
- * (bound with koffi, as rehearse/nfs-client.ts binds libc's capget): Node has no call of its own,
+ * (bound with koffi, configured once: koffi.ts): Node has no call of its own,
  * and a getfattr process for a whole tree had pibake export wait ~0.2 s before its first byte.
  * Symlinks are not followed; every namespace the caller may read is listed (user, trusted, security,
  * system.posix_acl_*), as `getfattr --match=-` dumps them.
  */
-import { createRequire } from 'node:module'
 import { PibakeError } from '../errors.ts'
+import { configuredKoffi } from './koffi.ts'
 
 /** Linux's largest list of names and largest value (XATTR_LIST_MAX, XATTR_SIZE_MAX). */
 const MAX = 65536
@@ -26,7 +26,7 @@ const value = Buffer.allocUnsafe(MAX)
 function calls(): Calls {
   if (bound) return bound
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
+    const koffi = configuredKoffi()
     const libc = koffi.load('libc.so.6')
     bound = {
       list: libc.func('llistxattr', 'intptr_t', ['const char *', 'void *', 'size_t']) as Calls['list'],
