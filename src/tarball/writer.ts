@@ -43,6 +43,8 @@ export class TreeWriter {
   /** Operations and contents (in order) waiting for a free buffer. */
   #pending: (Op | Uint8Array)[] = []
   #failure: Error | undefined
+  /** A send to an idle thread is due at the end of this turn of the event loop (`#soon`). */
+  #scheduled = false
   #waiters: (() => void)[] = []
   readonly #onFailure: (error: Error) => void
 
@@ -160,8 +162,6 @@ export class TreeWriter {
       if (!this.#inFlight && !this.#pending.length && this.#batch?.fields.length && !Atomics.load(this.#stop, 0)) this.#send()
     })
   }
-
-  #scheduled = false
 
   /** Copies `bytes` into batches, sent as they fill; what finds no buffer waits in `#pending`. */
   #copy(bytes: Uint8Array): void {
