@@ -25,16 +25,16 @@
  */
 import { readFileSync } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
-import { enableCompileCache } from 'node:module'
-import { homedir, loadavg } from 'node:os'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { enablePibakeCompileCache } from '../src/system/compile-cache.ts'
 import { exec } from '../src/system/exec.ts'
 import { unpackImageTarball } from '../src/tarball/image.ts'
 import { publishDemoBuild } from '../test/boot/published.ts'
 
 // As src/cli.ts does for every command: the import's thread (src/tarball/unpack-thread.ts) loads its modules through the caller's compile cache, as it does in `pibake build`.
-enableCompileCache(process.env.NODE_COMPILE_CACHE ? undefined : join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'pibake', 'node-compile-cache'))
+enablePibakeCompileCache()
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' } } })
 const rounds = Number(values.rounds)
