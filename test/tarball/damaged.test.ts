@@ -9,11 +9,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import { pack } from 'tar-stream'
 import { CommandError, PibakeError } from '../../src/errors.ts'
+import { exec } from '../../src/system/exec.ts'
 import { writeTarball } from '../../src/tarball/compression.ts'
 import { unpackImageTarball } from '../../src/tarball/image.ts'
 import { TarballDamagedError, unpackTar } from '../../src/tarball/unpack.ts'
@@ -171,19 +173,47 @@ test('a damaged header in a complete .tar.zst: refused while zstd still writes, 
 })
 
 test('an abort stops the import with its reason, zstd stopped and the partial folder removed', async () => {
-  const file = join((await tempDir('tarball-damaged')).path, 'whole.tar.zst')
-  await writeFile(file, await whole('tar.zst'))
+  const file = join((await tempDir('tarball-damaged')).path, 'held.tar.zst')
+  await exec(['mkfifo', file])
+  const bytes = await whole('tar.zst')
   const controller = new AbortController()
+  let release = () => {}
+  const settled = new Promise<void>((resolve) => (release = resolve))
+  // The archive comes through a FIFO: its first half at once, the rest 64 KiB every 100 ms, the
+  // end only once the import has settled. However fast the import (on its own threads), it cannot
+  // end before the abort; one the abort does not stop ends without an error, or hangs (failure()
+  // says which). Nothing closes the input on the abort: an import must stop on the signal alone.
+  const writing = (async () => {
+    const out = await open(file, 'w')
+    try {
+      await out.write(bytes.subarray(0, bytes.length >> 1))
+      for (let at = bytes.length >> 1; at < bytes.length; at += 64 << 10) {
+        await sleep(100)
+        await out.write(bytes.subarray(at, Math.min(bytes.length, at + (64 << 10))))
+      }
+      await settled
+    } finally {
+      await out.close()
+    }
+  })().catch((error: unknown) => {
+    // The import, stopped, closed its end while the rest was still being written.
+    if (!controller.signal.aborted) throw error
+  })
   // Aborted once the unpack has made its first file.
   let poll: NodeJS.Timeout | undefined
-  const error = await refused(file, controller.signal, (partial) => {
-    poll = setInterval(() => {
-      readdir(join(partial, 'root')).then((names) => names.length && controller.abort(), () => {})
-    }, 5)
-  })
-  clearInterval(poll)
-  assert.ok(controller.signal.aborted, 'the import ended before the abort')
-  assert.is(error.name, 'AbortError', String(error))
+  try {
+    const error = await refused(file, controller.signal, (partial) => {
+      poll = setInterval(() => {
+        readdir(join(partial, 'root')).then((names) => names.length && controller.abort(), () => {})
+      }, 5)
+    })
+    assert.ok(controller.signal.aborted, 'the import ended before the abort')
+    assert.is(error.name, 'AbortError', String(error))
+  } finally {
+    clearInterval(poll)
+    release()
+    await writing
+  }
 })
 
 test('unpackTar: an abort while the input waits rejects with its reason', async () => {
